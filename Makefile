@@ -1,0 +1,34 @@
+# synchub: `make run` starts the embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install run test lint bench worker clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## Temporal + Web UI, Kafka, Redis, simulators, worker, schedules; Ctrl-C stops all
+	$(PY) starter.py dev
+
+worker: install  ## a worker against the services named in the environment
+	$(PY) worker.py
+
+test: install lint  ## lint, types, then every test against real services
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: install  ## throughput and history size against the naive per-record syncer
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .synchub .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,191 @@
+"""Inputs, results and progress of the generic sync workflows and activities."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MAX_ERRORS = 20
+"""Errors kept in progress and summaries: enough to diagnose, bounded for history."""
+
+
+class RunState(StrEnum):
+    """Lifecycle of a sync run, also upserted as the ``SynchubState`` search attribute."""
+
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class RecordCounts(BaseModel):
+    """Record counters; added up from pages to partitions to runs."""
+
+    fetched: int = 0
+    """Records read from the upstream (malformed included)."""
+    unchanged: int = 0
+    """Records whose fingerprint matched the change store."""
+    upserted: int = 0
+    """Upsert events published."""
+    deleted: int = 0
+    """Tombstones published."""
+    dead_lettered: int = 0
+    """Malformed records sent to the dead-letter topic."""
+
+    def add(self, other: RecordCounts) -> RecordCounts:
+        """Return the field-wise sum (models are treated as values)."""
+        return RecordCounts(
+            **{
+                name: getattr(self, name) + getattr(other, name)
+                for name in RecordCounts.model_fields
+            }
+        )
+
+
+class PartitionCounts(BaseModel):
+    """Partition counters of a sync-all run."""
+
+    total: int = 0
+    pending: int = 0
+    running: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class PartitionError(BaseModel):
+    """Why one partition failed or was skipped."""
+
+    partition: str
+    """Partition id (e.g. a day, an employee code)."""
+    error: str
+    """Message safe for history and logs (no secrets, no record data)."""
+
+
+class Progress(BaseModel):
+    """Answer of the ``progress`` query of a sync-all or partition workflow."""
+
+    source: str
+    state: RunState
+    partitions: PartitionCounts = Field(default_factory=PartitionCounts)
+    records: RecordCounts = Field(default_factory=RecordCounts)
+    pages: int = 0
+    """Pages committed so far (partition workflows) or by finished children (sync-all)."""
+    errors: list[PartitionError] = Field(default_factory=list)
+    """Last errors, newest last, at most ``MAX_ERRORS``."""
+
+
+class ListPartitionsInput(BaseModel):
+    """Input of the ``list_partitions`` activity."""
+
+    source: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    only: list[str] | None = None
+    """Restrict to these partitions (still validated against what the upstream lists)."""
+
+
+class ListPartitionsResult(BaseModel):
+    """Partition ids, in the order they should be synced."""
+
+    partitions: list[str]
+
+
+class SyncAllInput(BaseModel):
+    """Input of ``SyncAllWorkflow``; everything has a default so schedules can start it bare."""
+
+    source: str
+    """Registered connector name, e.g. ``wiw``."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Connector parameters (never secrets), e.g. ``days_ahead``."""
+    max_concurrent: int = 20
+    """Partition workflows running at once."""
+    partitions: list[str] | None = None
+    """Sync only these partitions; ``None`` = all the connector lists."""
+    # continue-as-new carry-over
+    remaining: list[str] | None = None
+    """Partitions not started yet (set when continuing as new)."""
+    carried: Progress | None = None
+    """Progress of earlier runs of this chain (set when continuing as new)."""
+
+
+class SyncAllResult(BaseModel):
+    """Summary of a sync-all run."""
+
+    source: str
+    state: RunState
+    partitions: PartitionCounts
+    records: RecordCounts
+    failed: list[PartitionError] = Field(default_factory=list)
+    """Failed partitions and why (bounded)."""
+    skipped: list[str] = Field(default_factory=list)
+    """Partitions skipped because another run was syncing them (bounded)."""
+
+
+class SyncPartitionInput(BaseModel):
+    """Input of ``SyncPartitionWorkflow``."""
+
+    source: str
+    partition: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    # continue-as-new carry-over
+    cursor: str | None = None
+    """Cursor to resume from; ``None`` = the connector's start."""
+    run_token: str | None = None
+    """Identifies this sync pass in Redis (seen keys); kept across continue-as-new."""
+    carried: RecordCounts | None = None
+    """Counts of earlier runs of this chain."""
+    pages: int = 0
+    """Pages committed by earlier runs of this chain."""
+
+
+class SyncPartitionResult(BaseModel):
+    """Result of one partition."""
+
+    source: str
+    partition: str
+    state: RunState
+    records: RecordCounts
+    pages: int
+
+
+class SyncPageInput(BaseModel):
+    """Input of the ``sync_page`` activity."""
+
+    source: str
+    partition: str
+    run_token: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    cursor: str | None = None
+
+
+class SyncPageResult(BaseModel):
+    """Counts and where to go next; never the records."""
+
+    records: RecordCounts
+    next_cursor: str | None
+    """``None`` when the partition has no more pages."""
+    digest_hit: bool = False
+    """True when the page digest proved the page unchanged without a per-record compare."""
+
+
+class FinishPartitionInput(BaseModel):
+    """Input of the ``finish_partition`` activity."""
+
+    source: str
+    partition: str
+    run_token: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    complete: bool = True
+    """False when the partition was stopped early: then nothing is treated as missing."""
+
+
+class FinishPartitionResult(BaseModel):
+    """What resolving the missing keys did."""
+
+    records: RecordCounts
+    missing: int = 0
+    """Keys cached for the partition but absent from this pass."""

@@ -1,0 +1,267 @@
+"""One typed settings tree for the worker, the starter and the dev stack.
+
+Environment names stay compatible with the systems synchub replaces (slot_sync's
+``SYNC_DAYS_AHEAD``, ``KAFKA_BROKERS``, ``REDIS_HOST`` ... and the Advoware step's
+``CALENDAR_SYNC_DEBUG_KUERZEL``), so an operator can point the old environment at
+synchub. Only the entry points (``worker.py``, ``starter.py``) build ``Settings``;
+everything else receives the part it needs. Tests override by keyword arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(*names: str) -> Any:
+    """Accept the field name (for keyword overrides) and the given environment names."""
+    return AliasChoices(*names)
+
+
+class _Section(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+
+class TemporalSettings(_Section):
+    """Where the Temporal frontend is and which task queue synchub's worker polls."""
+
+    address: str = Field(
+        default="127.0.0.1:7233", validation_alias=_env("address", "TEMPORAL_ADDRESS")
+    )
+    """host:port of the Temporal frontend (dev server, cluster or Temporal Cloud)."""
+    namespace: str = Field(
+        default="default", validation_alias=_env("namespace", "TEMPORAL_NAMESPACE")
+    )
+    """Temporal namespace the workflows and schedules live in."""
+    task_queue: str = Field(
+        default="synchub", validation_alias=_env("task_queue", "TEMPORAL_TASK_QUEUE")
+    )
+    """Task queue shared by the worker and every workflow start."""
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("api_key", "TEMPORAL_API_KEY")
+    )
+    """API key for Temporal Cloud; implies TLS."""
+    tls: bool = Field(default=False, validation_alias=_env("tls", "TEMPORAL_TLS"))
+    """Connect with TLS (set for Temporal Cloud or a TLS-terminated cluster)."""
+
+
+class KafkaSettings(_Section):
+    """Broker addresses and topic names (slot_sync's ``KAFKA_BROKERS``/``KAFKA_TOPIC_NAME``)."""
+
+    brokers: str = Field(
+        default="127.0.0.1:9092", validation_alias=_env("brokers", "KAFKA_BROKERS")
+    )
+    """Comma-separated bootstrap servers."""
+    wiw_topic: str = Field(
+        default="wiw.shifts",
+        validation_alias=_env("wiw_topic", "KAFKA_TOPIC_NAME", "KAFKA_WIW_TOPIC"),
+    )
+    """Topic for When I Work shifts (slot_sync published every shift to KAFKA_TOPIC_NAME)."""
+    deadletter_topic: str = Field(
+        default="synchub.deadletter",
+        validation_alias=_env("deadletter_topic", "KAFKA_DEADLETTER_TOPIC"),
+    )
+    """Malformed upstream records land here with the reason."""
+    topic_partitions: int = Field(
+        default=4, ge=1, validation_alias=_env("topic_partitions", "KAFKA_TOPIC_PARTITIONS")
+    )
+    """Partitions for topics synchub creates at start (existing topics are left alone)."""
+
+    @field_validator("brokers")
+    @classmethod
+    def _brokers_not_empty(cls, value: str) -> str:
+        if not [b for b in value.split(",") if b.strip()]:
+            raise ValueError("needs at least one host:port")
+        return value
+
+
+class RedisSettings(_Section):
+    """The change store (slot_sync's ``REDIS_HOST`` and ``EXPIRE_CACHE``)."""
+
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0", validation_alias=_env("url", "REDIS_HOST", "REDIS_URL")
+    )
+    """Redis URL, e.g. ``redis://localhost:6379/0``; a bare ``host:port`` is accepted."""
+    expire_cache: int = Field(
+        default=604_800, ge=60, validation_alias=_env("expire_cache", "EXPIRE_CACHE")
+    )
+    """Seconds the fingerprints of a partition live after its last run (default one week)."""
+
+    @field_validator("url")
+    @classmethod
+    def _with_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            value = f"redis://{value}"
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class SyncSettings(_Section):
+    """How much to sync and how often (slot_sync's runner settings)."""
+
+    days_ahead: int = Field(
+        default=1, ge=0, le=366, validation_alias=_env("days_ahead", "SYNC_DAYS_AHEAD")
+    )
+    """Days after today in the When I Work window."""
+    days_prior: int = Field(
+        default=0, ge=0, le=366, validation_alias=_env("days_prior", "SYNC_DAYS_PRIOR")
+    )
+    """Days before today in the When I Work window."""
+    interval_seconds: int = Field(
+        default=60, ge=1, validation_alias=_env("interval_seconds", "SYNC_SLEEP_PERIOD_SECONDS")
+    )
+    """Schedule interval of the WIW sync (slot_sync slept this long between runs)."""
+    timezone: str = Field(default="UTC", validation_alias=_env("timezone", "SYNC_TIMEZONE"))
+    """Timezone whose calendar days make the WIW day partitions."""
+    max_concurrent: int = Field(
+        default=20, ge=1, le=1000, validation_alias=_env("max_concurrent", "SYNC_MAX_CONCURRENT")
+    )
+    """Default number of partitions synced at once by a sync-all run."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class WiwSettings(_Section):
+    """When I Work credentials: a pre-issued token (``WIW_KEY``) or a developer key + login."""
+
+    api_url: str = Field(
+        default="https://api.wheniwork.com", validation_alias=_env("api_url", "WIW_API_URL")
+    )
+    """Base URL of the v2 API (the simulator's address in the dev stack)."""
+    login_url: str | None = Field(default=None, validation_alias=_env("login_url", "WIW_LOGIN_URL"))
+    """Login host; defaults to ``{api_url}/2/login``."""
+    token: SecretStr | None = Field(
+        default=None, validation_alias=_env("token", "WIW_KEY", "WIW_TOKEN")
+    )
+    """Pre-issued W-Token, as slot_sync's WIW_KEY. Used until the API answers 401."""
+    developer_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("developer_key", "WIW_DEVELOPER_KEY")
+    )
+    """Developer key sent as W-Key on login."""
+    email: str | None = Field(default=None, validation_alias=_env("email", "WIW_EMAIL"))
+    """Login e-mail of the API user."""
+    password: SecretStr | None = Field(
+        default=None, validation_alias=_env("password", "WIW_PASSWORD")
+    )
+    """Login password of the API user."""
+    user_id: int | None = Field(default=None, validation_alias=_env("user_id", "WIW_USER_ID"))
+    """W-UserId for accounts with several workplaces."""
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, validation_alias=_env("timeout_seconds", "WIW_TIMEOUT_SECONDS")
+    )
+    """HTTP timeout per request."""
+    lookup_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        validation_alias=_env("lookup_concurrency", "WIW_LOOKUP_CONCURRENCY"),
+    )
+    """Point lookups in flight at once when resolving shifts missing from a window."""
+
+    @property
+    def configured(self) -> bool:
+        """True when either a token or a full login is set."""
+        return self.token is not None or (
+            self.developer_key is not None and self.email is not None and self.password is not None
+        )
+
+
+class DevStackSettings(_Section):
+    """Ports and state folder of the embedded default (``starter.py dev``)."""
+
+    state_dir: Path = Field(
+        default=Path(".synchub"), validation_alias=_env("state_dir", "SYNCHUB_STATE_DIR")
+    )
+    """Folder for the Temporal SQLite history and logs; survives restarts."""
+    host: str = Field(default="127.0.0.1", validation_alias=_env("host", "SYNCHUB_DEV_HOST"))
+    """Loopback address every embedded service binds to."""
+    temporal_port: int = Field(
+        default=7233, validation_alias=_env("temporal_port", "SYNCHUB_TEMPORAL_PORT")
+    )
+    """Temporal frontend port."""
+    ui_port: int = Field(default=8233, validation_alias=_env("ui_port", "SYNCHUB_UI_PORT"))
+    """Temporal Web UI port."""
+    kafka_port: int = Field(default=9092, validation_alias=_env("kafka_port", "SYNCHUB_KAFKA_PORT"))
+    """Kafka-protocol broker (tansu) port."""
+    redis_port: int = Field(default=6379, validation_alias=_env("redis_port", "SYNCHUB_REDIS_PORT"))
+    """Redis-protocol server (valkey) port."""
+    wiw_port: int = Field(default=8081, validation_alias=_env("wiw_port", "SYNCHUB_WIW_SIM_PORT"))
+    """When I Work simulator port."""
+    wiw_shifts: int = Field(
+        default=200, ge=0, validation_alias=_env("wiw_shifts", "SYNCHUB_WIW_SIM_SHIFTS")
+    )
+    """Shifts the simulator generates at start."""
+
+
+class Settings(_Section):
+    """The whole tree. Build it only in entry points; pass sections down."""
+
+    temporal: TemporalSettings = Field(default_factory=lambda: TemporalSettings())
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
+    redis: RedisSettings = Field(default_factory=lambda: RedisSettings())
+    sync: SyncSettings = Field(default_factory=lambda: SyncSettings())
+    wiw: WiwSettings = Field(default_factory=lambda: WiwSettings())
+    dev: DevStackSettings = Field(default_factory=lambda: DevStackSettings())
+
+
+class SettingsError(Exception):
+    """Settings are invalid; the message names each environment variable to fix."""
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "temporal": TemporalSettings,
+    "kafka": KafkaSettings,
+    "redis": RedisSettings,
+    "sync": SyncSettings,
+    "wiw": WiwSettings,
+    "dev": DevStackSettings,
+}
+
+
+def _env_name(section: type[_Section], field: str) -> str:
+    alias = section.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        names = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+        if names:
+            return names[0]
+    return field
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings tree from the environment, failing with the variables to fix.
+
+    Raises:
+        SettingsError: one line per invalid variable, naming it and what is wrong.
+
+    """
+    sections: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, section in _SECTIONS.items():
+        if name in overrides:
+            sections[name] = overrides[name]
+            continue
+        try:
+            sections[name] = section()
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = str(err["loc"][0]) if err["loc"] else ""
+                env = _env_name(section, field) if field in section.model_fields else field
+                secret = any(w in env.upper() for w in ("KEY", "TOKEN", "PASSWORD", "SECRET"))
+                shown = "" if secret else f" (got {err.get('input')!r})"
+                problems.append(f"{env}: {err['msg']}{shown}")
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+    return Settings(**sections)
