@@ -1,0 +1,79 @@
+"""The contract every upstream connector fulfils; the engine knows nothing else about sources.
+
+Adding a source = a folder under ``connectors/`` with ``client.py`` (httpx + auth),
+``schemas.py`` (wire models) and ``connector.py`` (wire -> ``Record``), one line in
+``connectors/__init__.py`` and a simulator under ``simulators/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from models.errors import InvalidParamsError
+from models.records import Lookup, Page
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+
+class Connector(Protocol):
+    """One upstream, as the generic engine sees it."""
+
+    source: str
+    """Registry name, also the ``source`` header and the Redis key prefix."""
+    topic: str
+    """Kafka topic for this source's change events."""
+
+    async def list_partitions(self, params: dict[str, Any]) -> list[str]:
+        """Partition ids to fan out over (days, employees, shops), in sync order."""
+        ...
+
+    async def fetch_page(self, partition: str, cursor: str | None, params: dict[str, Any]) -> Page:
+        """Fetch one page of a partition starting at ``cursor`` (``None`` = start)."""
+        ...
+
+    async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
+        """Point lookups for keys missing from the partition's window.
+
+        Returns one ``Lookup`` per key; ``record=None`` means the upstream says the record
+        does not exist (a deletion). Raises a ``RetryableError`` when it cannot tell.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release HTTP clients."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A registry entry: how to build a source's connector and check its parameters."""
+
+    source: str
+    """Registry name."""
+    build: Callable[[Settings], Connector]
+    """Factory from the worker's settings; raises ``NotConfiguredError`` naming the setting."""
+    params: type[BaseModel]
+    """Parameters accepted in workflow input / ``starter.py run --param``."""
+    description: str = ""
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Check parameters before any work starts.
+
+        Raises:
+            InvalidParamsError: naming each bad parameter and what is expected.
+
+        """
+        try:
+            model = self.params.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise InvalidParamsError(f"invalid parameters for {self.source}: {problems}") from None
+        return model.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,163 @@
+"""When I Work shifts as synchub records: one partition per calendar day of the sync window.
+
+A day is a natural partition for WIW: ``/2/shifts`` has no pagination, one day's window is
+small, re-fetching it yields the same page unless something changed (so the engine's page
+digest applies), and the deleted feed (``deleted_ids``) comes with it. A shift belongs to
+the day of its start in the configured timezone, so one that crosses midnight is published
+once, from its start day, although both days' windows return it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connectors.wiw.client import WiwClient
+from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
+from models.errors import InvalidParamsError
+from models.records import Lookup, Malformed, Page, Record
+
+log = logging.getLogger(__name__)
+
+
+class WiwConnector:
+    """``connectors.base.Connector`` for When I Work shifts.
+
+    Args:
+        client: the HTTP client (owned: closed by ``aclose``).
+        source: registry name, also the Redis key prefix.
+        topic: Kafka topic of the shift events.
+        timezone: IANA zone whose calendar days are the partitions.
+        days_ahead: days after today in the window (``SYNC_DAYS_AHEAD``).
+        days_prior: days before today in the window (``SYNC_DAYS_PRIOR``).
+        today: clock for "today" (tests inject one); default: now in ``timezone``.
+        lookup_concurrency: point lookups in flight; default: the client's settings.
+    """
+
+    def __init__(
+        self,
+        client: WiwClient,
+        *,
+        source: str = "wiw",
+        topic: str,
+        timezone: str = "UTC",
+        days_ahead: int = 1,
+        days_prior: int = 0,
+        today: Callable[[], date] | None = None,
+        lookup_concurrency: int | None = None,
+    ) -> None:
+        self.client = client
+        self.source = source
+        self.topic = topic
+        self.tz = ZoneInfo(timezone)
+        self.days_ahead = days_ahead
+        self.days_prior = days_prior
+        self._today = today or (lambda: datetime.now(self.tz).date())
+        self._lookup_concurrency = lookup_concurrency or client.settings.lookup_concurrency
+
+    async def list_partitions(self, params: dict[str, Any]) -> list[str]:
+        """Days ``today - days_prior`` .. ``today + days_ahead`` as ``YYYY-MM-DD``, oldest first.
+
+        ``params`` may override ``days_ahead`` / ``days_prior`` for one run.
+        """
+        ahead = _days(params, "days_ahead", self.days_ahead)
+        prior = _days(params, "days_prior", self.days_prior)
+        today = self._today()
+        return [(today + timedelta(days=d)).isoformat() for d in range(-prior, ahead + 1)]
+
+    async def fetch_page(self, partition: str, cursor: str | None, params: dict[str, Any]) -> Page:
+        """All shifts starting on the partition's day; the day's ``deleted_ids``; one page.
+
+        WIW returns every shift *overlapping* the window, so shifts that started the day
+        before are dropped here (their own day publishes them).
+        """
+        day = _day(partition)
+        start = datetime.combine(day, time(), tzinfo=self.tz)
+        end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.tz)
+        body = await self.client.shifts(start, end)
+        page = Page(next_cursor=None, stable=True)
+        for raw in body.get("shifts") or []:
+            try:
+                shift = parse_shift(raw)
+            except MalformedShiftError as exc:
+                if self._starts_elsewhere(raw, day):
+                    continue
+                page.malformed.append(Malformed(key=exc.key, reason=exc.reason, raw=raw))
+                continue
+            if shift.start_time.astimezone(self.tz).date() != day:
+                continue
+            page.records.append(
+                Record(key=str(shift.id), data=shift.published(), partition=partition)
+            )
+        deleted = body.get("deleted_ids") or []
+        page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
+        return page
+
+    async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
+        """Current state of shifts missing from their day, ``record=None`` when WIW says 404.
+
+        The found record's ``partition`` is the day it starts on now (it may have moved).
+        A key that is not a number cannot be a WIW shift id and is answered as not found.
+        A shift that exists but cannot be read gets no ``Lookup`` (it is neither deleted nor
+        known): the engine should leave such keys as they are; the day that now holds the
+        shift dead-letters it.
+        """
+        gate = asyncio.Semaphore(self._lookup_concurrency)
+
+        async def one(key: str) -> Lookup | None:
+            if not key.isdigit():
+                return Lookup(key=key, record=None)
+            async with gate:
+                raw = await self.client.shift(int(key))
+            if raw is None:
+                return Lookup(key=key, record=None)
+            try:
+                shift = parse_shift(raw)
+            except MalformedShiftError as exc:
+                log.warning("WIW shift %s is malformed, left unresolved: %s", key, exc.reason)
+                return None
+            day = shift.start_time.astimezone(self.tz).date().isoformat()
+            return Lookup(key=key, record=Record(key=key, data=shift.published(), partition=day))
+
+        found = await asyncio.gather(*(one(k) for k in keys))
+        return [item for item in found if item is not None]
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.client.aclose()
+
+    def _starts_elsewhere(self, raw: Any, day: date) -> bool:
+        """True when a malformed shift's start is readable and on another day.
+
+        Then that day dead-letters it, and the same bad record is not reported twice.
+        """
+        try:
+            start = parse_wiw_datetime(raw.get("start_time") if isinstance(raw, dict) else None)
+        except ValueError:
+            return False
+        return start.astimezone(self.tz).date() != day
+
+
+def _day(partition: str) -> date:
+    try:
+        return date.fromisoformat(partition)
+    except ValueError:
+        raise InvalidParamsError(
+            f"WIW partition must be a day as YYYY-MM-DD, got {partition!r}"
+        ) from None
+
+
+def _days(params: dict[str, Any], name: str, default: int) -> int:
+    value = params.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParamsError(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+__all__ = ["WiwConnector"]
