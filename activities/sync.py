@@ -1,0 +1,243 @@
+"""The generic sync activities: list partitions, sync one page, finish a partition.
+
+One activity does a whole page: fetch, fingerprint, compare with Redis (one round trip),
+publish the changes to Kafka (one batch, acks=all), commit to Redis (one round trip). A
+retry re-does the page from the upstream, and repeats the same ``event_id`` s because the
+versions it computes are only committed after the publish succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from temporalio import activity
+
+from activities.errors import translate_errors
+from activities.messages import canonical, change_message, deadletter_message, traceparent
+from connectors.base import Connector
+from infra.change_store import (
+    TOMBSTONE,
+    ChangeStore,
+    Commit,
+    Version,
+    event_id,
+    fingerprint,
+    page_digest,
+)
+from infra.publisher import KafkaPublisher, OutMessage
+from models.errors import InvalidParamsError, NotConfiguredError
+from models.records import Record
+from models.sync import (
+    FinishPartitionInput,
+    FinishPartitionResult,
+    ListPartitionsInput,
+    ListPartitionsResult,
+    RecordCounts,
+    SyncPageInput,
+    SyncPageResult,
+)
+
+log = logging.getLogger("synchub.activities")
+
+LOOKUP_CHUNK = 200
+"""Missing keys resolved (looked up, published, committed) per step of ``finish_partition``."""
+
+
+class SyncActivities:
+    """Activities of the generic engine; built once per worker with its dependencies."""
+
+    def __init__(
+        self,
+        connectors: Mapping[str, Connector],
+        store: ChangeStore,
+        publisher: KafkaPublisher,
+        deadletter_topic: str,
+        unconfigured: Mapping[str, str] | None = None,
+    ) -> None:
+        self._connectors = connectors
+        self._store = store
+        self._publisher = publisher
+        self._deadletter = deadletter_topic
+        self._unconfigured = unconfigured or {}
+
+    def _connector(self, source: str) -> Connector:
+        try:
+            return self._connectors[source]
+        except KeyError:
+            why = self._unconfigured.get(source, f"unknown source {source!r}")
+            raise NotConfiguredError(f"this worker cannot sync {source!r}: {why}") from None
+
+    @activity.defn(name="list_partitions")
+    @translate_errors
+    async def list_partitions(self, input: ListPartitionsInput) -> ListPartitionsResult:
+        """List partition ids; ``only`` narrows them and must name listed partitions."""
+        listed = await self._connector(input.source).list_partitions(input.params)
+        if input.only is None:
+            return ListPartitionsResult(partitions=listed)
+        unknown = sorted(set(input.only) - set(listed))
+        if unknown:
+            shown = ", ".join(listed[:10]) + (" ..." if len(listed) > 10 else "")
+            raise InvalidParamsError(
+                f"{input.source} has no partitions {', '.join(unknown)} "
+                f"(it lists {len(listed)}: {shown})"
+            )
+        wanted = set(input.only)
+        return ListPartitionsResult(partitions=[p for p in listed if p in wanted])
+
+    @activity.defn(name="sync_page")
+    @translate_errors
+    async def sync_page(self, input: SyncPageInput) -> SyncPageResult:
+        """Fetch, diff, publish and commit one page; return counts and the next cursor."""
+        connector = self._connector(input.source)
+        src, part = input.source, input.partition
+        page = await connector.fetch_page(part, input.cursor, input.params)
+        activity.heartbeat()
+        trace = traceparent(input.run_token)
+
+        records: dict[str, Record] = {}
+        fps: dict[str, str] = {}
+        for rec in page.records:  # a key repeated within a page: the last state wins
+            records[rec.key] = rec
+            fps[rec.key] = fingerprint(canonical(rec.data))
+        deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
+        counts = RecordCounts(fetched=len(page.records) + len(page.malformed))
+
+        cursor_id = input.cursor or "start"
+        digest = None
+        if page.stable:
+            bad = [(f"!{m.key}", fingerprint(canonical([m.reason, m.raw]))) for m in page.malformed]
+            digest = page_digest([*fps.items(), *((f"-{k}", "") for k in deleted), *bad])
+            if await self._store.digest_matches(src, part, cursor_id, digest):
+                await self._store.commit(src, part, input.run_token, Commit(seen=list(fps)))
+                counts.unchanged = len(fps)
+                return SyncPageResult(records=counts, next_cursor=page.next_cursor, digest_hit=True)
+
+        snap = await self._store.snapshot(src, part, list(fps), [*fps, *deleted])
+        out: list[OutMessage] = []
+        change = Commit(seen=list(fps))
+        for key, fp in fps.items():
+            if snap.cached[key] == fp:
+                counts.unchanged += 1
+                continue
+            change.set_fp[key] = fp
+            current = snap.versions[key]
+            if current.fingerprint == fp:  # already published by another partition (moved here)
+                counts.unchanged += 1
+                continue
+            nxt = Version(current.number + 1, fp)
+            change.set_versions[key] = nxt
+            out.append(self._upsert(connector, src, part, records[key], fp, nxt, trace))
+            counts.upserted += 1
+        for key in deleted:
+            change.drop_fp.append(key)
+            current = snap.versions[key]
+            if current.number == 0 or current.fingerprint == TOMBSTONE:
+                continue  # never published, or already deleted downstream
+            nxt = Version(current.number + 1, TOMBSTONE)
+            change.set_versions[key] = nxt
+            out.append(self._tombstone(connector, src, part, key, nxt, trace))
+            counts.deleted += 1
+        for bad_rec in page.malformed:
+            out.append(
+                deadletter_message(
+                    topic=self._deadletter,
+                    source=src,
+                    partition=part,
+                    key=bad_rec.key,
+                    reason=bad_rec.reason,
+                    raw=bad_rec.raw,
+                    trace=trace,
+                )
+            )
+            counts.dead_lettered += 1
+        if digest is not None:
+            change.digest = (cursor_id, digest)
+
+        activity.heartbeat()
+        await self._publisher.publish(out)
+        await self._store.commit(src, part, input.run_token, change)
+        return SyncPageResult(records=counts, next_cursor=page.next_cursor)
+
+    @activity.defn(name="finish_partition")
+    @translate_errors
+    async def finish_partition(self, input: FinishPartitionInput) -> FinishPartitionResult:
+        """Resolve keys missing from this pass by asking the upstream, never by guessing.
+
+        Not found -> tombstone. Found elsewhere (another day, another employee, outside the
+        window) -> upsert of its new state, and it leaves this partition's cache.
+        """
+        src, part = input.source, input.partition
+        counts = RecordCounts()
+        if not input.complete:  # a stopped pass did not see everything: nothing is missing
+            await self._store.end_pass(src, part, input.run_token)
+            return FinishPartitionResult(records=counts)
+        connector = self._connector(src)
+        trace = traceparent(input.run_token)
+        missing = await self._store.missing_keys(src, part, input.run_token)
+        for start in range(0, len(missing), LOOKUP_CHUNK):
+            chunk = missing[start : start + LOOKUP_CHUNK]
+            found = await connector.lookup(part, chunk, input.params)
+            activity.heartbeat(start)
+            snap = await self._store.snapshot(src, part, [], [lk.key for lk in found])
+            out: list[OutMessage] = []
+            change = Commit()
+            for lk in found:
+                current = snap.versions[lk.key]
+                if lk.record is None:
+                    change.drop_fp.append(lk.key)
+                    if current.number > 0 and current.fingerprint != TOMBSTONE:
+                        nxt = Version(current.number + 1, TOMBSTONE)
+                        change.set_versions[lk.key] = nxt
+                        out.append(self._tombstone(connector, src, part, lk.key, nxt, trace))
+                        counts.deleted += 1
+                    continue
+                fp = fingerprint(canonical(lk.record.data))
+                if lk.record.partition == part:  # appeared after the page was fetched
+                    change.set_fp[lk.key] = fp
+                    change.seen.append(lk.key)
+                else:
+                    change.drop_fp.append(lk.key)
+                if current.fingerprint != fp:
+                    nxt = Version(current.number + 1, fp)
+                    change.set_versions[lk.key] = nxt
+                    out.append(self._upsert(connector, src, part, lk.record, fp, nxt, trace))
+                    counts.upserted += 1
+            await self._publisher.publish(out)
+            await self._store.commit(src, part, input.run_token, change)
+        await self._store.end_pass(src, part, input.run_token)
+        if missing:
+            log.info("%s/%s: %d missing keys resolved: %s", src, part, len(missing), counts)
+        return FinishPartitionResult(records=counts, missing=len(missing))
+
+    @staticmethod
+    def _upsert(
+        connector: Connector, src: str, part: str, rec: Record, fp: str, ver: Version, trace: str
+    ) -> OutMessage:
+        return change_message(
+            topic=connector.topic,
+            source=src,
+            partition=part,
+            key=rec.key,
+            op="upsert",
+            fp=fp,
+            event=event_id(src, rec.key, ver.number, fp),
+            data=rec.data,
+            trace=trace,
+        )
+
+    @staticmethod
+    def _tombstone(
+        connector: Connector, src: str, part: str, key: str, ver: Version, trace: str
+    ) -> OutMessage:
+        return change_message(
+            topic=connector.topic,
+            source=src,
+            partition=part,
+            key=key,
+            op="delete",
+            fp=TOMBSTONE,
+            event=event_id(src, key, ver.number, TOMBSTONE),
+            data=None,
+            trace=trace,
+        )

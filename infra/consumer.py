@@ -1,0 +1,98 @@
+"""Reading topics without a consumer group: for ``starter.py watch``, tests and the benchmark.
+
+Partitions are assigned directly (no group join, which tansu holds for half the session
+timeout), and "caught up" is decided by a quiet period, not by the high watermark (tansu
+reports it wrong for multi-record batches).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """A message as read back."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    headers: dict[str, str]
+
+
+class TopicReader:
+    """Reads a topic from the beginning (or its end) and returns what arrived since last read."""
+
+    def __init__(self, brokers: str, topic: str, from_beginning: bool = True) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": "synchub-reader",
+                "enable.auto.commit": False,
+                "session.timeout.ms": 6000,
+            }
+        )
+        meta = self._consumer.list_topics(topic, timeout=10)
+        parts = meta.topics[topic].partitions if topic in meta.topics else {0: None}
+        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        self._consumer.assign([TopicPartition(topic, p, start) for p in sorted(parts)])
+
+    def read(
+        self, idle: float = 1.0, timeout: float = 60.0, expect: int | None = None
+    ) -> list[Consumed]:
+        """Messages until none arrived for ``idle`` seconds (or ``expect`` were read)."""
+        out: list[Consumed] = []
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            if expect is not None and len(out) >= expect:
+                break
+            batch = self._consumer.consume(1000, 0.2)
+            got = [m for m in batch if m.error() is None]
+            for m in batch:
+                err = m.error()
+                if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                    raise RuntimeError(f"consume failed: {err}")
+            if got:
+                quiet_since = time.monotonic()
+                out.extend(_convert(m) for m in got)
+            elif time.monotonic() - quiet_since >= idle:
+                break
+        return out
+
+    def close(self) -> None:
+        """Leave without committing anything."""
+        self._consumer.close()
+
+
+def _convert(m: object) -> Consumed:
+    key = m.key()  # type: ignore[attr-defined]
+    headers = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in (m.headers() or [])}  # type: ignore[attr-defined]
+    return Consumed(
+        topic=m.topic(),  # type: ignore[attr-defined]
+        partition=m.partition(),  # type: ignore[attr-defined]
+        offset=m.offset(),  # type: ignore[attr-defined]
+        key=key.decode() if isinstance(key, bytes) else str(key or ""),
+        value=m.value() or b"",  # type: ignore[attr-defined]
+        headers=headers,
+    )
+
+
+def tail(
+    brokers: str, topic: str, from_beginning: bool = True, follow: bool = True
+) -> Iterator[Consumed]:
+    """Yield messages as they arrive; with ``follow`` never stops (Ctrl-C ends it)."""
+    reader = TopicReader(brokers, topic, from_beginning)
+    try:
+        while True:
+            yield from reader.read(idle=0.5, timeout=1.0)
+            if not follow:
+                return
+    finally:
+        reader.close()

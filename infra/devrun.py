@@ -1,0 +1,156 @@
+"""``starter.py dev``: the embedded default, everything started for the user on loopback.
+
+Temporal dev server with Web UI (history in ``.synchub/temporal.db``, kept across restarts),
+tansu (Kafka protocol), valkey (Redis protocol), the When I Work simulator with generated
+shifts that keep changing, a worker, the schedules and one immediate run. Ctrl-C stops
+every process it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import sys
+import time
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import SecretStr
+
+from infra.devstack import DevStack
+from infra.schedules import apply_schedules, schedule_definitions
+from infra.temporal import connect, ensure_search_attributes
+from settings import KafkaSettings, RedisSettings, Settings, TemporalSettings, WiwSettings
+from simulators.server import ThreadedServer, ensure_port_free
+from simulators.wiw import WiwState, create_app
+
+log = logging.getLogger("synchub.dev")
+
+DEV_WIW_TOKEN = "synchub-dev-token"
+"""Pre-issued token of the simulated WIW account (not a secret: the simulator is local)."""
+
+
+def window_days(settings: Settings) -> list[date]:
+    """The days of the WIW sync window in the configured timezone."""
+    today = datetime.now(ZoneInfo(settings.sync.timezone)).date()
+    first = today - timedelta(days=settings.sync.days_prior)
+    return [
+        first + timedelta(days=i)
+        for i in range(settings.sync.days_prior + settings.sync.days_ahead + 1)
+    ]
+
+
+async def churn(state: WiwState, every: float, stop: asyncio.Event) -> None:
+    """Change a few shifts now and then so every scheduled run has something to publish."""
+    rng = random.Random(7)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            shifts = state.all_shifts()
+            for shift in rng.sample(shifts, k=min(3, len(shifts))):
+                state.change(int(shift["id"]), notes=f"changed at {datetime.now():%H:%M:%S}")
+
+
+async def serve(settings: Settings, stack: DevStack, state: WiwState, started: float) -> None:
+    """Worker, schedules and a first run; then wait for Ctrl-C."""
+    from starter import start_sync
+    from worker import build_worker
+
+    client = await connect(settings.temporal)
+    await ensure_search_attributes(client)
+    bundle = await build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with bundle.worker:
+            sources = list(bundle.connectors)
+            schedules = await apply_schedules(
+                client, settings, schedule_definitions(settings, sources)
+            )
+            first = await start_sync(client, settings, "wiw", {}, None, None, None)
+            up = time.monotonic() - started
+            shifts = len(state.all_shifts())
+            topics = [c.topic for c in bundle.connectors.values()] + [
+                settings.kafka.deadletter_topic
+            ]
+            print(
+                "\n".join(
+                    [
+                        "",
+                        f"synchub dev stack is up in {up:.1f} s",
+                        f"  Temporal Web UI   {stack.ui_url}",
+                        f"  Temporal frontend {stack.temporal_address}  (temporal --address ...)",
+                        f"  Kafka (tansu)     {stack.kafka_brokers}  topics: {', '.join(topics)}",
+                        f"  Redis (valkey)    {stack.redis_url}",
+                        f"  WIW simulator     {settings.wiw.api_url}  ({shifts} shifts)",
+                        f"  schedules         {', '.join(schedules)} "
+                        f"(every {settings.sync.interval_seconds} s, overlap SKIP)",
+                        f"  first run         {first.id}",
+                        "",
+                        "  watch messages:   .venv/bin/python starter.py watch "
+                        f"{settings.kafka.wiw_topic}",
+                        f"  progress:         .venv/bin/python starter.py status {first.id}",
+                        "  find runs:        temporal workflow list --address "
+                        f"{stack.temporal_address} --query \"SynchubSource='wiw'\"",
+                        "  stop everything:  Ctrl-C",
+                        "",
+                    ]
+                ),
+                flush=True,
+            )
+            churner = asyncio.create_task(
+                churn(state, max(10.0, settings.sync.interval_seconds / 2), stop)
+            )
+            await stop.wait()
+            print("stopping: worker, simulator, Temporal, Kafka, Redis ...", flush=True)
+            await churner
+    finally:
+        await bundle.aclose()
+
+
+def run_dev(settings: Settings) -> int:
+    """Start everything, run until Ctrl-C, stop everything. Returns the exit code."""
+    from worker import configure_logging
+
+    configure_logging()
+    # SIGTERM would otherwise end Python without unwinding, leaving the services running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    dev = settings.dev
+    ensure_port_free(dev.host, dev.wiw_port, "the When I Work simulator", "SYNCHUB_WIW_SIM_PORT")
+    topics = [settings.kafka.wiw_topic, settings.kafka.deadletter_topic]
+    stack = DevStack.from_settings(
+        dev, topics=topics, topic_partitions=settings.kafka.topic_partitions
+    )
+    state = WiwState(static_token=DEV_WIW_TOKEN, timezone=settings.sync.timezone)
+    state.seed(dev.wiw_shifts, days=window_days(settings), seed=1)
+    sim = ThreadedServer(create_app(state), dev.host, dev.wiw_port)
+    with stack:
+        sim.start()
+        try:
+            local = settings.model_copy(
+                update={
+                    "temporal": TemporalSettings(
+                        address=stack.temporal_address,
+                        namespace=settings.temporal.namespace,
+                        task_queue=settings.temporal.task_queue,
+                    ),
+                    "kafka": KafkaSettings(
+                        **{**settings.kafka.model_dump(), "brokers": stack.kafka_brokers}
+                    ),
+                    "redis": RedisSettings(
+                        url=stack.redis_url, expire_cache=settings.redis.expire_cache
+                    ),
+                    "wiw": WiwSettings(api_url=sim.url, token=SecretStr(DEV_WIW_TOKEN)),
+                }
+            )
+            asyncio.run(serve(local, stack, state, started))
+        finally:
+            sim.stop()
+    print("stopped.", flush=True)
+    return 0

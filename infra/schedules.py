@@ -1,0 +1,95 @@
+"""Temporal Schedules instead of cron: one per source, overlap policy SKIP.
+
+SKIP is what ``max_instances=1, coalesce=True`` meant under APScheduler: a run that is due
+while the previous one still runs is dropped, not queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from models.sync import RunState, SyncAllInput
+from settings import Settings
+from workflows.options import SOURCE_ATTR, STATE_ATTR
+from workflows.sync_all import SyncAllWorkflow
+
+
+@dataclass(frozen=True)
+class ScheduleDef:
+    """One schedule synchub manages."""
+
+    schedule_id: str
+    source: str
+    every: timedelta
+    params: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def schedule_definitions(settings: Settings, sources: list[str]) -> list[ScheduleDef]:
+    """The schedules of the configured sources."""
+    defs: list[ScheduleDef] = []
+    if "wiw" in sources:
+        defs.append(
+            ScheduleDef(
+                "synchub-wiw",
+                "wiw",
+                timedelta(seconds=settings.sync.interval_seconds),
+                note="When I Work shifts (SYNC_SLEEP_PERIOD_SECONDS)",
+            )
+        )
+    return defs
+
+
+def _schedule(d: ScheduleDef, settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            SyncAllWorkflow.run,
+            SyncAllInput(
+                source=d.source, params=d.params, max_concurrent=settings.sync.max_concurrent
+            ),
+            id=f"syncall/{d.source}/scheduled",
+            task_queue=settings.temporal.task_queue,
+            typed_search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SOURCE_ATTR, d.source),
+                    SearchAttributePair(STATE_ATTR, RunState.RUNNING.value),
+                ]
+            ),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=d.every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def apply_schedules(client: Client, settings: Settings, defs: list[ScheduleDef]) -> list[str]:
+    """Create the schedules, or update them in place (paused state is kept)."""
+    applied = []
+    for d in defs:
+        sched = _schedule(d, settings)
+        try:
+            await client.create_schedule(d.schedule_id, sched)
+        except ScheduleAlreadyRunningError:
+
+            def update(current: ScheduleUpdateInput, new: Schedule = sched) -> ScheduleUpdate:
+                new.state = current.description.schedule.state
+                return ScheduleUpdate(schedule=new)
+
+            await client.get_schedule_handle(d.schedule_id).update(update)
+        applied.append(d.schedule_id)
+    return applied

@@ -1,0 +1,68 @@
+"""Connecting to Temporal the same way from the worker, the starter and the tests."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from settings import TemporalSettings
+from workflows.options import SEARCH_ATTRIBUTES
+
+
+class TemporalUnavailableError(RuntimeError):
+    """Temporal cannot be reached; names the setting that points at it."""
+
+
+async def connect(settings: TemporalSettings) -> Client:
+    """Connect with the pydantic data converter (models in, models out).
+
+    Raises:
+        TemporalUnavailableError: naming TEMPORAL_ADDRESS when nothing answers there.
+    """
+    try:
+        return await Client.connect(
+            settings.address,
+            namespace=settings.namespace,
+            data_converter=pydantic_data_converter,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            tls=settings.tls or settings.api_key is not None,
+        )
+    except RuntimeError as exc:
+        raise TemporalUnavailableError(
+            f"cannot reach Temporal at {settings.address} (TEMPORAL_ADDRESS): {exc}"
+        ) from None
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register synchub's search attributes where missing; return the ones added.
+
+    Workflows upsert them, so a namespace without them would fail every run. Temporal
+    Cloud does not allow this call; there they are created once in the Cloud UI.
+    """
+    ns = client.namespace
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=ns)
+    )
+    known = set(existing.custom_attributes) | set(existing.system_attributes)
+    missing = {
+        name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for name in SEARCH_ATTRIBUTES
+        if name not in known
+    }
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=ns, search_attributes=missing)
+            )
+        except RPCError as exc:
+            raise TemporalUnavailableError(
+                f"search attributes {', '.join(missing)} are missing in namespace {ns} and "
+                f"cannot be added from here ({exc.message}); add them as Keyword attributes"
+            ) from None
+    return sorted(missing)

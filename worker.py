@@ -1,0 +1,154 @@
+"""Composition root: settings -> clients -> connectors -> activities -> Worker.
+
+Run it with ``python worker.py``; settings come from the environment (see README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.sync import SyncActivities
+from connectors import REGISTRY, Connector
+from infra.change_store import ChangeStore
+from infra.publisher import KafkaPublisher, ensure_topics
+from infra.temporal import connect, ensure_search_attributes
+from models.errors import NotConfiguredError
+from settings import Settings, SettingsError, load_settings
+from workflows.sync_all import SyncAllWorkflow
+from workflows.sync_partition import SyncPartitionWorkflow
+
+log = logging.getLogger("synchub.worker")
+
+WORKFLOWS = [SyncAllWorkflow, SyncPartitionWorkflow]
+
+
+@dataclass
+class WorkerBundle:
+    """A ready worker and what must be closed after it stops."""
+
+    worker: Worker
+    connectors: dict[str, Connector]
+    unconfigured: dict[str, str]
+    resources: AsyncExitStack
+
+    async def aclose(self) -> None:
+        """Close HTTP clients, the Redis pool and the Kafka producer."""
+        await self.resources.aclose()
+
+
+def build_connectors(settings: Settings) -> tuple[dict[str, Connector], dict[str, str]]:
+    """Every registered source whose settings are present; the others with the reason."""
+    connectors: dict[str, Connector] = {}
+    unconfigured: dict[str, str] = {}
+    for source, spec in REGISTRY.items():
+        try:
+            connectors[source] = spec.build(settings)
+        except NotConfiguredError as exc:
+            unconfigured[source] = str(exc)
+    return connectors, unconfigured
+
+
+async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
+    """Build every dependency once, check the services answer, and assemble the worker."""
+    resources = AsyncExitStack()
+    try:
+        connectors, unconfigured = build_connectors(settings)
+        for conn in connectors.values():
+            resources.push_async_callback(conn.aclose)
+        store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
+        resources.push_async_callback(store.aclose)
+        try:
+            await store.ping()
+        except Exception as exc:
+            raise RuntimeError(
+                f"cannot reach Redis at REDIS_HOST={settings.redis.url}: {exc}"
+            ) from None
+        topics = [c.topic for c in connectors.values()] + [settings.kafka.deadletter_topic]
+        await asyncio.to_thread(
+            ensure_topics, settings.kafka.brokers, topics, settings.kafka.topic_partitions
+        )
+        publisher = KafkaPublisher(settings.kafka.brokers, client_id="synchub-worker")
+        resources.callback(publisher.close)
+        activities = SyncActivities(
+            connectors, store, publisher, settings.kafka.deadletter_topic, unconfigured
+        )
+        worker = Worker(
+            client,
+            task_queue=settings.temporal.task_queue,
+            workflows=WORKFLOWS,
+            activities=[
+                activities.list_partitions,
+                activities.sync_page,
+                activities.finish_partition,
+            ],
+            max_concurrent_activities=settings.sync.max_concurrent * 2,
+        )
+    except BaseException:
+        await resources.aclose()
+        raise
+    return WorkerBundle(worker, connectors, unconfigured, resources)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then let running activities finish their page."""
+    client = await connect(settings.temporal)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("registered search attributes %s", ", ".join(added))
+    bundle = await build_worker(client, settings)
+    for source, why in bundle.unconfigured.items():
+        log.warning("source %s disabled: %s", source, why)
+    log.info(
+        "worker polling task queue %r on %s; sources: %s",
+        settings.temporal.task_queue,
+        settings.temporal.address,
+        ", ".join(bundle.connectors) or "none",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with bundle.worker:
+            await stop.wait()
+            log.info("shutting down: waiting for running activities")
+    finally:
+        await bundle.aclose()
+
+
+def configure_logging() -> None:
+    """Plain, greppable log lines (what operators tail)."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def main() -> int:
+    """Entry point of ``python worker.py``."""
+    configure_logging()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"synchub worker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_worker(settings))
+    except (RuntimeError, OSError) as exc:
+        print(f"synchub worker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Timeouts, retry presets, ids and search attributes: every activity call names one of these."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+SOURCE_ATTR = SearchAttributeKey.for_keyword("SynchubSource")
+"""Search attribute: which upstream a workflow syncs (``temporal workflow list --query``)."""
+STATE_ATTR = SearchAttributeKey.for_keyword("SynchubState")
+"""Search attribute: the run state (``RunState``)."""
+SEARCH_ATTRIBUTES = {SOURCE_ATTR.name: "Keyword", STATE_ATTR.name: "Keyword"}
+"""Custom attributes the worker and dev stack register."""
+
+UPSTREAM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=6,
+    non_retryable_error_types=["PermanentError", "NotConfiguredError", "InvalidParamsError"],
+)
+"""Pages and lookups: about a minute of backoff, then the partition fails and says why;
+the next run resumes from the last committed cursor."""
+
+PAGE: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=10),
+    "heartbeat_timeout": timedelta(minutes=2),
+    "retry_policy": UPSTREAM_RETRY,
+}
+"""One page: fetch, diff, publish, commit."""
+
+FINISH: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": timedelta(minutes=2),
+    "retry_policy": UPSTREAM_RETRY,
+}
+"""Resolving missing keys: point lookups in chunks, heartbeating per chunk."""
+
+LIST_PARTITIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": UPSTREAM_RETRY,
+}
+"""Listing partitions (employees, days, shops)."""
+
+PARTITION_HISTORY_LIMIT = 2_000
+"""Continue a partition workflow as new past this many events (pages, not records)."""
+CHILDREN_PER_RUN = 500
+"""Continue the sync-all workflow as new after starting this many children."""
+
+
+def partition_workflow_id(source: str, partition: str) -> str:
+    """The per-partition lock: one running sync per id."""
+    return f"sync/{source}/{partition}"
+
+
+def sync_all_workflow_id(source: str, suffix: str) -> str:
+    """Id of a sync-all run started by hand (schedules add their own timestamp)."""
+    return f"syncall/{source}/{suffix}"

@@ -1,0 +1,240 @@
+"""SyncAllWorkflow: list partitions, fan out one child per partition in a sliding window."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.sync import SyncActivities
+    from models.sync import (
+        MAX_ERRORS,
+        ListPartitionsInput,
+        PartitionCounts,
+        PartitionError,
+        Progress,
+        RecordCounts,
+        RunState,
+        SyncAllInput,
+        SyncAllResult,
+        SyncPartitionInput,
+        SyncPartitionResult,
+    )
+    from workflows import options
+    from workflows.sync_partition import SyncPartitionWorkflow, failure_message
+
+
+@workflow.defn(name="SyncAllWorkflow")
+class SyncAllWorkflow:
+    """One run of a source: every partition synced by its own child workflow."""
+
+    def __init__(self) -> None:
+        self._source = ""
+        self._state = RunState.RUNNING
+        self._pending: deque[str] = deque()
+        self._running: dict[
+            str, workflow.ChildWorkflowHandle[SyncPartitionWorkflow, SyncPartitionResult]
+        ] = {}
+        self._counts = PartitionCounts()
+        self._records = RecordCounts()
+        self._pages = 0
+        self._errors: list[PartitionError] = []
+        self._skipped: list[str] = []
+        self._paused = False
+        self._stopping = False
+        self._tick = 0
+
+    @workflow.run
+    async def run(self, input: SyncAllInput) -> SyncAllResult:
+        """List (or resume) partitions, run them with bounded concurrency, summarise."""
+        self._source = input.source
+        if input.carried is not None:
+            self._counts = input.carried.partitions.model_copy()
+            self._records = input.carried.records
+            self._pages = input.carried.pages
+            self._errors = list(input.carried.errors)
+        self._set_state(RunState.RUNNING)
+        if input.remaining is None:
+            listed = await workflow.execute_activity_method(
+                SyncActivities.list_partitions,
+                ListPartitionsInput(
+                    source=input.source, params=input.params, only=input.partitions
+                ),
+                **options.LIST_PARTITIONS,
+            )
+            remaining = listed.partitions
+            self._counts.total = len(remaining)
+            workflow.logger.info("%s: found %d partitions", input.source, len(remaining))
+        else:
+            remaining = input.remaining
+        self._pending = deque(remaining)
+        self._counts.pending = len(self._pending)
+
+        tasks: set[asyncio.Task[None]] = set()
+        started = 0
+        limit = max(1, input.max_concurrent)
+        while True:
+            draining = (
+                started >= options.CHILDREN_PER_RUN
+                or workflow.info().is_continue_as_new_suggested()
+            )
+            while (
+                self._pending
+                and len(self._running) < limit
+                and not self._paused
+                and not self._stopping
+                and not draining
+            ):
+                partition = self._pending.popleft()
+                self._counts.pending -= 1
+                started += 1
+                if await self._start_child(input, partition):
+                    task = asyncio.create_task(self._await_child(partition))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            if not self._running:
+                if self._stopping or not self._pending:
+                    break
+                if draining:
+                    workflow.continue_as_new(
+                        input.model_copy(
+                            update={"remaining": list(self._pending), "carried": self.progress()}
+                        )
+                    )
+            tick = self._tick
+            await workflow.wait_condition(lambda: self._tick != tick)  # noqa: B023
+
+        if self._stopping:
+            self._set_state(RunState.STOPPED)
+        elif self._counts.failed:
+            self._set_state(RunState.FAILED)
+        else:
+            self._set_state(RunState.COMPLETED)
+        workflow.logger.info(
+            "%s: %s, partitions %s, records %s",
+            input.source,
+            self._state,
+            self._counts.model_dump(),
+            self._records.model_dump(),
+        )
+        return SyncAllResult(
+            source=input.source,
+            state=self._state,
+            partitions=self._counts,
+            records=self._records,
+            failed=list(self._errors),
+            skipped=self._skipped[-MAX_ERRORS:],
+        )
+
+    async def _start_child(self, input: SyncAllInput, partition: str) -> bool:
+        """Start the partition's child; an id already running means another run holds it."""
+        try:
+            handle = await workflow.start_child_workflow(
+                SyncPartitionWorkflow.run,
+                SyncPartitionInput(source=input.source, partition=partition, params=input.params),
+                id=options.partition_workflow_id(input.source, partition),
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(options.SOURCE_ATTR, input.source),
+                        SearchAttributePair(options.STATE_ATTR, RunState.RUNNING.value),
+                    ]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            self._counts.skipped += 1
+            self._skipped.append(partition)
+            workflow.logger.info("%s/%s skipped: already running", input.source, partition)
+            return False
+        self._running[partition] = handle
+        self._counts.running += 1
+        if self._paused:
+            await handle.signal(SyncPartitionWorkflow.pause)
+        return True
+
+    async def _await_child(self, partition: str) -> None:
+        handle = self._running[partition]
+        try:
+            result = await handle
+        except ChildWorkflowError as exc:
+            self._counts.failed += 1
+            self._note_error(partition, failure_message(exc))
+            workflow.logger.warning(
+                "%s/%s failed: %s", self._source, partition, failure_message(exc)
+            )
+        else:
+            self._counts.done += 1
+            self._records = self._records.add(result.records)
+            self._pages += result.pages
+        finally:
+            del self._running[partition]
+            self._counts.running -= 1
+            self._tick += 1
+
+    def _note_error(self, partition: str, error: str) -> None:
+        self._errors.append(PartitionError(partition=partition, error=error))
+        del self._errors[:-MAX_ERRORS]
+
+    def _set_state(self, state: RunState) -> None:
+        self._state = state
+        workflow.upsert_search_attributes(
+            [options.SOURCE_ATTR.value_set(self._source), options.STATE_ATTR.value_set(state.value)]
+        )
+
+    async def _signal_children(self, signal: str) -> None:
+        method = getattr(SyncPartitionWorkflow, signal)
+
+        async def send(handle: workflow.ChildWorkflowHandle[Any, Any]) -> None:
+            try:
+                await handle.signal(method)
+            except ApplicationError:
+                pass  # the child finished between our look and the signal: nothing to steer
+
+        await asyncio.gather(*(send(h) for h in list(self._running.values())))
+
+    @workflow.signal
+    async def stop(self) -> None:
+        """Start no new partitions; running ones finish their current page and stop."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._set_state(RunState.STOPPING)
+        self._tick += 1
+        await self._signal_children("stop")
+
+    @workflow.signal
+    async def pause(self) -> None:
+        """Start no new partitions and pause running ones after their current page."""
+        if self._paused or self._stopping:
+            return
+        self._paused = True
+        self._set_state(RunState.PAUSED)
+        self._tick += 1
+        await self._signal_children("pause")
+
+    @workflow.signal
+    async def resume(self) -> None:
+        """Undo ``pause``."""
+        if not self._paused:
+            return
+        self._paused = False
+        if not self._stopping:
+            self._set_state(RunState.RUNNING)
+        self._tick += 1
+        await self._signal_children("resume")
+
+    @workflow.query
+    def progress(self) -> Progress:
+        """State, partition counts, record counts of finished partitions, last errors."""
+        return Progress(
+            source=self._source,
+            state=self._state,
+            partitions=self._counts.model_copy(),
+            records=self._records,
+            pages=self._pages,
+            errors=list(self._errors),
+        )

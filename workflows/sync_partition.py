@@ -1,0 +1,161 @@
+"""SyncPartitionWorkflow: the pages of one partition, in order, with the cursor in state."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.sync import SyncActivities
+    from models.sync import (
+        FinishPartitionInput,
+        PartitionCounts,
+        Progress,
+        RecordCounts,
+        RunState,
+        SyncPageInput,
+        SyncPartitionInput,
+        SyncPartitionResult,
+    )
+    from workflows import options
+
+
+def failure_message(exc: BaseException) -> str:
+    """The message an operator needs: the first failure below the Temporal wrappers.
+
+    Wrappers (activity, child workflow, client-side workflow failure) only say where it
+    happened; the application error under them says what happened.
+    """
+    while (
+        isinstance(exc, ActivityError | ChildWorkflowError)
+        or type(exc).__name__ == "WorkflowFailureError"
+    ) and getattr(exc, "cause", None) is not None:
+        exc = exc.cause  # type: ignore[attr-defined]
+    return str(exc) or type(exc).__name__
+
+
+@workflow.defn(name="SyncPartitionWorkflow")
+class SyncPartitionWorkflow:
+    """Sync one partition; its workflow id ``sync/<source>/<partition>`` is the lock."""
+
+    def __init__(self) -> None:
+        self._state = RunState.RUNNING
+        self._records = RecordCounts()
+        self._pages = 0
+        self._paused = False
+        self._stop = False
+        self._source = ""
+
+    @workflow.run
+    async def run(self, input: SyncPartitionInput) -> SyncPartitionResult:
+        """Page until the cursor is exhausted, then resolve missing keys."""
+        self._source = input.source
+        self._records = input.carried or RecordCounts()
+        self._pages = input.pages
+        info = workflow.info()
+        run_token = input.run_token or f"{info.workflow_id}/{info.run_id}"
+        cursor = input.cursor
+        complete = False
+        while True:
+            await workflow.wait_condition(lambda: not self._paused or self._stop)
+            if self._stop:
+                break
+            page = SyncPageInput(
+                source=input.source,
+                partition=input.partition,
+                run_token=run_token,
+                params=input.params,
+                cursor=cursor,
+            )
+            try:
+                result = await workflow.execute_activity_method(
+                    SyncActivities.sync_page, page, **options.PAGE
+                )
+            except ActivityError as exc:
+                self._state = RunState.FAILED
+                raise ApplicationError(
+                    f"{input.source}/{input.partition}: page {self._pages + 1} failed: "
+                    f"{failure_message(exc)}",
+                    type="PartitionFailed",
+                    non_retryable=True,
+                ) from exc
+            self._records = self._records.add(result.records)
+            self._pages += 1
+            cursor = result.next_cursor
+            if cursor is None:
+                complete = True
+                break
+            if (
+                workflow.info().is_continue_as_new_suggested()
+                or workflow.info().get_current_history_length() > options.PARTITION_HISTORY_LIMIT
+            ):
+                workflow.continue_as_new(
+                    input.model_copy(
+                        update={
+                            "cursor": cursor,
+                            "run_token": run_token,
+                            "carried": self._records,
+                            "pages": self._pages,
+                        }
+                    )
+                )
+        finish = FinishPartitionInput(
+            source=input.source,
+            partition=input.partition,
+            run_token=run_token,
+            params=input.params,
+            complete=complete,
+        )
+        try:
+            done = await workflow.execute_activity_method(
+                SyncActivities.finish_partition, finish, **options.FINISH
+            )
+        except ActivityError as exc:
+            self._state = RunState.FAILED
+            raise ApplicationError(
+                f"{input.source}/{input.partition}: resolving missing records failed: "
+                f"{failure_message(exc)}",
+                type="PartitionFailed",
+                non_retryable=True,
+            ) from exc
+        self._records = self._records.add(done.records)
+        self._state = RunState.COMPLETED if complete else RunState.STOPPED
+        return SyncPartitionResult(
+            source=input.source,
+            partition=input.partition,
+            state=self._state,
+            records=self._records,
+            pages=self._pages,
+        )
+
+    @workflow.signal
+    def stop(self) -> None:
+        """Finish the current page, then stop (missing keys are not resolved)."""
+        self._stop = True
+        if self._state == RunState.RUNNING or self._state == RunState.PAUSED:
+            self._state = RunState.STOPPING
+
+    @workflow.signal
+    def pause(self) -> None:
+        """Finish the current page, then wait for ``resume``."""
+        self._paused = True
+        if self._state == RunState.RUNNING:
+            self._state = RunState.PAUSED
+
+    @workflow.signal
+    def resume(self) -> None:
+        """Continue after ``pause``."""
+        self._paused = False
+        if self._state == RunState.PAUSED:
+            self._state = RunState.RUNNING
+
+    @workflow.query
+    def progress(self) -> Progress:
+        """Pages and record counts so far."""
+        return Progress(
+            source=self._source,
+            state=self._state,
+            partitions=PartitionCounts(total=1),
+            records=self._records,
+            pages=self._pages,
+        )
