@@ -1,0 +1,114 @@
+"""Shared test helpers: settings for a test's own topics/queue/Redis db, and a running worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from infra.change_store import ChangeStore
+from infra.consumer import Consumed, TopicReader
+from infra.publisher import ensure_topics
+from settings import (
+    KafkaSettings,
+    RedisSettings,
+    Settings,
+    SyncSettings,
+    TemporalSettings,
+    WiwSettings,
+)
+from worker import build_worker
+
+SIM_TOKEN = "sim-static-token"
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def days(n: int, start: int = 0) -> list[date]:
+    first = today_utc() + timedelta(days=start)
+    return [first + timedelta(days=i) for i in range(n)]
+
+
+def make_settings(
+    *,
+    temporal_address: str,
+    kafka_brokers: str,
+    redis_url: str,
+    redis_db: int,
+    wiw_url: str,
+    days_ahead: int = 1,
+    days_prior: int = 0,
+    max_concurrent: int = 20,
+) -> Settings:
+    """Settings with a unique task queue and topics, and a Redis db of the test's own."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        temporal=TemporalSettings(address=temporal_address, task_queue=f"test-{tag}"),
+        kafka=KafkaSettings(
+            brokers=kafka_brokers,
+            wiw_topic=f"wiw.shifts.{tag}",
+            deadletter_topic=f"dlq.{tag}",
+            topic_partitions=2,
+        ),
+        redis=RedisSettings(url=f"{redis_url.rstrip('/').rsplit('/', 1)[0]}/{redis_db}"),
+        sync=SyncSettings(
+            days_ahead=days_ahead, days_prior=days_prior, max_concurrent=max_concurrent
+        ),
+        wiw=WiwSettings(api_url=wiw_url, token=SecretStr(SIM_TOKEN)),
+    )
+
+
+@dataclass
+class Engine:
+    """A running in-process worker plus readers of its topics."""
+
+    settings: Settings
+    client: Client
+    store: ChangeStore
+    topic: TopicReader
+    deadletter: TopicReader
+
+
+@contextlib.asynccontextmanager
+async def running_engine(client: Client, settings: Settings) -> AsyncIterator[Engine]:
+    """Flush the test's Redis db, create topics, run a worker until the block ends."""
+    r = aioredis.Redis.from_url(settings.redis.url)
+    await r.flushdb()
+    await r.aclose()
+    await asyncio.to_thread(
+        ensure_topics,
+        settings.kafka.brokers,
+        [settings.kafka.wiw_topic, settings.kafka.deadletter_topic],
+        settings.kafka.topic_partitions,
+    )
+    bundle = await build_worker(client, settings)
+    store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
+    topic = TopicReader(settings.kafka.brokers, settings.kafka.wiw_topic)
+    dlq = TopicReader(settings.kafka.brokers, settings.kafka.deadletter_topic)
+    try:
+        async with bundle.worker:
+            yield Engine(settings, client, store, topic, dlq)
+    finally:
+        topic.close()
+        dlq.close()
+        await store.aclose()
+        await bundle.aclose()
+
+
+def envelope(msg: Consumed) -> dict[str, Any]:
+    return json.loads(msg.value)
+
+
+async def read(reader: TopicReader, idle: float = 1.5, expect: int | None = None) -> list[Consumed]:
+    return await asyncio.to_thread(reader.read, idle, 60.0, expect)
