@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from temporalio import activity
 
 from activities.errors import translate_errors
+from activities.heartbeat import heartbeating
 from activities.messages import canonical, change_message, deadletter_message, traceparent
 from connectors.base import Connector
 from infra.change_store import (
@@ -89,10 +90,13 @@ class SyncActivities:
     @translate_errors
     async def sync_page(self, input: SyncPageInput) -> SyncPageResult:
         """Fetch, diff, publish and commit one page; return counts and the next cursor."""
+        async with heartbeating():
+            return await self._sync_page(input)
+
+    async def _sync_page(self, input: SyncPageInput) -> SyncPageResult:
         connector = self._connector(input.source)
         src, part = input.source, input.partition
         page = await connector.fetch_page(part, input.cursor, input.params)
-        activity.heartbeat()
         trace = traceparent(input.run_token)
 
         records: dict[str, Record] = {}
@@ -154,7 +158,6 @@ class SyncActivities:
         if digest is not None:
             change.digest = (cursor_id, digest)
 
-        activity.heartbeat()
         await self._publisher.publish(out)
         await self._store.commit(src, part, input.run_token, change)
         return SyncPageResult(records=counts, next_cursor=page.next_cursor)
@@ -167,6 +170,10 @@ class SyncActivities:
         Not found -> tombstone. Found elsewhere (another day, another employee, outside the
         window) -> upsert of its new state, and it leaves this partition's cache.
         """
+        async with heartbeating():
+            return await self._finish_partition(input)
+
+    async def _finish_partition(self, input: FinishPartitionInput) -> FinishPartitionResult:
         src, part = input.source, input.partition
         counts = RecordCounts()
         if not input.complete:  # a stopped pass did not see everything: nothing is missing
@@ -178,7 +185,6 @@ class SyncActivities:
         for start in range(0, len(missing), LOOKUP_CHUNK):
             chunk = missing[start : start + LOOKUP_CHUNK]
             found = await connector.lookup(part, chunk, input.params)
-            activity.heartbeat(start)
             snap = await self._store.snapshot(src, part, [], [lk.key for lk in found])
             out: list[OutMessage] = []
             change = Commit()

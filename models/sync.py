@@ -105,6 +105,9 @@ class SyncAllInput(BaseModel):
     """Partition workflows running at once."""
     partitions: list[str] | None = None
     """Sync only these partitions; ``None`` = all the connector lists."""
+    children_per_run: int = 500
+    """Continue as new after starting this many children, so history stays small however
+    many partitions there are (each child costs about ten events in this history)."""
     # continue-as-new carry-over
     remaining: list[str] | None = None
     """Partitions not started yet (set when continuing as new)."""

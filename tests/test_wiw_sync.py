@@ -270,3 +270,53 @@ async def test_history_does_not_grow_with_records(sim, engine: Engine) -> None:
     await read(engine.topic, idle=1.0)
     assert lengths[50] == lengths[5000], lengths
     assert lengths[5000] < 40
+
+
+async def test_continue_as_new_keeps_counting(sim, engine: Engine) -> None:
+    state, _ = sim
+    state.seed(35, days=days(7), seed=21)
+    handle = await engine.client.start_workflow(
+        SyncAllWorkflow.run,
+        SyncAllInput(source="wiw", params={"days_ahead": 6}, max_concurrent=2, children_per_run=2),
+        id=f"syncall/wiw/can-{uuid.uuid4().hex[:6]}",
+        task_queue=engine.settings.temporal.task_queue,
+    )
+    result = await handle.result()  # follows the continue-as-new chain
+    assert result.state == RunState.COMPLETED
+    assert result.partitions.total == 7 and result.partitions.done == 7
+    assert result.partitions.pending == 0 and result.partitions.running == 0
+    assert result.records.fetched == 35
+    runs = [w async for w in engine.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) >= 4  # 7 partitions, 2 per run
+    await read(engine.topic, idle=1.0)
+
+
+async def test_transient_upstream_errors_are_retried(sim, engine: Engine) -> None:
+    state, _ = sim
+    ids = state.seed(12, days=days(2), seed=31)
+    state.reset_counters()
+    state.set_knobs(fail_next=3)  # three 503s, then healthy
+    result = await sync(engine)
+    assert result.state == RunState.COMPLETED
+    assert state.statuses[503] >= 3
+    msgs = await read(engine.topic, idle=1.5)
+    assert {str(i) for i in ids} <= {m.key for m in msgs}
+
+
+async def test_rejected_credentials_fail_partitions_with_the_setting_to_fix(
+    sim, engine: Engine
+) -> None:
+    state, _ = sim
+    state.seed(4, days=days(2), seed=41)
+    state.reset_counters()
+    state.set_knobs(reject_tokens=True)
+    try:
+        result = await sync(engine)
+    finally:
+        state.set_knobs(reject_tokens=False)
+    assert result.state == RunState.FAILED
+    assert result.partitions.failed == 2 and result.partitions.done == 0
+    assert {e.partition for e in result.failed} == {d.isoformat() for d in days(2)}
+    for err in result.failed:
+        assert "WIW_KEY" in err.error and SIM_TOKEN not in err.error
+    assert state.statuses[401] == 2  # non-retryable: one attempt per partition, no retry storm

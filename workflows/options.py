@@ -26,17 +26,18 @@ the next run resumes from the last committed cursor."""
 
 PAGE: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=10),
-    "heartbeat_timeout": timedelta(minutes=2),
+    "heartbeat_timeout": timedelta(seconds=20),
     "retry_policy": UPSTREAM_RETRY,
 }
-"""One page: fetch, diff, publish, commit."""
+"""One page: fetch, diff, publish, commit. Activities heartbeat every few seconds in the
+background, so a crashed worker's page is retried elsewhere after 20 s."""
 
 FINISH: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=30),
-    "heartbeat_timeout": timedelta(minutes=2),
+    "heartbeat_timeout": timedelta(seconds=20),
     "retry_policy": UPSTREAM_RETRY,
 }
-"""Resolving missing keys: point lookups in chunks, heartbeating per chunk."""
+"""Resolving missing keys: point lookups in chunks, heartbeating in the background."""
 
 LIST_PARTITIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=5),
@@ -46,8 +47,6 @@ LIST_PARTITIONS: dict[str, Any] = {
 
 PARTITION_HISTORY_LIMIT = 2_000
 """Continue a partition workflow as new past this many events (pages, not records)."""
-CHILDREN_PER_RUN = 500
-"""Continue the sync-all workflow as new after starting this many children."""
 
 
 def partition_workflow_id(source: str, partition: str) -> str:

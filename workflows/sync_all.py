@@ -78,17 +78,19 @@ class SyncAllWorkflow:
         tasks: set[asyncio.Task[None]] = set()
         started = 0
         limit = max(1, input.max_concurrent)
-        while True:
-            draining = (
-                started >= options.CHILDREN_PER_RUN
-                or workflow.info().is_continue_as_new_suggested()
+
+        def draining() -> bool:
+            return (
+                started >= input.children_per_run or workflow.info().is_continue_as_new_suggested()
             )
+
+        while True:
             while (
                 self._pending
                 and len(self._running) < limit
                 and not self._paused
                 and not self._stopping
-                and not draining
+                and not draining()
             ):
                 partition = self._pending.popleft()
                 self._counts.pending -= 1
@@ -100,7 +102,7 @@ class SyncAllWorkflow:
             if not self._running:
                 if self._stopping or not self._pending:
                     break
-                if draining:
+                if draining() and not self._paused:  # a paused run waits for resume first
                     workflow.continue_as_new(
                         input.model_copy(
                             update={"remaining": list(self._pending), "carried": self.progress()}
