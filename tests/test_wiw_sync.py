@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPartitionInput
@@ -55,6 +56,15 @@ async def engine(
     )
     async with running_engine(temporal_client, settings) as eng:
         yield eng
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def clean_store(engine: Engine) -> None:
+    """Each test starts from an empty change store: seeding replaces the simulator's shifts,
+    and thousands of cached keys vanishing at once would mean thousands of point lookups."""
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    await r.flushdb()
+    await r.aclose()
 
 
 def start_day(shift: dict) -> str:
