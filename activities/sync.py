@@ -38,6 +38,7 @@ from models.sync import (
     SyncPageInput,
     SyncPageResult,
 )
+from workflows import options
 
 log = logging.getLogger("synchub.activities")
 
@@ -69,7 +70,7 @@ class SyncActivities:
             why = self._unconfigured.get(source, f"unknown source {source!r}")
             raise NotConfiguredError(f"this worker cannot sync {source!r}: {why}") from None
 
-    @activity.defn(name="list_partitions")
+    @activity.defn(name=options.LIST_PARTITIONS_ACTIVITY)
     @translate_errors
     async def list_partitions(self, input: ListPartitionsInput) -> ListPartitionsResult:
         """List partition ids; ``only`` narrows them and must name listed partitions."""
@@ -86,7 +87,7 @@ class SyncActivities:
         wanted = set(input.only)
         return ListPartitionsResult(partitions=[p for p in listed if p in wanted])
 
-    @activity.defn(name="sync_page")
+    @activity.defn(name=options.SYNC_PAGE)
     @translate_errors
     async def sync_page(self, input: SyncPageInput) -> SyncPageResult:
         """Fetch, diff, publish and commit one page; return counts and the next cursor."""
@@ -162,7 +163,7 @@ class SyncActivities:
         await self._store.commit(src, part, input.run_token, change)
         return SyncPageResult(records=counts, next_cursor=page.next_cursor)
 
-    @activity.defn(name="finish_partition")
+    @activity.defn(name=options.FINISH_PARTITION)
     @translate_errors
     async def finish_partition(self, input: FinishPartitionInput) -> FinishPartitionResult:
         """Resolve keys missing from this pass by asking the upstream, never by guessing.

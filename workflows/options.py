@@ -14,6 +14,11 @@ STATE_ATTR = SearchAttributeKey.for_keyword("SynchubState")
 SEARCH_ATTRIBUTES = {SOURCE_ATTR.name: "Keyword", STATE_ATTR.name: "Keyword"}
 """Custom attributes the worker and dev stack register."""
 
+# Activity names: workflows call activities by name, so they never import the I/O code.
+LIST_PARTITIONS_ACTIVITY = "list_partitions"
+SYNC_PAGE = "sync_page"
+FINISH_PARTITION = "finish_partition"
+
 UPSTREAM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,

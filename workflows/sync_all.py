@@ -11,10 +11,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sync import SyncActivities
     from models.sync import (
         MAX_ERRORS,
         ListPartitionsInput,
+        ListPartitionsResult,
         PartitionCounts,
         PartitionError,
         Progress,
@@ -60,11 +60,12 @@ class SyncAllWorkflow:
             self._errors = list(input.carried.errors)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
-            listed = await workflow.execute_activity_method(
-                SyncActivities.list_partitions,
+            listed = await workflow.execute_activity(
+                options.LIST_PARTITIONS_ACTIVITY,
                 ListPartitionsInput(
                     source=input.source, params=input.params, only=input.partitions
                 ),
+                result_type=ListPartitionsResult,
                 **options.LIST_PARTITIONS,
             )
             remaining = listed.partitions

@@ -6,14 +6,15 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sync import SyncActivities
     from models.sync import (
         FinishPartitionInput,
+        FinishPartitionResult,
         PartitionCounts,
         Progress,
         RecordCounts,
         RunState,
         SyncPageInput,
+        SyncPageResult,
         SyncPartitionInput,
         SyncPartitionResult,
     )
@@ -68,8 +69,8 @@ class SyncPartitionWorkflow:
                 cursor=cursor,
             )
             try:
-                result = await workflow.execute_activity_method(
-                    SyncActivities.sync_page, page, **options.PAGE
+                result = await workflow.execute_activity(
+                    options.SYNC_PAGE, page, result_type=SyncPageResult, **options.PAGE
                 )
             except ActivityError as exc:
                 self._state = RunState.FAILED
@@ -107,8 +108,11 @@ class SyncPartitionWorkflow:
             complete=complete,
         )
         try:
-            done = await workflow.execute_activity_method(
-                SyncActivities.finish_partition, finish, **options.FINISH
+            done = await workflow.execute_activity(
+                options.FINISH_PARTITION,
+                finish,
+                result_type=FinishPartitionResult,
+                **options.FINISH,
             )
         except ActivityError as exc:
             self._state = RunState.FAILED
