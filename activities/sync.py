@@ -74,9 +74,13 @@ class SyncActivities:
     @translate_errors
     async def list_partitions(self, input: ListPartitionsInput) -> ListPartitionsResult:
         """List partition ids; ``only`` narrows them and must name listed partitions."""
-        listed = await self._connector(input.source).list_partitions(input.params)
+        connector = self._connector(input.source)
+        noun = connector.partition_noun
+        log.info("Fetching %ss from %s", noun, input.source)
+        listed = await connector.list_partitions(input.params)
+        log.info("Found %d %ss", len(listed), noun)
         if input.only is None:
-            return ListPartitionsResult(partitions=listed)
+            return ListPartitionsResult(partitions=listed, noun=noun)
         unknown = sorted(set(input.only) - set(listed))
         if unknown:
             shown = ", ".join(listed[:10]) + (" ..." if len(listed) > 10 else "")
@@ -85,7 +89,7 @@ class SyncActivities:
                 f"(it lists {len(listed)}: {shown})"
             )
         wanted = set(input.only)
-        return ListPartitionsResult(partitions=[p for p in listed if p in wanted])
+        return ListPartitionsResult(partitions=[p for p in listed if p in wanted], noun=noun)
 
     @activity.defn(name=options.SYNC_PAGE)
     @translate_errors

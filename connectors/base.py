@@ -27,6 +27,8 @@ class Connector(Protocol):
     """Registry name, also the ``source`` header and the Redis key prefix."""
     topic: str
     """Kafka topic for this source's change events."""
+    partition_noun: str
+    """What one partition is, for log lines operators read ("day", "employee", "shop")."""
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
         """Partition ids to fan out over (days, employees, shops), in sync order."""

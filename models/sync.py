@@ -92,6 +92,8 @@ class ListPartitionsResult(BaseModel):
     """Partition ids, in the order they should be synced."""
 
     partitions: list[str]
+    noun: str = "partition"
+    """What a partition is ("day", "employee"), for log lines."""
 
 
 class SyncAllInput(BaseModel):
@@ -113,6 +115,8 @@ class SyncAllInput(BaseModel):
     """Partitions not started yet (set when continuing as new)."""
     carried: Progress | None = None
     """Progress of earlier runs of this chain (set when continuing as new)."""
+    noun: str = "partition"
+    """What a partition is, carried across continue-as-new for log lines."""
 
 
 class SyncAllResult(BaseModel):

@@ -48,6 +48,7 @@ class SyncAllWorkflow:
         self._paused = False
         self._stopping = False
         self._tick = 0
+        self._noun = "partition"
 
     @workflow.run
     async def run(self, input: SyncAllInput) -> SyncAllResult:
@@ -69,10 +70,12 @@ class SyncAllWorkflow:
                 **options.LIST_PARTITIONS,
             )
             remaining = listed.partitions
+            self._noun = listed.noun
             self._counts.total = len(remaining)
-            workflow.logger.info("%s: found %d partitions", input.source, len(remaining))
+            workflow.logger.info("%s: found %d %ss", input.source, len(remaining), self._noun)
         else:
             remaining = input.remaining
+            self._noun = input.noun
         self._pending = deque(remaining)
         self._counts.pending = len(self._pending)
 
@@ -106,7 +109,11 @@ class SyncAllWorkflow:
                 if draining() and not self._paused:  # a paused run waits for resume first
                     workflow.continue_as_new(
                         input.model_copy(
-                            update={"remaining": list(self._pending), "carried": self.progress()}
+                            update={
+                                "remaining": list(self._pending),
+                                "carried": self.progress(),
+                                "noun": self._noun,
+                            }
                         )
                     )
             tick = self._tick
@@ -151,10 +158,13 @@ class SyncAllWorkflow:
         except WorkflowAlreadyStartedError:
             self._counts.skipped += 1
             self._skipped.append(partition)
-            workflow.logger.info("%s/%s skipped: already running", input.source, partition)
+            workflow.logger.info(
+                "%s: %s %s skipped: already being synced", input.source, self._noun, partition
+            )
             return False
         self._running[partition] = handle
         self._counts.running += 1
+        workflow.logger.info("%s: %s %s started", input.source, self._noun, partition)
         if self._paused:
             await handle.signal(SyncPartitionWorkflow.pause)
         return True
@@ -167,11 +177,24 @@ class SyncAllWorkflow:
             self._counts.failed += 1
             self._note_error(partition, failure_message(exc))
             workflow.logger.warning(
-                "%s/%s failed: %s", self._source, partition, failure_message(exc)
+                "%s: %s %s failed: %s", self._source, self._noun, partition, failure_message(exc)
             )
         else:
             self._counts.done += 1
             self._records = self._records.add(result.records)
+            r = result.records
+            workflow.logger.info(
+                "%s: %s %s %s: %d fetched, %d unchanged, %d upserted, %d deleted, %d dead-lettered",
+                self._source,
+                self._noun,
+                partition,
+                result.state.value.lower(),
+                r.fetched,
+                r.unchanged,
+                r.upserted,
+                r.deleted,
+                r.dead_lettered,
+            )
             self._pages += result.pages
         finally:
             del self._running[partition]

@@ -51,6 +51,7 @@ class WiwConnector:
         lookup_concurrency: int | None = None,
     ) -> None:
         self.client = client
+        self.partition_noun = "day"
         self.source = source
         self.topic = topic
         self.tz = ZoneInfo(timezone)
