@@ -100,8 +100,13 @@ class KafkaPublisher:
             )
 
     def close(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued, then drop the producer."""
+        """Deliver what is queued, then close the producer's connections.
+
+        Without an explicit close the producer lives until garbage collection and keeps
+        reconnecting (and logging) after the broker is gone.
+        """
         self._producer.flush(timeout)
+        self._producer.close()
 
 
 def ensure_topics(

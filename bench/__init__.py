@@ -1,0 +1,17 @@
+"""The synchub benchmark: throughput, history size and memory against real services.
+
+Run it with ``python -m bench`` (``make bench``). It starts its own dev stack (Temporal dev
+server, tansu, valkey) on free ports with its state in a temporary folder, the When I Work
+simulator in a child process, and an in-process worker built by ``worker.build_worker``, then
+measures:
+
+1. a first sync of N shifts over D day partitions (every shift must reach Kafka),
+2. a re-sync with no upstream change (nothing may be published),
+3. a re-sync after 1 % of the shifts changed (exactly those are published),
+4. the history size of every workflow involved,
+5. peak memory,
+6. the same first sync and re-sync by a naive per-record syncer (``bench.naive``), the
+   anti-pattern synchub exists to beat.
+
+It prints a table and writes ``bench/results/latest.json``. Nothing is mocked.
+"""

@@ -1,0 +1,528 @@
+"""Run the benchmark: start everything, run the phases, verify, report, stop everything."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from bench import measure, naive
+from bench.report import render
+from bench.sim import SIM_TOKEN, UNTHROTTLED, Simulator
+from infra.consumer import Consumed, TopicReader
+from infra.devstack import DevStack
+from infra.publisher import ensure_topics
+from infra.temporal import connect
+from models.sync import RunState, SyncAllInput, SyncAllResult
+from settings import (
+    KafkaSettings,
+    RedisSettings,
+    Settings,
+    SyncSettings,
+    TemporalSettings,
+    WiwSettings,
+)
+from worker import build_worker
+from workflows.sync_all import SyncAllWorkflow
+
+log = logging.getLogger("synchub.bench")
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+"""Where the JSON results are written by default."""
+NAIVE_MAX_SHIFTS = 10_000
+"""Above this the naive workflow's history nears Temporal's 51,200-event limit and dies."""
+PHASE_TIMEOUT = 900.0
+"""Seconds one sync may take before the benchmark gives up."""
+CHANGED_FRACTION = 0.01
+"""Share of the shifts changed before the third engine run."""
+
+
+class BenchFailure(RuntimeError):
+    """A measured run did not do what it must (wrong counts, lost messages); fail loudly."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Command-line options."""
+
+    shifts: int = 10_000
+    """Shifts of the engine runs."""
+    days: int = 2
+    """Day partitions (today and the following days)."""
+    naive_shifts: int = 1_000
+    """Shifts of the naive runs."""
+    naive_concurrency: int = 40
+    """Record activities of the naive workflow in flight at once."""
+    latency_ms: int = 0
+    """Simulator latency added to every API request."""
+    skip_naive: bool = False
+    """Do not run the baseline."""
+    sim_in_process: bool = False
+    """Serve the simulator from a thread of the benchmark process."""
+    output: Path = RESULTS
+    """JSON results file."""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    """Read and check the command line (exit code 2 on bad input)."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="synchub throughput, history size and memory against real services, "
+        "compared with a naive per-record syncer.",
+    )
+    p.add_argument("--shifts", type=int, default=10_000, help="shifts of the engine runs")
+    p.add_argument("--days", type=int, default=2, help="day partitions (SYNC_DAYS_AHEAD + 1)")
+    p.add_argument("--naive-shifts", type=int, default=1_000, help="shifts of the naive runs")
+    p.add_argument(
+        "--naive-concurrency", type=int, default=40, help="naive record activities in flight"
+    )
+    p.add_argument("--latency-ms", type=int, default=0, help="simulator latency per request")
+    p.add_argument("--skip-naive", action="store_true", help="do not run the naive baseline")
+    p.add_argument(
+        "--sim-in-process",
+        action="store_true",
+        help="serve the simulator from this process (shares its GIL) instead of a child process",
+    )
+    p.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    a = p.parse_args(argv)
+    if a.shifts < 1:
+        p.error("--shifts must be at least 1")
+    if not 1 <= a.days <= 367:
+        p.error("--days must be between 1 and 367")
+    if not 1 <= a.naive_shifts <= NAIVE_MAX_SHIFTS:
+        p.error(f"--naive-shifts must be between 1 and {NAIVE_MAX_SHIFTS} (history limit)")
+    if a.naive_concurrency < 1:
+        p.error("--naive-concurrency must be at least 1")
+    if a.latency_ms < 0:
+        p.error("--latency-ms must be >= 0")
+    return Options(
+        shifts=a.shifts,
+        days=a.days,
+        naive_shifts=a.naive_shifts,
+        naive_concurrency=a.naive_concurrency,
+        latency_ms=a.latency_ms,
+        skip_naive=a.skip_naive,
+        sim_in_process=a.sim_in_process,
+        output=a.output,
+    )
+
+
+def bench_settings(stack: DevStack, sim_url: str, days: int, tag: str) -> Settings:
+    """Settings of the benchmark's worker: its own task queue, topics and Redis db."""
+    return Settings(
+        temporal=TemporalSettings(
+            address=stack.temporal_address, namespace=stack.namespace, task_queue=f"bench-{tag}"
+        ),
+        kafka=KafkaSettings(
+            brokers=stack.kafka_brokers,
+            wiw_topic=f"bench.wiw.shifts.{tag}",
+            deadletter_topic=f"bench.deadletter.{tag}",
+            topic_partitions=4,
+        ),
+        redis=RedisSettings(url=stack.redis_url),
+        sync=SyncSettings(days_ahead=days - 1, days_prior=0, timezone="UTC", max_concurrent=20),
+        wiw=WiwSettings(api_url=sim_url, token=SecretStr(SIM_TOKEN)),
+    )
+
+
+@dataclass
+class Bench:
+    """Everything the phases share."""
+
+    opts: Options
+    settings: Settings
+    client: Client
+    sim: Simulator
+    window: list[date]
+    tag: str
+    per_phase_rss: bool
+    results: dict[str, Any] = field(default_factory=dict)
+
+    async def read(self, reader: TopicReader, idle: float = 2.0) -> list[Consumed]:
+        """Everything published since the last read (until the topic is quiet)."""
+        return await asyncio.to_thread(reader.read, idle, 300.0)
+
+    async def requests(self) -> dict[str, int]:
+        """Simulator request counters (cumulative)."""
+        return await asyncio.to_thread(self.sim.requests)
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def _rate(records: int, seconds: float) -> float:
+    return records / seconds if seconds > 0 else 0.0
+
+
+async def _timed(
+    bench: Bench, start: Callable[[], Awaitable[WorkflowHandle[Any, Any]]]
+) -> tuple[WorkflowHandle[Any, Any], Any, float, float | None]:
+    """Start a workflow and await its result, timing both.
+
+    Args:
+        bench: Shared state.
+        start: Starts the workflow and returns its handle.
+
+    Returns:
+        The handle, the result, wall seconds from start to result, and this process's peak
+        RSS in MiB during the run (None where it cannot be measured per run).
+
+    Raises:
+        BenchFailure: the run took longer than ``PHASE_TIMEOUT``.
+
+    """
+    if bench.per_phase_rss:
+        measure.reset_peak_rss()
+    began = time.perf_counter()
+    handle = await start()
+    try:
+        result = await asyncio.wait_for(handle.result(), PHASE_TIMEOUT)
+    except TimeoutError:
+        raise BenchFailure(f"{handle.id} did not finish within {PHASE_TIMEOUT:.0f} s") from None
+    wall = time.perf_counter() - began
+    rss = measure.peak_rss_mib() if bench.per_phase_rss else None
+    return handle, result, wall, rss
+
+
+async def engine_phase(
+    bench: Bench, reader: TopicReader, name: str, expect_keys: set[str], fetched: int
+) -> dict[str, Any]:
+    """One SyncAllWorkflow run, timed from start to result, then verified against Kafka.
+
+    Args:
+        bench: Shared state.
+        reader: Reader of the engine's topic, positioned after the previous phase.
+        name: Phase name (part of the workflow id).
+        expect_keys: Exactly the keys that must be published (empty = nothing).
+        fetched: Records the run must fetch.
+
+    Raises:
+        BenchFailure: the run failed, or published other keys than ``expect_keys``.
+
+    """
+    wf_id = f"syncall/wiw/bench-{name}-{bench.tag}"
+    before = await bench.requests()
+    handle, result, wall, rss = await _timed(
+        bench,
+        lambda: bench.client.start_workflow(
+            SyncAllWorkflow.run,
+            SyncAllInput(source="wiw", max_concurrent=bench.settings.sync.max_concurrent),
+            id=wf_id,
+            task_queue=bench.settings.temporal.task_queue,
+        ),
+    )
+    assert isinstance(result, SyncAllResult)
+    upstream = _delta(await bench.requests(), before)
+    if result.state != RunState.COMPLETED:
+        raise BenchFailure(f"{name}: run ended {result.state}: {result.failed}")
+    msgs = await bench.read(reader)
+    keys = {m.key for m in msgs}
+    problems = []
+    if keys != expect_keys:
+        lost, extra = len(expect_keys - keys), len(keys - expect_keys)
+        problems.append(
+            f"{len(keys)} distinct keys published, expected {len(expect_keys)} "
+            f"({lost} missing, {extra} unexpected)"
+        )
+    if result.records.fetched != fetched:
+        problems.append(f"fetched {result.records.fetched} records, expected {fetched}")
+    if result.records.upserted != len(expect_keys) or result.records.deleted:
+        problems.append(
+            f"reported {result.records.upserted} upserts and {result.records.deleted} deletes, "
+            f"expected {len(expect_keys)} upserts"
+        )
+    if problems:
+        raise BenchFailure(f"{name}: " + "; ".join(problems))
+
+    sync_all = await measure.history_stats(bench.client, wf_id, handle.first_execution_run_id)
+    parts = [await measure.history_stats(bench.client, wid, rid) for wid, rid in sync_all.children]
+    return {
+        "records": result.records.fetched,
+        "wall_seconds": round(wall, 3),
+        "records_per_second": round(_rate(result.records.fetched, wall), 1),
+        "published": len(msgs),
+        "distinct_keys": len(keys),
+        "upserted": result.records.upserted,
+        "unchanged": result.records.unchanged,
+        "deleted": result.records.deleted,
+        "upstream_requests": upstream,
+        "peak_rss_mib": None if rss is None else round(rss, 1),
+        "history": {
+            "events": sync_all.events + sum(p.events for p in parts),
+            "bytes": sync_all.bytes + sum(p.bytes for p in parts),
+            "sync_all": sync_all.as_json(),
+            "partitions": [p.as_json() for p in parts],
+        },
+        "activities": measure.times_json(measure.sum_activities(parts)),
+    }
+
+
+async def naive_phase(
+    bench: Bench, reader: TopicReader, name: str, expect_keys: set[str], fetched: int
+) -> dict[str, Any]:
+    """One naive run, timed and verified like an engine phase.
+
+    Raises:
+        BenchFailure: the run published other keys than ``expect_keys``.
+
+    """
+    wf_id = f"bench-naive/{name}-{bench.tag}"
+    before = await bench.requests()
+    handle, result, wall, rss = await _timed(
+        bench,
+        lambda: bench.client.start_workflow(
+            naive.NaiveSyncWorkflow.run,
+            naive.NaiveSyncInput(
+                days=[d.isoformat() for d in bench.window],
+                concurrency=bench.opts.naive_concurrency,
+            ),
+            id=wf_id,
+            task_queue=f"bench-naive-{bench.tag}",
+        ),
+    )
+    assert isinstance(result, naive.NaiveSyncResult)
+    upstream = _delta(await bench.requests(), before)
+    msgs = await bench.read(reader)
+    keys = {m.key for m in msgs}
+    if keys != expect_keys or result.fetched != fetched or result.upserted != len(expect_keys):
+        raise BenchFailure(
+            f"naive {name}: fetched {result.fetched}/{fetched}, upserted {result.upserted}, "
+            f"published {len(keys)} distinct keys, expected {len(expect_keys)}"
+        )
+    stats = await measure.history_stats(bench.client, wf_id, handle.first_execution_run_id)
+    return {
+        "records": result.fetched,
+        "wall_seconds": round(wall, 3),
+        "records_per_second": round(_rate(result.fetched, wall), 1),
+        "published": len(msgs),
+        "distinct_keys": len(keys),
+        "upserted": result.upserted,
+        "unchanged": result.unchanged,
+        "upstream_requests": upstream,
+        "peak_rss_mib": None if rss is None else round(rss, 1),
+        "history": {"events": stats.events, "bytes": stats.bytes, "workflow": stats.as_json()},
+    }
+
+
+@contextlib.asynccontextmanager
+async def naive_worker(bench: Bench) -> AsyncIterator[TopicReader]:
+    """Run the baseline's worker on its own task queue, topic and Redis db."""
+    topic = f"bench.naive.shifts.{bench.tag}"
+    await asyncio.to_thread(ensure_topics, bench.settings.kafka.brokers, [topic], 4)
+    redis_url = bench.settings.redis.url.rsplit("/", 1)[0] + "/1"
+    bundle = naive.build_naive(bench.settings, topic, redis_url)
+    reader = TopicReader(bench.settings.kafka.brokers, topic)
+    worker = Worker(
+        bench.client,
+        task_queue=f"bench-naive-{bench.tag}",
+        workflows=[naive.NaiveSyncWorkflow],
+        activities=[bundle.activities.list_ids, bundle.activities.sync_one],
+        max_concurrent_activities=bench.opts.naive_concurrency,
+    )
+    try:
+        async with worker:
+            yield reader
+    finally:
+        reader.close()
+        await bundle.aclose()
+
+
+async def run_phases(bench: Bench) -> None:
+    """Engine: first sync, no-change re-sync, 1 % changed; then the naive baseline."""
+    opts, sim = bench.opts, bench.sim
+    began = time.perf_counter()
+    ids = await asyncio.to_thread(sim.seed, opts.shifts, bench.window, 7)
+    bench.results["setup"]["seed_seconds"] = round(time.perf_counter() - began, 3)
+    all_keys = {str(i) for i in ids}
+
+    bundle = await build_worker(bench.client, bench.settings)
+    reader = TopicReader(bench.settings.kafka.brokers, bench.settings.kafka.wiw_topic)
+    engine: dict[str, Any] = {}
+    bench.results["engine"] = engine
+    try:
+        async with bundle.worker:
+            print(f"engine: first sync of {opts.shifts:,} shifts ...", flush=True)
+            engine["first_sync"] = await engine_phase(bench, reader, "first", all_keys, opts.shifts)
+            print("engine: no-change re-sync ...", flush=True)
+            engine["no_change"] = await engine_phase(bench, reader, "nochange", set(), opts.shifts)
+            n_changed = max(1, round(opts.shifts * CHANGED_FRACTION))
+            step = max(1, len(ids) // n_changed)
+            changed = ids[::step][:n_changed]
+            await asyncio.to_thread(sim.change, changed, "bench change")
+            print(f"engine: re-sync after changing {len(changed):,} shifts ...", flush=True)
+            engine["one_percent"] = await engine_phase(
+                bench, reader, "changed", {str(i) for i in changed}, opts.shifts
+            )
+            engine["one_percent"]["changed"] = len(changed)
+    finally:
+        reader.close()
+        await bundle.aclose()
+
+    if opts.skip_naive:
+        bench.results["naive"] = None
+        return
+    naive_ids = await asyncio.to_thread(sim.seed, opts.naive_shifts, bench.window, 99)
+    naive_keys = {str(i) for i in naive_ids}
+    results: dict[str, Any] = {"concurrency": opts.naive_concurrency}
+    bench.results["naive"] = results
+    async with naive_worker(bench) as naive_reader:
+        print(f"naive: first sync of {opts.naive_shifts:,} shifts ...", flush=True)
+        results["first_sync"] = await naive_phase(
+            bench, naive_reader, "first", naive_keys, opts.naive_shifts
+        )
+        print("naive: no-change re-sync ...", flush=True)
+        results["no_change"] = await naive_phase(
+            bench, naive_reader, "nochange", set(), opts.naive_shifts
+        )
+
+
+async def run_async(
+    opts: Options, stack: DevStack, sim: Simulator, results: dict[str, Any]
+) -> bool:
+    """Connect, prepare the simulator, run every phase; fill ``results`` as they finish.
+
+    Returns:
+        Whether peak RSS was measured per run (else only for the whole process).
+
+    """
+    tag = uuid.uuid4().hex[:8]
+    settings = bench_settings(stack, sim.url, opts.days, tag)
+    client = await connect(settings.temporal)
+    await asyncio.to_thread(
+        sim.set_knobs, rate_limit_per_minute=UNTHROTTLED, latency_ms=opts.latency_ms
+    )
+    today = datetime.now(UTC).date()
+    bench = Bench(
+        opts=opts,
+        settings=settings,
+        client=client,
+        sim=sim,
+        window=[today + timedelta(days=i) for i in range(opts.days)],
+        tag=tag,
+        per_phase_rss=measure.reset_peak_rss(),
+        results=results,
+    )
+    await run_phases(bench)
+    return bench.per_phase_rss
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie awaiting its parent's wait does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(") ", 1)[-1][:1] != "Z"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the table and write the JSON. Exit 1 when a check failed."""
+    opts = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    began = time.perf_counter()
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "options": {
+            "shifts": opts.shifts,
+            "days": opts.days,
+            "naive_shifts": None if opts.skip_naive else opts.naive_shifts,
+            "naive_concurrency": opts.naive_concurrency,
+            "latency_ms": opts.latency_ms,
+            "simulator": "in-process thread" if opts.sim_in_process else "child process",
+        },
+        "setup": {},
+    }
+    pids: dict[str, int] = {}
+    failure: str | None = None
+    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as state_dir:
+        stack = DevStack(
+            temporal_port=0,
+            ui_port=0,
+            kafka_port=0,
+            redis_port=0,
+            state_dir=state_dir,
+            headless=True,
+        )
+        print("starting Temporal, tansu, valkey and the WIW simulator ...", flush=True)
+        try:
+            with Simulator(in_process=opts.sim_in_process) as sim, stack:
+                results["setup"]["stack_start_seconds"] = round(stack.startup_seconds or 0, 2)
+                pids = {n: p.pid for n, p in stack.processes.items() if p.pid is not None}
+                if sim.pid is not None:
+                    pids["wiw-simulator"] = sim.pid
+                per_phase = False
+                try:
+                    per_phase = asyncio.run(run_async(opts, stack, sim, results))
+                except BenchFailure as exc:
+                    failure = str(exc)
+                # The worker's KafkaPublisher only flushes on close; its producer lives until
+                # collected and would log reconnect errors once the broker is gone.
+                gc.collect()
+                results["memory"] = {
+                    "bench_process_peak_rss_mib": round(measure.lifetime_peak_rss_mib(), 1),
+                    "per_phase_peaks": per_phase,
+                    "services_peak_rss_mib": {
+                        name: round(v, 1)
+                        for name, pid in pids.items()
+                        if (v := measure.peak_rss_mib(pid)) is not None
+                    },
+                }
+        finally:
+            leftover = sorted(name for name, pid in pids.items() if _alive(pid))
+    results["host"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["leftover_processes"] = leftover
+    results["total_seconds"] = round(time.perf_counter() - began, 1)
+    if failure is not None:
+        print(f"\nBENCHMARK FAILED: {failure}", file=sys.stderr)
+        return 1
+    print()
+    print(render(results))
+    opts.output.parent.mkdir(parents=True, exist_ok=True)
+    opts.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults written to {opts.output}")
+    if leftover:
+        print(f"WARNING: still running after stop: {', '.join(leftover)}", file=sys.stderr)
+        return 1
+    return 0
