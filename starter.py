@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -179,8 +181,6 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
             state = "paused" if desc.schedule.state.paused else "active"
             print(f"{s.id}\t{state}\t{desc.schedule.state.note or ''}")
         return 0
-    if not args.schedule_id:
-        raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")
     handle = client.get_schedule_handle(args.schedule_id)
     if args.action == "pause":
         await handle.pause(note="paused from starter.py")
@@ -188,7 +188,8 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
         await handle.unpause(note="unpaused from starter.py")
     elif args.action == "trigger":
         await handle.trigger()
-    print(f"{args.action}d {args.schedule_id}")
+    done = {"pause": "paused", "unpause": "unpaused", "trigger": "triggered"}[args.action]
+    print(f"{done} {args.schedule_id}")
     return 0
 
 
@@ -263,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
             get_spec(args.source).validate_params(parse_params(args.param))
             if args.max_concurrent is not None and args.max_concurrent < 1:
                 raise UsageError("--max-concurrent must be at least 1")
+        needs_id = args.command == "schedules" and args.action not in ("apply", "list")
+        if needs_id and not args.schedule_id:
+            raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")
         handler = {
             "run": cmd_run,
             "status": cmd_status,
@@ -286,4 +290,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is done and closed. Skip interpreter finalization: the Temporal client's
+    # Rust threads can abort it ("Fatal Python error: PyGILState_Release", SIGABRT),
+    # turning a finished command's exit code into -6 (temporalio/sdk-python#300).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

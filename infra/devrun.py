@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
-from infra.devstack import DevStack
+from infra.devstack import DevStack, ServiceError
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect, ensure_search_attributes
 from settings import KafkaSettings, RedisSettings, Settings, TemporalSettings, WiwSettings
-from simulators.server import ThreadedServer, ensure_port_free
+from simulators.server import PortInUseError, ThreadedServer, ensure_port_free
 from simulators.wiw import WiwState, create_app
 
 log = logging.getLogger("synchub.dev")
@@ -121,6 +121,15 @@ def run_dev(settings: Settings) -> int:
     # SIGTERM would otherwise end Python without unwinding, leaving the services running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
+    try:
+        return _run_dev(settings, started)
+    except (PortInUseError, ServiceError) as exc:
+        # Nothing is left running (the stack stops what it started); say what to change.
+        print(f"starter.py dev: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _run_dev(settings: Settings, started: float) -> int:
     dev = settings.dev
     ensure_port_free(dev.host, dev.wiw_port, "the When I Work simulator", "SYNCHUB_WIW_SIM_PORT")
     topics = [settings.kafka.wiw_topic, settings.kafka.deadletter_topic]
