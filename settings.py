@@ -9,20 +9,52 @@ everything else receives the part it needs. Tests override by keyword arguments.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 def _env(*names: str) -> Any:
-    """Accept the field name (for keyword overrides) and the given environment names."""
-    return AliasChoices(*names)
+    """The given environment names (upper case); keyword overrides use the field name.
+
+    Field names are dropped from the aliases: as environment names they would read generic
+    variables such as ``HOST``, ``URL``, ``EMAIL`` or ``TOKEN`` from the operator's shell.
+    """
+    return AliasChoices(*(n for n in names if n.isupper()))
+
+
+class _DocumentedEnv(EnvSettingsSource):
+    """Environment source that reads only the documented upper-case names.
+
+    ``populate_by_name`` (needed for keyword overrides) would otherwise make pydantic-settings
+    also look up each field's bare name (``host``, ``token``, ``namespace``) case-insensitively.
+    """
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__call__().items() if k.isupper()}
 
 
 class _Section(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _DocumentedEnv(settings_cls)
 
 
 class TemporalSettings(_Section):
@@ -65,6 +97,11 @@ class KafkaSettings(_Section):
         validation_alias=_env("deadletter_topic", "KAFKA_DEADLETTER_TOPIC"),
     )
     """Malformed upstream records land here with the reason."""
+    advoware_topic: str = Field(
+        default="advoware.appointments",
+        validation_alias=_env("advoware_topic", "KAFKA_ADVOWARE_TOPIC"),
+    )
+    """Topic for Advoware calendar appointments."""
     topic_partitions: int = Field(
         default=4, ge=1, validation_alias=_env("topic_partitions", "KAFKA_TOPIC_PARTITIONS")
     )
@@ -179,6 +216,111 @@ class WiwSettings(_Section):
         )
 
 
+class AdvowareSettings(_Section):
+    """Advoware (advo-net) API access and the calendar sync window.
+
+    The token is requested with an HMAC-SHA512 signature keyed by the base64-decoded API key;
+    AppID, API key and the employee login all come from Advoware and stay in the worker.
+    """
+
+    app_id: str | None = Field(default=None, validation_alias=_env("app_id", "ADVOWARE_APP_ID"))
+    """App id issued by Advoware, enabled for the Kanzlei."""
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("api_key", "ADVOWARE_API_KEY")
+    )
+    """API key (a base64 string) that keys the token signature."""
+    kanzlei: str | None = Field(default=None, validation_alias=_env("kanzlei", "ADVOWARE_KANZLEI"))
+    """The firm identifier (Kanzleikennung)."""
+    database: str | None = Field(
+        default=None, validation_alias=_env("database", "ADVOWARE_DATABASE")
+    )
+    """The firm's database name."""
+    user: str | None = Field(default=None, validation_alias=_env("user", "ADVOWARE_USER"))
+    """Kürzel of the employee the API logs in as."""
+    password: SecretStr | None = Field(
+        default=None, validation_alias=_env("password", "ADVOWARE_PASSWORD")
+    )
+    """That employee's Advoware password."""
+    role: int = Field(default=2, validation_alias=_env("role", "ADVOWARE_ROLE"))
+    """Role in the token request (2 in every known example)."""
+    product: int = Field(default=64, validation_alias=_env("product", "ADVOWARE_PRODUCT"))
+    """Product id; 64 for third parties."""
+    api_url: str | None = Field(default=None, validation_alias=_env("api_url", "ADVOWARE_API_URL"))
+    """API base with trailing slash; discovered by Kanzlei when unset."""
+    security_url: str = Field(
+        default="https://security.advo-net.net/",
+        validation_alias=_env("security_url", "ADVOWARE_SECURITY_URL"),
+    )
+    """Security gateway that issues tokens."""
+    discovery_url: str | None = Field(
+        default=None, validation_alias=_env("discovery_url", "ADVOWARE_DISCOVERY_URL")
+    )
+    """URL discovery service (``.../AdvonetConfigurator/api/Url``), used when api_url is unset."""
+    timeout_seconds: float = Field(
+        default=15.0, gt=0, validation_alias=_env("timeout_seconds", "ADVOWARE_TIMEOUT_SECONDS")
+    )
+    """HTTP timeout; the API relays to the firm's on-premise connector, which can be slow."""
+    token_refresh_seconds: int = Field(
+        default=3180,
+        ge=60,
+        validation_alias=_env("token_refresh_seconds", "ADVOWARE_TOKEN_REFRESH_SECONDS"),
+    )
+    """Reuse a token at most this long (tokens live about 55 minutes)."""
+    days_back: int = Field(
+        default=30, ge=0, le=3660, validation_alias=_env("days_back", "ADVOWARE_DAYS_BACK")
+    )
+    """Days before today in each employee's window."""
+    days_ahead: int = Field(
+        default=365, ge=0, le=3660, validation_alias=_env("days_ahead", "ADVOWARE_DAYS_AHEAD")
+    )
+    """Days after today in each employee's window."""
+    page_days: int = Field(
+        default=31, ge=1, le=366, validation_alias=_env("page_days", "ADVOWARE_PAGE_DAYS")
+    )
+    """Days of a window fetched per page."""
+    full_content: bool = Field(
+        default=True, validation_alias=_env("full_content", "ADVOWARE_FULL_CONTENT")
+    )
+    """Publish subject, notes, location and case; false publishes busy blocks only."""
+    debug_kuerzel: str = Field(
+        default="", validation_alias=_env("debug_kuerzel", "CALENDAR_SYNC_DEBUG_KUERZEL")
+    )
+    """Comma list of employees to sync (e.g. ``SB,AI,RO``); empty = all."""
+    lookup_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        validation_alias=_env("lookup_concurrency", "ADVOWARE_LOOKUP_CONCURRENCY"),
+    )
+    """Point lookups in flight when resolving appointments missing from a window."""
+    interval_minutes: int = Field(
+        default=15,
+        ge=1,
+        validation_alias=_env("interval_minutes", "ADVOWARE_SYNC_INTERVAL_MINUTES"),
+    )
+    """Schedule interval of the Advoware sync."""
+
+    @property
+    def configured(self) -> bool:
+        """True when every credential of the token request is set."""
+        return all(
+            v is not None
+            for v in (
+                self.app_id,
+                self.api_key,
+                self.kanzlei,
+                self.database,
+                self.user,
+                self.password,
+            )
+        )
+
+    @property
+    def debug_list(self) -> list[str]:
+        """Employees named in ``CALENDAR_SYNC_DEBUG_KUERZEL``."""
+        return [k.strip() for k in self.debug_kuerzel.split(",") if k.strip()]
+
+
 class DevStackSettings(_Section):
     """Ports and state folder of the embedded default (``starter.py dev``)."""
 
@@ -214,7 +356,24 @@ class Settings(_Section):
     redis: RedisSettings = Field(default_factory=lambda: RedisSettings())
     sync: SyncSettings = Field(default_factory=lambda: SyncSettings())
     wiw: WiwSettings = Field(default_factory=lambda: WiwSettings())
+    advoware: AdvowareSettings = Field(default_factory=lambda: AdvowareSettings())
     dev: DevStackSettings = Field(default_factory=lambda: DevStackSettings())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords only: sections read the environment themselves.
+
+        Reading it here too would parse variables such as ``KAFKA`` or ``DEV`` as JSON for
+        whole sections.
+        """
+        return (init_settings,)
 
 
 class SettingsError(Exception):
@@ -227,6 +386,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "redis": RedisSettings,
     "sync": SyncSettings,
     "wiw": WiwSettings,
+    "advoware": AdvowareSettings,
     "dev": DevStackSettings,
 }
 
@@ -238,6 +398,11 @@ def _env_name(section: type[_Section], field: str) -> str:
         if names:
             return names[0]
     return field
+
+
+def redact_url(text: str) -> str:
+    """Hide the password of URLs such as ``redis://user:password@host``."""
+    return re.sub(r"(://[^/@\s:]*:)[^/@\s]*@", r"\1***@", text)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -260,7 +425,7 @@ def load_settings(**overrides: Any) -> Settings:
                 field = str(err["loc"][0]) if err["loc"] else ""
                 env = _env_name(section, field) if field in section.model_fields else field
                 secret = any(w in env.upper() for w in ("KEY", "TOKEN", "PASSWORD", "SECRET"))
-                shown = "" if secret else f" (got {err.get('input')!r})"
+                shown = "" if secret else f" (got {redact_url(repr(err.get('input')))})"
                 problems.append(f"{env}: {err['msg']}{shown}")
     if problems:
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from contextlib import AsyncExitStack
@@ -21,7 +22,7 @@ from infra.change_store import ChangeStore
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
 from models.errors import NotConfiguredError
-from settings import Settings, SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings, redact_url
 from workflows.sync_all import SyncAllWorkflow
 from workflows.sync_partition import SyncPartitionWorkflow
 
@@ -69,7 +70,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             await store.ping()
         except Exception as exc:
             raise RuntimeError(
-                f"cannot reach Redis at REDIS_HOST={settings.redis.url}: {exc}"
+                f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"
             ) from None
         topics = [c.topic for c in connectors.values()] + [settings.kafka.deadletter_topic]
         await asyncio.to_thread(
@@ -151,4 +152,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Skip interpreter finalization: the Temporal client's Rust threads can abort it
+    # (SIGABRT), turning a clean exit code into -6 (temporalio/sdk-python#300).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
