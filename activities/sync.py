@@ -24,7 +24,6 @@ from infra.change_store import (
     Version,
     event_id,
     fingerprint,
-    page_digest,
 )
 from infra.publisher import KafkaPublisher, OutMessage
 from models.errors import InvalidParamsError, NotConfiguredError
@@ -101,7 +100,13 @@ class SyncActivities:
     async def _sync_page(self, input: SyncPageInput) -> SyncPageResult:
         connector = self._connector(input.source)
         src, part = input.source, input.partition
-        page = await connector.fetch_page(part, input.cursor, input.params)
+        cursor_id = input.cursor or "start"
+        known = await self._store.page_digest(src, part, cursor_id)
+        page = await connector.fetch_page(part, input.cursor, input.params, known)
+        if page.unchanged:
+            kept = await self._store.keep_page(src, part, input.run_token, cursor_id)
+            counts = RecordCounts(fetched=kept, unchanged=kept)
+            return SyncPageResult(records=counts, next_cursor=page.next_cursor, digest_hit=True)
         trace = traceparent(input.run_token)
 
         records: dict[str, Record] = {}
@@ -111,16 +116,6 @@ class SyncActivities:
             fps[rec.key] = fingerprint(canonical(rec.data))
         deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
         counts = RecordCounts(fetched=len(page.records) + len(page.malformed))
-
-        cursor_id = input.cursor or "start"
-        digest = None
-        if page.stable:
-            bad = [(f"!{m.key}", fingerprint(canonical([m.reason, m.raw]))) for m in page.malformed]
-            digest = page_digest([*fps.items(), *((f"-{k}", "") for k in deleted), *bad])
-            if await self._store.digest_matches(src, part, cursor_id, digest):
-                await self._store.commit(src, part, input.run_token, Commit(seen=list(fps)))
-                counts.unchanged = len(fps)
-                return SyncPageResult(records=counts, next_cursor=page.next_cursor, digest_hit=True)
 
         snap = await self._store.snapshot(src, part, list(fps), [*fps, *deleted])
         out: list[OutMessage] = []
@@ -160,8 +155,8 @@ class SyncActivities:
                 )
             )
             counts.dead_lettered += 1
-        if digest is not None:
-            change.digest = (cursor_id, digest)
+        if page.stable and page.raw_digest is not None:
+            change.page = (cursor_id, page.raw_digest, list(fps))
 
         await self._publisher.publish(out)
         await self._store.commit(src, part, input.run_token, change)

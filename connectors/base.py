@@ -34,8 +34,20 @@ class Connector(Protocol):
         """Partition ids to fan out over (days, employees, shops), in sync order."""
         ...
 
-    async def fetch_page(self, partition: str, cursor: str | None, params: dict[str, Any]) -> Page:
-        """Fetch one page of a partition starting at ``cursor`` (``None`` = start)."""
+    async def fetch_page(
+        self,
+        partition: str,
+        cursor: str | None,
+        params: dict[str, Any],
+        known_digest: str | None = None,
+    ) -> Page:
+        """Fetch one page of a partition starting at ``cursor`` (``None`` = start).
+
+        ``known_digest`` is the ``raw_digest`` of this page when it was last committed. A
+        connector with stable pages that finds the same digest returns
+        ``Page(unchanged=True, raw_digest=..., next_cursor=...)`` without parsing:
+        most runs change nothing, so this is the hot path.
+        """
         ...
 
     async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:

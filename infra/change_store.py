@@ -6,10 +6,12 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
 * ``synchub:<source>:ver`` hash, record key -> ``"<version>:<fingerprint>"``: the per-key
   change counter of the whole source, so ``event_id`` stays stable when a record moves
   between partitions (``-`` as fingerprint marks a tombstone).
-* ``<p>:digest:<cursor>`` string: digest of a stable page, to prove "unchanged" in one GET.
+* ``<p>:digest:<cursor>`` string: raw digest of a stable page, to prove "unchanged" in one GET.
+* ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
+  inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
 
-Every operation is one round trip per page (a pipeline), never one per record.
+Every operation is one round trip per page (a pipeline or a script), never one per record.
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ def event_id(source: str, key: str, version: int, fp: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def page_digest(entries: list[tuple[str, str]]) -> str:
-    """Digest of a page's (key, fingerprint) pairs, independent of upstream order."""
-    h = hashlib.blake2b(digest_size=16)
-    for key, fp in sorted(entries):
-        h.update(f"{key}={fp}\n".encode())
-    return h.hexdigest()
+# Keys cached for the partition but absent from the pass's seen-set, computed in Redis so a
+# pass where nothing is missing moves no key lists over the network.
+_MISSING = """
+local out = {}
+for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if redis.call('SISMEMBER', KEYS[2], k) == 0 then out[#out + 1] = k end
+end
+return out
+"""
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -88,8 +93,8 @@ class Commit:
     """New versions of published keys."""
     seen: list[str] = field(default_factory=list)
     """Keys seen in this pass."""
-    digest: tuple[str, str] | None = None
-    """``(cursor, digest)`` of a stable page."""
+    page: tuple[str, str, list[str]] | None = None
+    """``(cursor, raw digest, keys)`` of a stable page, for the next pass's unchanged check."""
 
 
 class ChangeStore:
@@ -98,6 +103,7 @@ class ChangeStore:
     def __init__(self, client: aioredis.Redis, expire_seconds: int) -> None:
         self._r = client
         self._ttl = expire_seconds
+        self._missing = client.register_script(_MISSING)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -123,10 +129,24 @@ class ChangeStore:
     def _seen(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:seen:{run_token}"
 
-    async def digest_matches(self, source: str, partition: str, cursor: str, digest: str) -> bool:
-        """True when the stored digest of this page equals ``digest``."""
-        stored = await self._r.get(f"{self._p(source, partition)}:digest:{cursor}")
-        return _text(stored) == digest
+    async def page_digest(self, source: str, partition: str, cursor: str) -> str | None:
+        """Raw digest of the page at ``cursor`` as last committed, if any."""
+        return _text(await self._r.get(f"{self._p(source, partition)}:digest:{cursor}"))
+
+    async def keep_page(self, source: str, partition: str, run_token: str, cursor: str) -> int:
+        """An unchanged page: mark its keys seen and refresh every TTL, in one round trip.
+
+        Returns the number of records in the page.
+        """
+        p = self._p(source, partition)
+        seen_key = self._seen(source, partition, run_token)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.scard(f"{p}:keys:{cursor}")
+        pipe.sunionstore(seen_key, [seen_key, f"{p}:keys:{cursor}"])
+        pipe.expire(seen_key, SEEN_TTL_SECONDS)
+        for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"):
+            pipe.expire(key, self._ttl)
+        return int((await pipe.execute())[0])
 
     async def snapshot(
         self, source: str, partition: str, keys: list[str], version_keys: list[str]
@@ -166,21 +186,21 @@ class ChangeStore:
         if change.seen:
             pipe.sadd(seen_key, *change.seen)
             pipe.expire(seen_key, SEEN_TTL_SECONDS)
-        if change.digest is not None:
-            cursor, digest = change.digest
+        if change.page is not None:
+            cursor, digest, keys = change.page
+            pipe.delete(f"{p}:keys:{cursor}")
+            if keys:
+                pipe.sadd(f"{p}:keys:{cursor}", *keys)
+                pipe.expire(f"{p}:keys:{cursor}", self._ttl)
             pipe.set(f"{p}:digest:{cursor}", digest, ex=self._ttl)
         pipe.expire(fp_key, self._ttl)
         pipe.expire(ver_key, self._ttl)
         await pipe.execute()
 
     async def missing_keys(self, source: str, partition: str, run_token: str) -> list[str]:
-        """Keys cached for the partition but not seen in this pass (one round trip)."""
-        p = self._p(source, partition)
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hkeys(f"{p}:fp")
-        pipe.smembers(self._seen(source, partition, run_token))
-        cached, seen = await pipe.execute()
-        return sorted({str(_text(k)) for k in cached} - {str(_text(k)) for k in seen})
+        """Keys cached for the partition but not seen in this pass (one script call)."""
+        keys = [f"{self._p(source, partition)}:fp", self._seen(source, partition, run_token)]
+        return sorted(str(_text(k)) for k in await self._missing(keys=keys))
 
     async def end_pass(self, source: str, partition: str, run_token: str) -> None:
         """Forget the pass's seen-set."""

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+
+def raw_digest(*parts: Any) -> str:
+    """Digest of a raw page and whatever else shapes its records, for ``Page.raw_digest``.
+
+    Raw upstream JSON is hashed as received (key order included): a different order only
+    costs one full compare, never a missed change.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(json.dumps(part, separators=(",", ":"), default=str).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()
 
 
 class Record(BaseModel):
@@ -42,7 +57,14 @@ class Page(BaseModel):
     """Cursor of the next page; ``None`` when this was the last page."""
     stable: bool = False
     """True when re-fetching the same cursor yields the same page unless something changed,
-    so a digest of its fingerprints can decide "unchanged" in one GET."""
+    so a digest of the raw page can decide "unchanged" before anything is parsed."""
+    raw_digest: str | None = None
+    """Digest of everything that shapes this page's records: the raw upstream content, the
+    parameters that change the published shape, and the connector's output version. Set by
+    connectors whose pages are ``stable``."""
+    unchanged: bool = False
+    """The connector found ``raw_digest`` equal to the digest the engine passed in and did not
+    parse the page: ``records``, ``malformed`` and ``deleted_keys`` are empty."""
 
 
 class Lookup(BaseModel):

@@ -75,6 +75,8 @@ class Progress(BaseModel):
     records: RecordCounts = Field(default_factory=RecordCounts)
     pages: int = 0
     """Pages committed so far (partition workflows) or by finished children (sync-all)."""
+    unchanged_pages: int = 0
+    """Of those, pages proven unchanged by their digest without parsing a record."""
     errors: list[PartitionError] = Field(default_factory=list)
     """Last errors, newest last, at most ``MAX_ERRORS``."""
 
@@ -126,6 +128,10 @@ class SyncAllResult(BaseModel):
     state: RunState
     partitions: PartitionCounts
     records: RecordCounts
+    pages: int = 0
+    """Pages committed by all partitions."""
+    unchanged_pages: int = 0
+    """Pages proven unchanged by their digest (the no-change hot path)."""
     failed: list[PartitionError] = Field(default_factory=list)
     """Failed partitions and why (bounded)."""
     skipped: list[str] = Field(default_factory=list)
@@ -147,6 +153,8 @@ class SyncPartitionInput(BaseModel):
     """Counts of earlier runs of this chain."""
     pages: int = 0
     """Pages committed by earlier runs of this chain."""
+    unchanged_pages: int = 0
+    """Pages of earlier runs of this chain proven unchanged by their digest."""
 
 
 class SyncPartitionResult(BaseModel):
@@ -157,6 +165,8 @@ class SyncPartitionResult(BaseModel):
     state: RunState
     records: RecordCounts
     pages: int
+    unchanged_pages: int = 0
+    """Pages proven unchanged by their digest."""
 
 
 class SyncPageInput(BaseModel):

@@ -110,6 +110,7 @@ async def test_first_run_no_change_and_changes(sim, engine: Engine) -> None:
     assert again.state == RunState.COMPLETED
     assert again.records.upserted == 0 and again.records.deleted == 0
     assert again.records.unchanged == len(all_ids)
+    assert again.pages == 2 and again.unchanged_pages == 2  # decided by digest, nothing parsed
     assert await read(engine.topic, idle=1.5) == []
 
     # 3. change 3, delete 2, move 1 within the window, move 1 outside the window
@@ -133,6 +134,7 @@ async def test_first_run_no_change_and_changes(sim, engine: Engine) -> None:
 
     third = await sync(engine)
     assert third.state == RunState.COMPLETED
+    assert third.unchanged_pages == 0
     msgs = await read(engine.topic, idle=2.0)
     upserts = {m.key for m in msgs if m.headers["op"] == "upsert"}
     deletes = {m.key for m in msgs if m.headers["op"] == "delete"}

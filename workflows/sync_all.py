@@ -43,6 +43,7 @@ class SyncAllWorkflow:
         self._counts = PartitionCounts()
         self._records = RecordCounts()
         self._pages = 0
+        self._unchanged_pages = 0
         self._errors: list[PartitionError] = []
         self._skipped: list[str] = []
         self._paused = False
@@ -58,6 +59,7 @@ class SyncAllWorkflow:
             self._counts = input.carried.partitions.model_copy()
             self._records = input.carried.records
             self._pages = input.carried.pages
+            self._unchanged_pages = input.carried.unchanged_pages
             self._errors = list(input.carried.errors)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
@@ -137,6 +139,8 @@ class SyncAllWorkflow:
             state=self._state,
             partitions=self._counts,
             records=self._records,
+            pages=self._pages,
+            unchanged_pages=self._unchanged_pages,
             failed=list(self._errors),
             skipped=self._skipped[-MAX_ERRORS:],
         )
@@ -196,6 +200,7 @@ class SyncAllWorkflow:
                 r.dead_lettered,
             )
             self._pages += result.pages
+            self._unchanged_pages += result.unchanged_pages
         finally:
             del self._running[partition]
             self._counts.running -= 1
@@ -262,5 +267,6 @@ class SyncAllWorkflow:
             partitions=self._counts.model_copy(),
             records=self._records,
             pages=self._pages,
+            unchanged_pages=self._unchanged_pages,
             errors=list(self._errors),
         )

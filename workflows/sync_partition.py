@@ -43,6 +43,7 @@ class SyncPartitionWorkflow:
         self._state = RunState.RUNNING
         self._records = RecordCounts()
         self._pages = 0
+        self._unchanged_pages = 0
         self._paused = False
         self._stop = False
         self._source = ""
@@ -53,6 +54,7 @@ class SyncPartitionWorkflow:
         self._source = input.source
         self._records = input.carried or RecordCounts()
         self._pages = input.pages
+        self._unchanged_pages = input.unchanged_pages
         info = workflow.info()
         run_token = input.run_token or f"{info.workflow_id}/{info.run_id}"
         cursor = input.cursor
@@ -82,6 +84,7 @@ class SyncPartitionWorkflow:
                 ) from exc
             self._records = self._records.add(result.records)
             self._pages += 1
+            self._unchanged_pages += int(result.digest_hit)
             cursor = result.next_cursor
             if cursor is None:
                 complete = True
@@ -97,6 +100,7 @@ class SyncPartitionWorkflow:
                             "run_token": run_token,
                             "carried": self._records,
                             "pages": self._pages,
+                            "unchanged_pages": self._unchanged_pages,
                         }
                     )
                 )
@@ -130,6 +134,7 @@ class SyncPartitionWorkflow:
             state=self._state,
             records=self._records,
             pages=self._pages,
+            unchanged_pages=self._unchanged_pages,
         )
 
     @workflow.signal
@@ -162,4 +167,5 @@ class SyncPartitionWorkflow:
             partitions=PartitionCounts(total=1),
             records=self._records,
             pages=self._pages,
+            unchanged_pages=self._unchanged_pages,
         )
