@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -321,6 +321,99 @@ class AdvowareSettings(_Section):
         return [k.strip() for k in self.debug_kuerzel.split(",") if k.strip()]
 
 
+class TemuShop(BaseModel):
+    """One TEMU shop (region + app + seller token). Only ``id`` ever leaves the worker."""
+
+    id: str
+    """Shop id used in workflow ids, inputs and Redis keys, e.g. ``us-main``."""
+    region: str = "us"
+    """``us``, ``eu`` or ``global``: picks the router host; app, token and host must match."""
+    app_key: str
+    """App key of the TEMU app (not secret, but kept in the worker)."""
+    app_secret: SecretStr
+    """App secret that signs every request."""
+    access_token: SecretStr
+    """Seller access token of the shop."""
+    api_url: str | None = None
+    """Router URL override (the simulator's address in the dev stack and tests)."""
+
+    model_config = {"extra": "forbid"}
+
+
+TEMU_HOSTS = {
+    "us": "https://openapi-b-us.temu.com/openapi/router",
+    "eu": "https://openapi-b-eu.temu.com/openapi/router",
+    "global": "https://openapi-b-global.temu.com/openapi/router",
+}
+"""Router host per region (TEMU Open Platform, partner API)."""
+
+
+class TemuSettings(_Section):
+    """TEMU shops, rate limit and topics of the order and inventory workflows."""
+
+    shops: list[TemuShop] = Field(
+        default_factory=list, validation_alias=_env("shops", "TEMU_SHOPS")
+    )
+    """JSON list of shops: ``[{"id", "region", "app_key", "app_secret", "access_token"}]``."""
+    rate_limit_qps: float = Field(
+        default=20.0, gt=0, validation_alias=_env("rate_limit_qps", "TEMU_RATE_LIMIT_QPS")
+    )
+    """Requests per second per app key, shared by every worker process through Redis."""
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, validation_alias=_env("timeout_seconds", "TEMU_TIMEOUT_SECONDS")
+    )
+    """HTTP timeout per request."""
+    orders_topic: str = Field(
+        default="temu.orders", validation_alias=_env("orders_topic", "KAFKA_TEMU_ORDERS_TOPIC")
+    )
+    """Changed parent orders."""
+    inventory_topic: str = Field(
+        default="temu.inventory.changes",
+        validation_alias=_env("inventory_topic", "KAFKA_TEMU_INVENTORY_TOPIC"),
+    )
+    """Audit events of applied stock changes."""
+    shipments_topic: str = Field(
+        default="erp.shipments",
+        validation_alias=_env("shipments_topic", "KAFKA_ERP_SHIPMENTS_TOPIC"),
+    )
+    """Shipment confirmations the ERP publishes (order, carrier, tracking number)."""
+    stock_topic: str = Field(
+        default="erp.stock", validation_alias=_env("stock_topic", "KAFKA_ERP_STOCK_TOPIC")
+    )
+    """Desired stock per seller SKU (compacted, key = SKU) published by the ERP."""
+    orders_interval_minutes: int = Field(
+        default=5,
+        ge=1,
+        validation_alias=_env("orders_interval_minutes", "TEMU_ORDERS_INTERVAL_MINUTES"),
+    )
+    """Schedule interval of the orders workflow."""
+    inventory_interval_minutes: int = Field(
+        default=5,
+        ge=1,
+        validation_alias=_env("inventory_interval_minutes", "TEMU_INVENTORY_INTERVAL_MINUTES"),
+    )
+    """Schedule interval of the quick inventory run (the full one runs nightly)."""
+
+    @field_validator("shops")
+    @classmethod
+    def _unique_ids(cls, shops: list[TemuShop]) -> list[TemuShop]:
+        ids = [s.id for s in shops]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"shop ids must be unique, repeated: {', '.join(dupes)}")
+        for shop in shops:
+            if shop.region not in TEMU_HOSTS and shop.api_url is None:
+                raise ValueError(
+                    f"shop {shop.id}: region must be one of {', '.join(TEMU_HOSTS)} "
+                    "(or give api_url)"
+                )
+        return shops
+
+    def shop(self, shop_id: str) -> TemuShop | None:
+        """The shop with this id, if configured."""
+        return next((s for s in self.shops if s.id == shop_id), None)
+
+
 class DevStackSettings(_Section):
     """Ports and state folder of the embedded default (``starter.py dev``)."""
 
@@ -357,6 +450,7 @@ class Settings(_Section):
     sync: SyncSettings = Field(default_factory=lambda: SyncSettings())
     wiw: WiwSettings = Field(default_factory=lambda: WiwSettings())
     advoware: AdvowareSettings = Field(default_factory=lambda: AdvowareSettings())
+    temu: TemuSettings = Field(default_factory=lambda: TemuSettings())
     dev: DevStackSettings = Field(default_factory=lambda: DevStackSettings())
 
     @classmethod
@@ -387,6 +481,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "sync": SyncSettings,
     "wiw": WiwSettings,
     "advoware": AdvowareSettings,
+    "temu": TemuSettings,
     "dev": DevStackSettings,
 }
 
@@ -424,9 +519,15 @@ def load_settings(**overrides: Any) -> Settings:
             for err in exc.errors():
                 field = str(err["loc"][0]) if err["loc"] else ""
                 env = _env_name(section, field) if field in section.model_fields else field
-                secret = any(w in env.upper() for w in ("KEY", "TOKEN", "PASSWORD", "SECRET"))
-                shown = "" if secret else f" (got {redact_url(repr(err.get('input')))})"
-                problems.append(f"{env}: {err['msg']}{shown}")
+                where = env + "".join(
+                    f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"][1:]
+                )
+                value = err.get("input")
+                secret = any(w in where.upper() for w in ("KEY", "TOKEN", "PASSWORD", "SECRET"))
+                # only scalars are echoed: a list or object (TEMU_SHOPS) may hold secrets
+                scalar = isinstance(value, str | int | float | bool)
+                shown = f" (got {redact_url(repr(value))})" if scalar and not secret else ""
+                problems.append(f"{where}: {err['msg']}{shown}")
     if problems:
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
     return Settings(**sections)

@@ -73,6 +73,7 @@ def format_result(r: SyncAllResult) -> str:
             Progress(source=r.source, state=r.state, partitions=r.partitions, records=r.records)
         )
     ]
+    lines.append(f"  pages {r.pages} ({r.unchanged_pages} proven unchanged by digest)")
     lines += [f"  failed {e.partition}: {e.error}" for e in r.failed]
     if r.skipped:
         lines.append(f"  skipped (already running elsewhere): {', '.join(r.skipped)}")

@@ -196,3 +196,28 @@ def test_keyword_values_are_validated() -> None:
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         SyncSettings(days_ahead=-1)
     assert RedisSettings(url="h:1").url == "redis://h:1"
+
+
+def test_temu_shops_errors_name_the_field_and_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "TEMU_SHOPS",
+        '[{"id": "us-1", "app_key": "k", "app_secret": "TOPSECRET-1"},'
+        ' {"id": "us-1", "app_key": "k", "app_secret": "TOPSECRET-2", "access_token": "TOK-2"}]',
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    text = str(caught.value)
+    assert "TEMU_SHOPS[0].access_token" in text
+    assert "TOPSECRET" not in text and "TOK-2" not in text
+
+
+def test_temu_shops_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "TEMU_SHOPS",
+        '[{"id": "eu-1", "region": "eu", "app_key": "k", "app_secret": "sec-xyz",'
+        ' "access_token": "t"}]',
+    )
+    shops = load_settings().temu.shops
+    assert [s.id for s in shops] == ["eu-1"]
+    assert shops[0].app_secret.get_secret_value() == "sec-xyz"
+    assert "sec-xyz" not in repr(shops)
