@@ -182,8 +182,10 @@ async def test_run_wait_prints_summary(
     assert ran.code == 0, str(ran)
     wid = _started_id(ran)
     assert wid.startswith("syncall/wiw/")
-    summary = ran.out.strip().splitlines()[-1]
+    lines = ran.out.strip().splitlines()
+    summary = next((line for line in lines if line.startswith("wiw COMPLETED")), "")
     assert summary.startswith("wiw COMPLETED: partitions 2/2 done"), str(ran)
+    assert lines[-1].strip() == "pages 2 (0 proven unchanged by digest)", str(ran)
     assert f"fetched {len(ids)}," in summary and f"upserted {len(ids)}," in summary, summary
     assert "failed" not in summary.split("|")[1], summary
     msgs = await read(engine.topic, expect=len(ids))
