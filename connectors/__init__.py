@@ -32,3 +32,6 @@ __all__ = ["REGISTRY", "Connector", "ConnectorSpec", "get_spec", "register"]
 from connectors.wiw import SPEC as _WIW  # noqa: E402
 
 register(_WIW)
+from connectors.advoware import SPEC as _ADVOWARE  # noqa: E402
+
+register(_ADVOWARE)

@@ -1,0 +1,329 @@
+"""Advoware appointments as synchub records: one partition per employee (``kuerzel``).
+
+An employee is the natural partition: Advoware lists Termine per Kürzel and date range, one
+employee's calendar is independent of the others', and a refusal for one employee (``...
+nicht freigeschaltet``) must not stop the rest. Each partition is the window
+``[today - days_back, today + days_ahead]`` (today in Europe/Berlin), fetched in pages of
+``page_days`` days; the cursor is the ISO date a page starts on. Advoware returns every
+appointment *overlapping* the requested days, so a page keeps only the appointments owned
+by this employee that start in its days; an appointment that began before the window but
+still overlaps it (a long absence, a running series) belongs to the first page. So every
+appointment of the window is published exactly once per run, however many pages it spans.
+
+Published record (``Record.data``; key = ``str(frNr)``, partition = owner Kürzel):
+
+=====================  ==================================================================
+field                  meaning
+=====================  ==================================================================
+``frNr``               Advoware record id (int)
+``kuerzel``            owner (``anwalt``), upper-case Kürzel
+``start`` / ``end``    local wall-clock ISO datetime without offset, e.g.
+                       ``2026-02-10T09:00:00``; for a series: the first occurrence
+``timezone``           ``"Europe/Berlin"``, the zone of ``start``/``end``
+``all_day``            bool (``abwesenheit``); the end is then typically ``...T23:59:00``
+``recurrence``         ``{dauertermin: bool, turnus: int, turnusArt: int (1 daily,
+                       2 weekly, 3 monthly, 4 yearly, 0 none), until: "YYYY-MM-DD" | null}``
+``private``            bool (``privat``)
+``last_modified``      ``zuletztGeaendertAm`` exactly as sent (UTC, no offset) or null
+``content_redacted``   bool: true when the fields below are withheld
+``subject``            ``text``            (only when content is published)
+``notes``              ``notiz``           (only when content is published)
+``location``           ``ort``             (only when content is published)
+``case``               ``{nr: int | null, rubrum: str | null}`` from ``nr``/``azRubrum``
+                       (only when content is published)
+=====================  ==================================================================
+
+Content is published when ``full_content`` is true for the owner (setting
+``ADVOWARE_FULL_CONTENT``, run parameter ``full_content``, per-employee override
+``full_content_kuerzel``) *and* the appointment is not private. Otherwise the four content
+fields are absent, not empty: a consumer sees a busy block. Dead-lettered raw appointments
+lose the same fields under the same rule (an unreadable ``privat`` counts as private).
+Negative ``frNr`` (system entries) are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connectors.advoware.client import AdvowareClient
+from connectors.advoware.schemas import (
+    TIMEZONE,
+    MalformedTerminError,
+    Termin,
+    parse_employee,
+    parse_termin,
+    raw_owner,
+    raw_private,
+    start_day,
+    without_content,
+)
+from models.errors import InvalidParamsError
+from models.records import Lookup, Malformed, Page, Record, raw_digest
+
+log = logging.getLogger(__name__)
+
+OUTPUT_VERSION = "advoware-termin-1"
+"""Raise when the published shape changes, so every page digest misses once."""
+
+
+class AdvowareConnector:
+    """``connectors.base.Connector`` for Advoware appointments.
+
+    Args:
+        client: the HTTP client (owned: closed by ``aclose``).
+        source: registry name, also the Redis key prefix.
+        topic: Kafka topic of the appointment events.
+        days_back: days before today in each employee's window (``ADVOWARE_DAYS_BACK``).
+        days_ahead: days after today in the window (``ADVOWARE_DAYS_AHEAD``).
+        page_days: days of the window per page (``ADVOWARE_PAGE_DAYS``).
+        full_content: publish subject, notes, location and case (``ADVOWARE_FULL_CONTENT``).
+        debug_kuerzel: sync only these employees (``CALENDAR_SYNC_DEBUG_KUERZEL``); empty
+            = all.
+        today: clock for "today" (tests inject one); default: today in ``timezone``.
+        lookup_concurrency: point lookups in flight; default: the client's settings.
+        timezone: zone whose "today" anchors the window.
+    """
+
+    def __init__(
+        self,
+        client: AdvowareClient,
+        *,
+        source: str = "advoware",
+        topic: str,
+        days_back: int = 30,
+        days_ahead: int = 365,
+        page_days: int = 31,
+        full_content: bool = True,
+        debug_kuerzel: Iterable[str] = (),
+        today: Callable[[], date] | None = None,
+        lookup_concurrency: int | None = None,
+        timezone: str = TIMEZONE,
+    ) -> None:
+        if page_days < 1:
+            raise ValueError("page_days must be at least 1")
+        self.client = client
+        self.source = source
+        self.topic = topic
+        self.partition_noun = "employee"
+        self.days_back = days_back
+        self.days_ahead = days_ahead
+        self.page_days = page_days
+        self.full_content = full_content
+        self.debug_kuerzel = [k.strip().upper() for k in debug_kuerzel if k.strip()]
+        self.tz = ZoneInfo(timezone)
+        self._today = today or (lambda: datetime.now(self.tz).date())
+        self._lookup_concurrency = lookup_concurrency or client.settings.lookup_concurrency
+
+    async def list_partitions(self, params: dict[str, Any]) -> list[str]:
+        """Kürzel of the active employees, upper-cased, in Advoware's order.
+
+        With ``debug_kuerzel`` only those are kept (the others are logged as filtered, and a
+        debug Kürzel that is not an active employee is logged as missing).
+        """
+        _check_params(params)
+        active: list[str] = []
+        inactive: list[str] = []
+        for raw in await self.client.employees():
+            parsed = parse_employee(raw)
+            if parsed is None:
+                continue
+            code, is_active = parsed
+            target = active if is_active else inactive
+            if code not in active and code not in inactive:
+                target.append(code)
+        if inactive:
+            log.info("skipping %d inactive employees: %s", len(inactive), ", ".join(inactive))
+        if not self.debug_kuerzel:
+            return active
+        kept = [k for k in active if k in self.debug_kuerzel]
+        dropped = [k for k in active if k not in self.debug_kuerzel]
+        log.info(
+            "CALENDAR_SYNC_DEBUG_KUERZEL keeps %s; filtered out %d: %s",
+            ", ".join(kept) or "nobody",
+            len(dropped),
+            ", ".join(dropped) or "-",
+        )
+        missing = [k for k in self.debug_kuerzel if k not in active]
+        if missing:
+            log.warning(
+                "CALENDAR_SYNC_DEBUG_KUERZEL names no active employee %s", ", ".join(missing)
+            )
+        return kept
+
+    async def fetch_page(
+        self,
+        partition: str,
+        cursor: str | None,
+        params: dict[str, Any],
+        known_digest: str | None = None,
+    ) -> Page:
+        """One chunk of ``page_days`` days of the employee's window, starting at ``cursor``.
+
+        Keeps the appointments owned by ``partition`` that start in the chunk, plus, on the
+        chunk holding the window's first day, those that started earlier and still overlap.
+        ``next_cursor`` is the next chunk's first day, ``None`` after the window's last day.
+        When the raw chunk (with everything else that shapes its records: the chunk's days,
+        whether it is the first, the content mode) hashes to ``known_digest`` nothing is
+        parsed and an ``unchanged`` page is returned.
+        """
+        _check_params(params)
+        kuerzel = _kuerzel(partition)
+        first, last = self.window(params)
+        chunk_start = _cursor(cursor) if cursor is not None else first
+        if chunk_start > last:  # a cursor saved before the window shrank
+            return Page(next_cursor=None, stable=True)
+        chunk_end = min(chunk_start + timedelta(days=self.page_days - 1), last)
+        is_first = chunk_start <= first
+        full = self._full(params, kuerzel)
+
+        def belongs(day: date) -> bool:
+            return chunk_start <= day <= chunk_end or (is_first and day < chunk_start)
+
+        next_cursor = None if chunk_end >= last else (chunk_end + timedelta(days=1)).isoformat()
+        raws = await self.client.appointments(kuerzel, chunk_start, chunk_end)
+        digest = raw_digest(
+            OUTPUT_VERSION,
+            kuerzel,
+            chunk_start.isoformat(),
+            chunk_end.isoformat(),
+            is_first,
+            full,
+            raws,
+        )
+        if digest == known_digest:
+            return Page(next_cursor=next_cursor, stable=True, raw_digest=digest, unchanged=True)
+        page = Page(next_cursor=next_cursor, stable=True, raw_digest=digest)
+        for raw in raws:
+            try:
+                termin = parse_termin(raw)
+            except MalformedTerminError as exc:
+                owner, day = raw_owner(raw), start_day(raw)
+                if (owner is not None and owner != kuerzel) or (
+                    day is not None and not belongs(day)
+                ):
+                    continue  # another page or employee reports it
+                content_ok = full and not raw_private(raw)
+                page.malformed.append(
+                    Malformed(
+                        key=exc.key,
+                        reason=exc.reason,
+                        raw=raw if content_ok else without_content(raw),
+                    )
+                )
+                continue
+            if termin is None or termin.owner != kuerzel or not belongs(termin.start.date()):
+                continue
+            page.records.append(_record(termin, full))
+        return page
+
+    async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
+        """Current state of appointments missing from the employee's window.
+
+        ``record=None`` when Advoware answers 404 (deleted), also for keys that cannot be a
+        ``frNr``. A found appointment's ``partition`` is its owner *now* (it may have been
+        given to another employee), and it is returned even when it now starts outside the
+        window (moved far away): the engine publishes it as an upsert and drops it from this
+        partition. An appointment that exists but cannot be read gets no ``Lookup`` (it is
+        neither deleted nor known), so the engine leaves that key as it is.
+        """
+        _check_params(params)
+        gate = asyncio.Semaphore(self._lookup_concurrency)
+
+        async def one(key: str) -> Lookup | None:
+            if not key.isdigit():
+                return Lookup(key=key, record=None)
+            async with gate:
+                raw = await self.client.appointment(int(key))
+            if raw is None:
+                return Lookup(key=key, record=None)
+            try:
+                termin = parse_termin(raw)
+            except MalformedTerminError as exc:
+                log.warning("Advoware appointment %s is malformed, left as is: %s", key, exc.reason)
+                return None
+            if termin is None:  # a system entry: never published
+                return Lookup(key=key, record=None)
+            return Lookup(key=key, record=_record(termin, self._full(params, termin.owner)))
+
+        found = await asyncio.gather(*(one(k) for k in keys))
+        return [item for item in found if item is not None]
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.client.aclose()
+
+    def window(self, params: dict[str, Any]) -> tuple[date, date]:
+        """First and last day (inclusive) of every employee's window for this run."""
+        back = _days(params, "days_back", self.days_back)
+        ahead = _days(params, "days_ahead", self.days_ahead)
+        today = self._today()
+        return today - timedelta(days=back), today + timedelta(days=ahead)
+
+    def _full(self, params: dict[str, Any], kuerzel: str) -> bool:
+        """Whether content of ``kuerzel``'s appointments is published in this run."""
+        per_employee = params.get("full_content_kuerzel") or {}
+        for code, value in per_employee.items():
+            if str(code).strip().upper() == kuerzel:
+                return bool(value)
+        value = params.get("full_content")
+        return self.full_content if value is None else bool(value)
+
+
+def _record(termin: Termin, full: bool) -> Record:
+    owner = termin.owner or None
+    return Record(key=str(termin.frNr), data=termin.published(full_content=full), partition=owner)
+
+
+def _kuerzel(partition: str) -> str:
+    code = partition.strip().upper()
+    if not code or "," in code or "/" in code:
+        raise InvalidParamsError(
+            f"Advoware partition must be an employee Kürzel, got {partition!r}"
+        )
+    return code
+
+
+def _cursor(cursor: str) -> date:
+    try:
+        return date.fromisoformat(cursor)
+    except ValueError:
+        raise InvalidParamsError(
+            f"Advoware cursor must be a day as YYYY-MM-DD, got {cursor!r}"
+        ) from None
+
+
+def _days(params: dict[str, Any], name: str, default: int) -> int:
+    value = params.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParamsError(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    """Reject run parameters of the wrong kind before any request is made."""
+    _days(params, "days_back", 0)
+    _days(params, "days_ahead", 0)
+    full = params.get("full_content")
+    if full is not None and not isinstance(full, bool):
+        raise InvalidParamsError(f"full_content must be true or false, got {full!r}")
+    per_employee = params.get("full_content_kuerzel")
+    if per_employee is None:
+        return
+    if not isinstance(per_employee, dict) or not all(
+        isinstance(k, str) and k.strip() and isinstance(v, bool) for k, v in per_employee.items()
+    ):
+        raise InvalidParamsError(
+            f"full_content_kuerzel must map employee Kürzel to true or false, got {per_employee!r}"[
+                :200
+            ]
+        )
+
+
+__all__ = ["AdvowareConnector"]
