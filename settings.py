@@ -435,6 +435,22 @@ class DevStackSettings(_Section):
     """Redis-protocol server (valkey) port."""
     wiw_port: int = Field(default=8081, validation_alias=_env("wiw_port", "SYNCHUB_WIW_SIM_PORT"))
     """When I Work simulator port."""
+    advoware_port: int = Field(
+        default=8082, validation_alias=_env("advoware_port", "SYNCHUB_ADVOWARE_SIM_PORT")
+    )
+    """Advoware simulator port."""
+    advoware_employees: int = Field(
+        default=12,
+        ge=0,
+        validation_alias=_env("advoware_employees", "SYNCHUB_ADVOWARE_SIM_EMPLOYEES"),
+    )
+    """Employees the Advoware simulator generates at start."""
+    advoware_appointments: int = Field(
+        default=40,
+        ge=0,
+        validation_alias=_env("advoware_appointments", "SYNCHUB_ADVOWARE_SIM_APPOINTMENTS"),
+    )
+    """Appointments per employee the Advoware simulator generates at start."""
     wiw_shifts: int = Field(
         default=200, ge=0, validation_alias=_env("wiw_shifts", "SYNCHUB_WIW_SIM_SHIFTS")
     )

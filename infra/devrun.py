@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
@@ -22,7 +23,15 @@ from pydantic import SecretStr
 from infra.devstack import DevStack, ServiceError
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect, ensure_search_attributes
-from settings import KafkaSettings, RedisSettings, Settings, TemporalSettings, WiwSettings
+from settings import (
+    AdvowareSettings,
+    KafkaSettings,
+    RedisSettings,
+    Settings,
+    TemporalSettings,
+    WiwSettings,
+)
+from simulators import advoware as advoware_sim
 from simulators.server import PortInUseError, ThreadedServer, ensure_port_free
 from simulators.wiw import WiwState, create_app
 
@@ -30,6 +39,25 @@ log = logging.getLogger("synchub.dev")
 
 DEV_WIW_TOKEN = "synchub-dev-token"
 """Pre-issued token of the simulated WIW account (not a secret: the simulator is local)."""
+
+
+def local_advoware_settings(
+    state: advoware_sim.AdvowareState, url: str, **overrides: Any
+) -> AdvowareSettings:
+    """Advoware settings that log in to a simulator with its own (non-secret) credentials."""
+    user, password = next(iter(state.users.items()))
+    values: dict[str, Any] = {
+        "app_id": state.app_id,
+        "api_key": SecretStr(state.api_key),
+        "kanzlei": state.kanzlei,
+        "database": state.database,
+        "user": user,
+        "password": SecretStr(password),
+        "api_url": f"{url}/",
+        "security_url": f"{url}/",
+    }
+    values.update(overrides)
+    return AdvowareSettings(**values)
 
 
 def window_days(settings: Settings) -> list[date]:
@@ -42,19 +70,31 @@ def window_days(settings: Settings) -> list[date]:
     ]
 
 
-async def churn(state: WiwState, every: float, stop: asyncio.Event) -> None:
-    """Change a few shifts now and then so every scheduled run has something to publish."""
+async def churn(
+    state: WiwState, adv: advoware_sim.AdvowareState, every: float, stop: asyncio.Event
+) -> None:
+    """Change a few shifts and appointments now and then, so runs have something to publish."""
     rng = random.Random(7)
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), every)
         except TimeoutError:
+            stamp = f"changed at {datetime.now():%H:%M:%S}"
             shifts = state.all_shifts()
             for shift in rng.sample(shifts, k=min(3, len(shifts))):
-                state.change(int(shift["id"]), notes=f"changed at {datetime.now():%H:%M:%S}")
+                state.change(int(shift["id"]), notes=stamp)
+            termine = [t for t in adv.appointments() if int(t.get("frNr", 0)) > 0]
+            for termin in rng.sample(termine, k=min(2, len(termine))):
+                adv.change(int(termin["frNr"]), notiz=stamp)
 
 
-async def serve(settings: Settings, stack: DevStack, state: WiwState, started: float) -> None:
+async def serve(
+    settings: Settings,
+    stack: DevStack,
+    state: WiwState,
+    adv: advoware_sim.AdvowareState,
+    started: float,
+) -> None:
     """Worker, schedules and a first run; then wait for Ctrl-C."""
     from starter import start_sync
     from worker import build_worker
@@ -73,6 +113,7 @@ async def serve(settings: Settings, stack: DevStack, state: WiwState, started: f
                 client, settings, schedule_definitions(settings, sources)
             )
             first = await start_sync(client, settings, "wiw", {}, None, None, None)
+            adv_first = await start_sync(client, settings, "advoware", {}, None, None, None)
             up = time.monotonic() - started
             shifts = len(state.all_shifts())
             topics = [c.topic for c in bundle.connectors.values()] + [
@@ -88,12 +129,13 @@ async def serve(settings: Settings, stack: DevStack, state: WiwState, started: f
                         f"  Kafka (tansu)     {stack.kafka_brokers}  topics: {', '.join(topics)}",
                         f"  Redis (valkey)    {stack.redis_url}",
                         f"  WIW simulator     {settings.wiw.api_url}  ({shifts} shifts)",
-                        f"  schedules         {', '.join(schedules)} "
-                        f"(every {settings.sync.interval_seconds} s, overlap SKIP)",
-                        f"  first run         {first.id}",
+                        f"  Advoware sim      {settings.advoware.api_url}  "
+                        f"({len(adv.employees())} employees)",
+                        f"  schedules         {', '.join(schedules)} (overlap SKIP)",
+                        f"  first runs        {first.id}, {adv_first.id}",
                         "",
                         "  watch messages:   .venv/bin/python starter.py watch "
-                        f"{settings.kafka.wiw_topic}",
+                        f"{settings.kafka.wiw_topic}  (or {settings.kafka.advoware_topic})",
                         f"  progress:         .venv/bin/python starter.py status {first.id}",
                         "  find runs:        temporal workflow list --address "
                         f"{stack.temporal_address} --query \"SynchubSource='wiw'\"",
@@ -104,7 +146,7 @@ async def serve(settings: Settings, stack: DevStack, state: WiwState, started: f
                 flush=True,
             )
             churner = asyncio.create_task(
-                churn(state, max(10.0, settings.sync.interval_seconds / 2), stop)
+                churn(state, adv, max(10.0, settings.sync.interval_seconds / 2), stop)
             )
             await stop.wait()
             print("stopping: worker, simulator, Temporal, Kafka, Redis ...", flush=True)
@@ -132,15 +174,33 @@ def run_dev(settings: Settings) -> int:
 def _run_dev(settings: Settings, started: float) -> int:
     dev = settings.dev
     ensure_port_free(dev.host, dev.wiw_port, "the When I Work simulator", "SYNCHUB_WIW_SIM_PORT")
-    topics = [settings.kafka.wiw_topic, settings.kafka.deadletter_topic]
+    ensure_port_free(
+        dev.host, dev.advoware_port, "the Advoware simulator", "SYNCHUB_ADVOWARE_SIM_PORT"
+    )
+    topics = [
+        settings.kafka.wiw_topic,
+        settings.kafka.advoware_topic,
+        settings.kafka.deadletter_topic,
+    ]
     stack = DevStack.from_settings(
         dev, topics=topics, topic_partitions=settings.kafka.topic_partitions
     )
     state = WiwState(static_token=DEV_WIW_TOKEN, timezone=settings.sync.timezone)
     state.seed(dev.wiw_shifts, days=window_days(settings), seed=1)
     sim = ThreadedServer(create_app(state), dev.host, dev.wiw_port)
+    adv = advoware_sim.AdvowareState()
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    adv.seed(
+        dev.advoware_employees,
+        dev.advoware_appointments,
+        today - timedelta(days=settings.advoware.days_back),
+        today + timedelta(days=min(settings.advoware.days_ahead, 90)),
+        seed=1,
+    )
+    adv_sim = ThreadedServer(advoware_sim.create_app(adv), dev.host, dev.advoware_port)
     with stack:
         sim.start()
+        adv_sim.start()
         try:
             local = settings.model_copy(
                 update={
@@ -156,10 +216,25 @@ def _run_dev(settings: Settings, started: float) -> int:
                         url=stack.redis_url, expire_cache=settings.redis.expire_cache
                     ),
                     "wiw": WiwSettings(api_url=sim.url, token=SecretStr(DEV_WIW_TOKEN)),
+                    "advoware": local_advoware_settings(
+                        adv,
+                        adv_sim.url,
+                        **settings.advoware.model_dump(
+                            include={
+                                "days_back",
+                                "days_ahead",
+                                "page_days",
+                                "full_content",
+                                "debug_kuerzel",
+                                "interval_minutes",
+                            }
+                        ),
+                    ),
                 }
             )
-            asyncio.run(serve(local, stack, state, started))
+            asyncio.run(serve(local, stack, state, adv, started))
         finally:
+            adv_sim.stop()
             sim.stop()
     print("stopped.", flush=True)
     return 0

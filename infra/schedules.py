@@ -53,6 +53,15 @@ def schedule_definitions(settings: Settings, sources: list[str]) -> list[Schedul
                 note="When I Work shifts (SYNC_SLEEP_PERIOD_SECONDS)",
             )
         )
+    if "advoware" in sources:
+        defs.append(
+            ScheduleDef(
+                "synchub-advoware",
+                "advoware",
+                timedelta(minutes=settings.advoware.interval_minutes),
+                note="Advoware calendars, one child per employee (ADVOWARE_SYNC_INTERVAL_MINUTES)",
+            )
+        )
     return defs
 
 

@@ -6,6 +6,7 @@ disturbed) and the state folder is a temporary one. These tests need no session 
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -34,8 +35,20 @@ PORT_SETTINGS = (
     "SYNCHUB_KAFKA_PORT",
     "SYNCHUB_REDIS_PORT",
     "SYNCHUB_WIW_SIM_PORT",
+    "SYNCHUB_ADVOWARE_SIM_PORT",
 )
-_SETTING_PREFIXES = ("TEMPORAL_", "KAFKA_", "REDIS_", "SYNC_", "WIW_", "SYNCHUB_", "EXPIRE_CACHE")
+_SETTING_PREFIXES = (
+    "TEMPORAL_",
+    "KAFKA_",
+    "REDIS_",
+    "SYNC_",
+    "WIW_",
+    "SYNCHUB_",
+    "EXPIRE_CACHE",
+    "ADVOWARE_",
+    "CALENDAR_SYNC_",
+    "TEMU_",
+)
 
 
 def dev_env(state_dir: Path) -> dict[str, str]:
@@ -205,8 +218,11 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(
     temporal = dev.until(r"Temporal frontend\s+(\S+)", began + 60).group(1)
     kafka, topics = dev.until(r"Kafka \(tansu\)\s+(\S+)\s+topics: (.+)$", began + 60).groups()
     shifts = int(dev.until(r"WIW simulator\s+\S+\s+\((\d+) shifts\)", began + 60).group(1))
-    assert dev.until(r"schedules\s+(\S+)", began + 60).group(1) == "synchub-wiw"
-    first = dev.until(r"first run\s+(\S+)", began + 60).group(1)
+    employees = int(dev.until(r"Advoware sim\s+\S+\s+\((\d+) employees\)", began + 60).group(1))
+    schedules = dev.until(r"schedules\s+(.+?)\s+\(overlap SKIP\)", began + 60).group(1)
+    assert schedules.split(", ") == ["synchub-wiw", "synchub-advoware"]
+    first, adv_first = dev.until(r"first runs\s+(\S+), (\S+)", began + 60).groups()
+    assert first.startswith("syncall/wiw/") and adv_first.startswith("syncall/advoware/")
     dev.until(r"stop everything:\s+Ctrl-C", began + 60)
     with capsys.disabled():
         print(f"\n[dev start-up: banner says {up.group(1)} s, {banner_wall:.1f} s from spawn]")
@@ -225,6 +241,17 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(
     assert len(msgs) == shifts == 200, dev.report()
     assert len({m.key for m in msgs}) == shifts
     assert {m.headers["op"] for m in msgs} == {"upsert"}
+
+    # and the Advoware run's appointments arrive on advoware.appointments, one employee each
+    assert "advoware.appointments" in topics.split(", ")
+    reader = TopicReader(kafka, "advoware.appointments")
+    try:
+        appointments = reader.read(idle=3.0, timeout=30.0)
+    finally:
+        reader.close()
+    owners = {json.loads(m.value)["partition"] for m in appointments}
+    assert appointments and 0 < len(owners) <= employees, dev.report()
+    assert all(m.headers["source"] == "advoware" for m in appointments)
 
     # the run is found by its search attribute, with the CLI the banner suggests
     listed = ""

@@ -8,7 +8,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from models.sync import (
@@ -63,14 +68,22 @@ class SyncAllWorkflow:
             self._errors = list(input.carried.errors)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
-            listed = await workflow.execute_activity(
-                options.LIST_PARTITIONS_ACTIVITY,
-                ListPartitionsInput(
-                    source=input.source, params=input.params, only=input.partitions
-                ),
-                result_type=ListPartitionsResult,
-                **options.LIST_PARTITIONS,
-            )
+            try:
+                listed = await workflow.execute_activity(
+                    options.LIST_PARTITIONS_ACTIVITY,
+                    ListPartitionsInput(
+                        source=input.source, params=input.params, only=input.partitions
+                    ),
+                    result_type=ListPartitionsResult,
+                    **options.LIST_PARTITIONS,
+                )
+            except ActivityError as exc:
+                self._set_state(RunState.FAILED)
+                raise ApplicationError(
+                    f"{input.source}: cannot list what to sync: {failure_message(exc)}",
+                    type="ListPartitionsFailed",
+                    non_retryable=True,
+                ) from exc
             remaining = listed.partitions
             self._noun = listed.noun
             self._counts.total = len(remaining)
