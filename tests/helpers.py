@@ -19,6 +19,7 @@ from infra.change_store import ChangeStore
 from infra.consumer import Consumed, TopicReader
 from infra.publisher import ensure_topics
 from settings import (
+    AdvowareSettings,
     KafkaSettings,
     RedisSettings,
     Settings,
@@ -46,10 +47,11 @@ def make_settings(
     kafka_brokers: str,
     redis_url: str,
     redis_db: int,
-    wiw_url: str,
+    wiw_url: str = "http://127.0.0.1:9",
     days_ahead: int = 1,
     days_prior: int = 0,
     max_concurrent: int = 20,
+    advoware: AdvowareSettings | None = None,
 ) -> Settings:
     """Settings with a unique task queue and topics, and a Redis db of the test's own."""
     tag = uuid.uuid4().hex[:8]
@@ -58,6 +60,7 @@ def make_settings(
         kafka=KafkaSettings(
             brokers=kafka_brokers,
             wiw_topic=f"wiw.shifts.{tag}",
+            advoware_topic=f"advoware.appointments.{tag}",
             deadletter_topic=f"dlq.{tag}",
             topic_partitions=2,
         ),
@@ -66,6 +69,7 @@ def make_settings(
             days_ahead=days_ahead, days_prior=days_prior, max_concurrent=max_concurrent
         ),
         wiw=WiwSettings(api_url=wiw_url, token=SecretStr(SIM_TOKEN)),
+        advoware=advoware or AdvowareSettings(),
     )
 
 
@@ -81,20 +85,25 @@ class Engine:
 
 
 @contextlib.asynccontextmanager
-async def running_engine(client: Client, settings: Settings) -> AsyncIterator[Engine]:
-    """Flush the test's Redis db, create topics, run a worker until the block ends."""
+async def running_engine(
+    client: Client, settings: Settings, topic: str | None = None
+) -> AsyncIterator[Engine]:
+    """Flush the test's Redis db, create topics, run a worker until the block ends.
+
+    ``topic`` is the topic ``Engine.topic`` reads (default: the WIW topic).
+    """
     r = aioredis.Redis.from_url(settings.redis.url)
     await r.flushdb()
     await r.aclose()
     await asyncio.to_thread(
         ensure_topics,
         settings.kafka.brokers,
-        [settings.kafka.wiw_topic, settings.kafka.deadletter_topic],
+        [settings.kafka.wiw_topic, settings.kafka.advoware_topic, settings.kafka.deadletter_topic],
         settings.kafka.topic_partitions,
     )
     bundle = await build_worker(client, settings)
     store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
-    topic = TopicReader(settings.kafka.brokers, settings.kafka.wiw_topic)
+    topic = TopicReader(settings.kafka.brokers, topic or settings.kafka.wiw_topic)
     dlq = TopicReader(settings.kafka.brokers, settings.kafka.deadletter_topic)
     try:
         async with bundle.worker:
