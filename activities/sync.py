@@ -16,6 +16,7 @@ from temporalio import activity
 from activities.errors import translate_errors
 from activities.heartbeat import heartbeating
 from activities.messages import canonical, change_message, deadletter_message, traceparent
+from connectors import get_spec
 from connectors.base import Connector
 from infra.change_store import (
     TOMBSTONE,
@@ -75,11 +76,12 @@ class SyncActivities:
         """List partition ids; ``only`` narrows them and must name listed partitions."""
         connector = self._connector(input.source)
         noun = connector.partition_noun
+        steps = list(get_spec(input.source).steps)
         log.info("Fetching %ss from %s", noun, input.source)
         listed = await connector.list_partitions(input.params)
         log.info("Found %d %ss", len(listed), noun)
         if input.only is None:
-            return ListPartitionsResult(partitions=listed, noun=noun)
+            return ListPartitionsResult(partitions=listed, noun=noun, steps=steps)
         unknown = sorted(set(input.only) - set(listed))
         if unknown:
             shown = ", ".join(listed[:10]) + (" ..." if len(listed) > 10 else "")
@@ -88,7 +90,9 @@ class SyncActivities:
                 f"(it lists {len(listed)}: {shown})"
             )
         wanted = set(input.only)
-        return ListPartitionsResult(partitions=[p for p in listed if p in wanted], noun=noun)
+        return ListPartitionsResult(
+            partitions=[p for p in listed if p in wanted], noun=noun, steps=steps
+        )
 
     @activity.defn(name=options.SYNC_PAGE)
     @translate_errors
@@ -102,11 +106,17 @@ class SyncActivities:
         src, part = input.source, input.partition
         cursor_id = input.cursor or "start"
         known = await self._store.page_digest(src, part, cursor_id)
-        page = await connector.fetch_page(part, input.cursor, input.params, known)
+        checkpoint = await self._store.checkpoint(src, part) if input.cursor is None else None
+        page = await connector.fetch_page(part, input.cursor, input.params, known, checkpoint)
         if page.unchanged:
             kept = await self._store.keep_page(src, part, input.run_token, cursor_id)
             counts = RecordCounts(fetched=kept, unchanged=kept)
-            return SyncPageResult(records=counts, next_cursor=page.next_cursor, digest_hit=True)
+            return SyncPageResult(
+                records=counts,
+                next_cursor=page.next_cursor,
+                digest_hit=True,
+                checkpoint=page.checkpoint,
+            )
         trace = traceparent(input.run_token)
 
         records: dict[str, Record] = {}
@@ -120,6 +130,7 @@ class SyncActivities:
         snap = await self._store.snapshot(src, part, list(fps), [*fps, *deleted])
         out: list[OutMessage] = []
         change = Commit(seen=list(fps))
+        first_time: list[Record] = []
         for key, fp in fps.items():
             if snap.cached[key] == fp:
                 counts.unchanged += 1
@@ -129,9 +140,13 @@ class SyncActivities:
             if current.fingerprint == fp:  # already published by another partition (moved here)
                 counts.unchanged += 1
                 continue
-            nxt = Version(current.number + 1, fp)
-            change.set_versions[key] = nxt
-            out.append(self._upsert(connector, src, part, records[key], fp, nxt, trace))
+            change.set_versions[key] = Version(current.number + 1, fp)
+            if current.number == 0:
+                first_time.append(records[key])
+        if first_time:  # fingerprints stay those of the records as fetched
+            records.update({r.key: r for r in await connector.enrich(part, first_time)})
+        for key, ver in change.set_versions.items():
+            out.append(self._upsert(connector, src, part, records[key], fps[key], ver, trace))
             counts.upserted += 1
         for key in deleted:
             change.drop_fp.append(key)
@@ -160,7 +175,9 @@ class SyncActivities:
 
         await self._publisher.publish(out)
         await self._store.commit(src, part, input.run_token, change)
-        return SyncPageResult(records=counts, next_cursor=page.next_cursor)
+        return SyncPageResult(
+            records=counts, next_cursor=page.next_cursor, checkpoint=page.checkpoint
+        )
 
     @activity.defn(name=options.FINISH_PARTITION)
     @translate_errors
@@ -176,10 +193,14 @@ class SyncActivities:
     async def _finish_partition(self, input: FinishPartitionInput) -> FinishPartitionResult:
         src, part = input.source, input.partition
         counts = RecordCounts()
-        if not input.complete:  # a stopped pass did not see everything: nothing is missing
-            await self._store.end_pass(src, part, input.run_token)
-            return FinishPartitionResult(records=counts)
         connector = self._connector(src)
+        if not input.complete or connector.incremental:
+            # a stopped pass did not see everything, and an incremental pass reads only
+            # what changed: in neither is an absent key missing
+            await self._store.end_pass(src, part, input.run_token)
+            if input.complete and input.checkpoint is not None:
+                await self._store.set_checkpoint(src, part, input.checkpoint)
+            return FinishPartitionResult(records=counts)
         trace = traceparent(input.run_token)
         missing = await self._store.missing_keys(src, part, input.run_token)
         for start in range(0, len(missing), LOOKUP_CHUNK):
@@ -212,6 +233,8 @@ class SyncActivities:
             await self._publisher.publish(out)
             await self._store.commit(src, part, input.run_token, change)
         await self._store.end_pass(src, part, input.run_token)
+        if input.checkpoint is not None:
+            await self._store.set_checkpoint(src, part, input.checkpoint)
         if missing:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, len(missing), counts)
         return FinishPartitionResult(records=counts, missing=len(missing))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, ValidationError
 
 from models.errors import InvalidParamsError
-from models.records import Lookup, Page
+from models.records import Lookup, Page, Record
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -29,6 +29,9 @@ class Connector(Protocol):
     """Kafka topic for this source's change events."""
     partition_noun: str
     """What one partition is, for log lines operators read ("day", "employee", "shop")."""
+    incremental: bool
+    """True when a pass reads only what changed since a checkpoint (TEMU orders): then keys
+    absent from the pass are unchanged, not missing, and nothing is looked up."""
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
         """Partition ids to fan out over (days, employees, shops), in sync order."""
@@ -40,8 +43,13 @@ class Connector(Protocol):
         cursor: str | None,
         params: dict[str, Any],
         known_digest: str | None = None,
+        checkpoint: str | None = None,
     ) -> Page:
         """Fetch one page of a partition starting at ``cursor`` (``None`` = start).
+
+        ``checkpoint`` (first page only) is what an incremental connector returned as
+        ``Page.checkpoint`` in the last pass that completed; it is stored when the pass ends,
+        so a failed pass is read again from the same point.
 
         ``known_digest`` is the ``raw_digest`` of this page when it was last committed. A
         connector with stable pages that finds the same digest returns
@@ -58,9 +66,27 @@ class Connector(Protocol):
         """
         ...
 
+    async def enrich(self, partition: str, records: list[Record]) -> list[Record]:
+        """Add details to records about to be published for the first time.
+
+        Called after change detection, so expensive look-ups (TEMU shipping details) are
+        made once per record, not once per run; the fingerprint is of the record before.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Release HTTP clients."""
         ...
+
+
+class ConnectorBase:
+    """Defaults of the optional parts of ``Connector``; connectors inherit from it."""
+
+    incremental: bool = False
+
+    async def enrich(self, partition: str, records: list[Record]) -> list[Record]:
+        """Nothing to add by default."""
+        return records
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,9 @@ class ConnectorSpec:
     params: type[BaseModel]
     """Parameters accepted in workflow input / ``starter.py run --param``."""
     description: str = ""
+    steps: tuple[str, ...] = ()
+    """Activities run per partition after its pages, before it is finished (e.g. TEMU's
+    ``confirm_shipments``). A failing step is reported; it never undoes the pages."""
 
     def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """Check parameters before any work starts.

@@ -197,6 +197,14 @@ class ChangeStore:
         pipe.expire(ver_key, self._ttl)
         await pipe.execute()
 
+    async def checkpoint(self, source: str, partition: str) -> str | None:
+        """Where the next pass of an incremental partition starts (no TTL: it is state)."""
+        return _text(await self._r.get(f"{self._p(source, partition)}:checkpoint"))
+
+    async def set_checkpoint(self, source: str, partition: str, checkpoint: str) -> None:
+        """Advance the checkpoint once a pass has committed everything up to it."""
+        await self._r.set(f"{self._p(source, partition)}:checkpoint", checkpoint)
+
     async def missing_keys(self, source: str, partition: str, run_token: str) -> list[str]:
         """Keys cached for the partition but not seen in this pass (one script call)."""
         keys = [f"{self._p(source, partition)}:fp", self._seen(source, partition, run_token)]

@@ -65,6 +65,9 @@ class Page(BaseModel):
     unchanged: bool = False
     """The connector found ``raw_digest`` equal to the digest the engine passed in and did not
     parse the page: ``records``, ``malformed`` and ``deleted_keys`` are empty."""
+    checkpoint: str | None = None
+    """Incremental connectors: where the next pass starts once this one completes (e.g. the
+    upper end of the time window read). The last one returned in a pass is stored."""
 
 
 class Lookup(BaseModel):

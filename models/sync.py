@@ -77,6 +77,8 @@ class Progress(BaseModel):
     """Pages committed so far (partition workflows) or by finished children (sync-all)."""
     unchanged_pages: int = 0
     """Of those, pages proven unchanged by their digest without parsing a record."""
+    steps: dict[str, int] = Field(default_factory=dict)
+    """Step counts of finished partitions, as ``<step>.<count>``."""
     errors: list[PartitionError] = Field(default_factory=list)
     """Last errors, newest last, at most ``MAX_ERRORS``."""
 
@@ -96,6 +98,8 @@ class ListPartitionsResult(BaseModel):
     partitions: list[str]
     noun: str = "partition"
     """What a partition is ("day", "employee"), for log lines."""
+    steps: list[str] = Field(default_factory=list)
+    """Step activities each partition runs after its pages (from the connector's spec)."""
 
 
 class SyncAllInput(BaseModel):
@@ -119,6 +123,8 @@ class SyncAllInput(BaseModel):
     """Progress of earlier runs of this chain (set when continuing as new)."""
     noun: str = "partition"
     """What a partition is, carried across continue-as-new for log lines."""
+    steps: list[str] = Field(default_factory=list)
+    """Step activities of each partition, carried across continue-as-new."""
 
 
 class SyncAllResult(BaseModel):
@@ -132,6 +138,9 @@ class SyncAllResult(BaseModel):
     """Pages committed by all partitions."""
     unchanged_pages: int = 0
     """Pages proven unchanged by their digest (the no-change hot path)."""
+    steps: dict[str, int] = Field(default_factory=dict)
+    """Step counts added up over partitions, as ``<step>.<count>``
+    (e.g. ``confirm_shipments.confirmed``)."""
     failed: list[PartitionError] = Field(default_factory=list)
     """Failed partitions and why (bounded)."""
     skipped: list[str] = Field(default_factory=list)
@@ -144,6 +153,8 @@ class SyncPartitionInput(BaseModel):
     source: str
     partition: str
     params: dict[str, Any] = Field(default_factory=dict)
+    steps: list[str] = Field(default_factory=list)
+    """Step activities to run after the pages, in order (see ``ConnectorSpec.steps``)."""
     # continue-as-new carry-over
     cursor: str | None = None
     """Cursor to resume from; ``None`` = the connector's start."""
@@ -155,6 +166,8 @@ class SyncPartitionInput(BaseModel):
     """Pages committed by earlier runs of this chain."""
     unchanged_pages: int = 0
     """Pages of earlier runs of this chain proven unchanged by their digest."""
+    checkpoint: str | None = None
+    """Latest checkpoint returned by a page of this pass (carried across continue-as-new)."""
 
 
 class SyncPartitionResult(BaseModel):
@@ -167,6 +180,25 @@ class SyncPartitionResult(BaseModel):
     pages: int
     unchanged_pages: int = 0
     """Pages proven unchanged by their digest."""
+    steps: list[StepResult] = Field(default_factory=list)
+    """What each step did, or why it failed."""
+
+
+class StepInput(BaseModel):
+    """Input of a partition step activity (e.g. ``confirm_shipments``)."""
+
+    source: str
+    partition: str
+    run_token: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepResult(BaseModel):
+    """Counts of a step (e.g. ``{"confirmed": 3, "rejected": 1}``), or why it failed."""
+
+    name: str = ""
+    counts: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
 
 
 class SyncPageInput(BaseModel):
@@ -187,6 +219,8 @@ class SyncPageResult(BaseModel):
     """``None`` when the partition has no more pages."""
     digest_hit: bool = False
     """True when the page digest proved the page unchanged without a per-record compare."""
+    checkpoint: str | None = None
+    """Checkpoint to store once the whole pass has completed (incremental connectors)."""
 
 
 class FinishPartitionInput(BaseModel):
@@ -198,6 +232,8 @@ class FinishPartitionInput(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     complete: bool = True
     """False when the partition was stopped early: then nothing is treated as missing."""
+    checkpoint: str | None = None
+    """Stored when ``complete``: where the next pass of an incremental connector starts."""
 
 
 class FinishPartitionResult(BaseModel):

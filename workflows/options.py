@@ -44,6 +44,13 @@ FINISH: dict[str, Any] = {
 }
 """Resolving missing keys: point lookups in chunks, heartbeating in the background."""
 
+STEP: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=10),
+    "heartbeat_timeout": timedelta(seconds=20),
+    "retry_policy": UPSTREAM_RETRY,
+}
+"""A partition step (e.g. confirming shipments): like a page, retried, then reported."""
+
 LIST_PARTITIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=5),
     "retry_policy": UPSTREAM_RETRY,

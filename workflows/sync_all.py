@@ -55,6 +55,8 @@ class SyncAllWorkflow:
         self._stopping = False
         self._tick = 0
         self._noun = "partition"
+        self._steps: list[str] = []
+        self._step_counts: dict[str, int] = {}
 
     @workflow.run
     async def run(self, input: SyncAllInput) -> SyncAllResult:
@@ -65,6 +67,7 @@ class SyncAllWorkflow:
             self._records = input.carried.records
             self._pages = input.carried.pages
             self._unchanged_pages = input.carried.unchanged_pages
+            self._step_counts = dict(input.carried.steps)
             self._errors = list(input.carried.errors)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
@@ -86,11 +89,13 @@ class SyncAllWorkflow:
                 ) from exc
             remaining = listed.partitions
             self._noun = listed.noun
+            self._steps = listed.steps
             self._counts.total = len(remaining)
             workflow.logger.info("%s: found %d %ss", input.source, len(remaining), self._noun)
         else:
             remaining = input.remaining
             self._noun = input.noun
+            self._steps = input.steps
         self._pending = deque(remaining)
         self._counts.pending = len(self._pending)
 
@@ -128,6 +133,7 @@ class SyncAllWorkflow:
                                 "remaining": list(self._pending),
                                 "carried": self.progress(),
                                 "noun": self._noun,
+                                "steps": self._steps,
                             }
                         )
                     )
@@ -136,7 +142,7 @@ class SyncAllWorkflow:
 
         if self._stopping:
             self._set_state(RunState.STOPPED)
-        elif self._counts.failed:
+        elif self._counts.failed or self._errors:  # failed partitions or failed steps
             self._set_state(RunState.FAILED)
         else:
             self._set_state(RunState.COMPLETED)
@@ -154,6 +160,7 @@ class SyncAllWorkflow:
             records=self._records,
             pages=self._pages,
             unchanged_pages=self._unchanged_pages,
+            steps=dict(self._step_counts),
             failed=list(self._errors),
             skipped=self._skipped[-MAX_ERRORS:],
         )
@@ -163,7 +170,12 @@ class SyncAllWorkflow:
         try:
             handle = await workflow.start_child_workflow(
                 SyncPartitionWorkflow.run,
-                SyncPartitionInput(source=input.source, partition=partition, params=input.params),
+                SyncPartitionInput(
+                    source=input.source,
+                    partition=partition,
+                    params=input.params,
+                    steps=self._steps,
+                ),
                 id=options.partition_workflow_id(input.source, partition),
                 search_attributes=TypedSearchAttributes(
                     [
@@ -214,6 +226,12 @@ class SyncAllWorkflow:
             )
             self._pages += result.pages
             self._unchanged_pages += result.unchanged_pages
+            for step in result.steps:
+                for name, n in step.counts.items():
+                    key = f"{step.name}.{name}"
+                    self._step_counts[key] = self._step_counts.get(key, 0) + n
+                if step.error is not None:
+                    self._note_error(partition, f"step {step.name} failed: {step.error}")
         finally:
             del self._running[partition]
             self._counts.running -= 1
@@ -281,5 +299,6 @@ class SyncAllWorkflow:
             records=self._records,
             pages=self._pages,
             unchanged_pages=self._unchanged_pages,
+            steps=dict(self._step_counts),
             errors=list(self._errors),
         )

@@ -13,6 +13,8 @@ with workflow.unsafe.imports_passed_through():
         Progress,
         RecordCounts,
         RunState,
+        StepInput,
+        StepResult,
         SyncPageInput,
         SyncPageResult,
         SyncPartitionInput,
@@ -58,6 +60,7 @@ class SyncPartitionWorkflow:
         info = workflow.info()
         run_token = input.run_token or f"{info.workflow_id}/{info.run_id}"
         cursor = input.cursor
+        checkpoint = input.checkpoint
         complete = False
         while True:
             await workflow.wait_condition(lambda: not self._paused or self._stop)
@@ -85,6 +88,7 @@ class SyncPartitionWorkflow:
             self._records = self._records.add(result.records)
             self._pages += 1
             self._unchanged_pages += int(result.digest_hit)
+            checkpoint = result.checkpoint or checkpoint
             cursor = result.next_cursor
             if cursor is None:
                 complete = True
@@ -101,15 +105,18 @@ class SyncPartitionWorkflow:
                             "carried": self._records,
                             "pages": self._pages,
                             "unchanged_pages": self._unchanged_pages,
+                            "checkpoint": checkpoint,
                         }
                     )
                 )
+        steps = await self._run_steps(input, run_token) if complete else []
         finish = FinishPartitionInput(
             source=input.source,
             partition=input.partition,
             run_token=run_token,
             params=input.params,
             complete=complete,
+            checkpoint=checkpoint,
         )
         try:
             done = await workflow.execute_activity(
@@ -135,7 +142,35 @@ class SyncPartitionWorkflow:
             records=self._records,
             pages=self._pages,
             unchanged_pages=self._unchanged_pages,
+            steps=steps,
         )
+
+    async def _run_steps(self, input: SyncPartitionInput, run_token: str) -> list[StepResult]:
+        """Run the source's steps in order; a failure is reported and never undoes the pages.
+
+        The pages are committed already (the seed's "separate transactions" rule): a step
+        such as confirming shipments may fail on its own and is tried again next run.
+        """
+        results: list[StepResult] = []
+        for name in input.steps:
+            step = StepInput(
+                source=input.source,
+                partition=input.partition,
+                run_token=run_token,
+                params=input.params,
+            )
+            try:
+                result = await workflow.execute_activity(
+                    name, step, result_type=StepResult, **options.STEP
+                )
+                results.append(result.model_copy(update={"name": name}))
+            except ActivityError as exc:
+                message = failure_message(exc)
+                workflow.logger.warning(
+                    "%s/%s: step %s failed: %s", input.source, input.partition, name, message
+                )
+                results.append(StepResult(name=name, error=message))
+        return results
 
     @workflow.signal
     def stop(self) -> None:

@@ -62,6 +62,7 @@ from connectors.advoware.schemas import (
     start_day,
     without_content,
 )
+from connectors.base import ConnectorBase
 from models.errors import InvalidParamsError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
@@ -71,7 +72,7 @@ OUTPUT_VERSION = "advoware-termin-1"
 """Raise when the published shape changes, so every page digest misses once."""
 
 
-class AdvowareConnector:
+class AdvowareConnector(ConnectorBase):
     """``connectors.base.Connector`` for Advoware appointments.
 
     Args:
@@ -161,6 +162,7 @@ class AdvowareConnector:
         cursor: str | None,
         params: dict[str, Any],
         known_digest: str | None = None,
+        checkpoint: str | None = None,
     ) -> Page:
         """One chunk of ``page_days`` days of the employee's window, starting at ``cursor``.
 

@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors.base import ConnectorBase
 from connectors.wiw.client import WiwClient
 from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
 from models.errors import InvalidParamsError
@@ -27,7 +28,7 @@ OUTPUT_VERSION = "wiw-shift-1"
 """Raise when the published shape changes, so unchanged pages are re-published once."""
 
 
-class WiwConnector:
+class WiwConnector(ConnectorBase):
     """``connectors.base.Connector`` for When I Work shifts.
 
     Args:
@@ -79,6 +80,7 @@ class WiwConnector:
         cursor: str | None,
         params: dict[str, Any],
         known_digest: str | None = None,
+        checkpoint: str | None = None,
     ) -> Page:
         """All shifts starting on the partition's day; the day's ``deleted_ids``; one page.
 
