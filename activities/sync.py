@@ -76,12 +76,15 @@ class SyncActivities:
         """List partition ids; ``only`` narrows them and must name listed partitions."""
         connector = self._connector(input.source)
         noun = connector.partition_noun
-        steps = list(get_spec(input.source).steps)
+        spec = get_spec(input.source)
+        steps, child = list(spec.steps), spec.child_workflow
         log.info("Fetching %ss from %s", noun, input.source)
         listed = await connector.list_partitions(input.params)
         log.info("Found %d %ss", len(listed), noun)
         if input.only is None:
-            return ListPartitionsResult(partitions=listed, noun=noun, steps=steps)
+            return ListPartitionsResult(
+                partitions=listed, noun=noun, steps=steps, child_workflow=child
+            )
         unknown = sorted(set(input.only) - set(listed))
         if unknown:
             shown = ", ".join(listed[:10]) + (" ..." if len(listed) > 10 else "")
@@ -91,7 +94,10 @@ class SyncActivities:
             )
         wanted = set(input.only)
         return ListPartitionsResult(
-            partitions=[p for p in listed if p in wanted], noun=noun, steps=steps
+            partitions=[p for p in listed if p in wanted],
+            noun=noun,
+            steps=steps,
+            child_workflow=child,
         )
 
     @activity.defn(name=options.SYNC_PAGE)

@@ -100,6 +100,10 @@ class ConnectorSpec:
     params: type[BaseModel]
     """Parameters accepted in workflow input / ``starter.py run --param``."""
     description: str = ""
+    child_workflow: str = "SyncPartitionWorkflow"
+    """Workflow type run per partition; it takes ``SyncPartitionInput`` and returns
+    ``SyncPartitionResult`` and answers the same signals and ``progress`` query. Sources
+    whose per-partition work is not "pages of records" (TEMU inventory) name their own."""
     steps: tuple[str, ...] = ()
     """Activities run per partition after its pages, before it is finished (e.g. TEMU's
     ``confirm_shipments``). A failing step is reported; it never undoes the pages."""

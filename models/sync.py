@@ -100,6 +100,8 @@ class ListPartitionsResult(BaseModel):
     """What a partition is ("day", "employee"), for log lines."""
     steps: list[str] = Field(default_factory=list)
     """Step activities each partition runs after its pages (from the connector's spec)."""
+    child_workflow: str = "SyncPartitionWorkflow"
+    """Workflow type run per partition (from the connector's spec)."""
 
 
 class SyncAllInput(BaseModel):
@@ -125,6 +127,8 @@ class SyncAllInput(BaseModel):
     """What a partition is, carried across continue-as-new for log lines."""
     steps: list[str] = Field(default_factory=list)
     """Step activities of each partition, carried across continue-as-new."""
+    child_workflow: str = "SyncPartitionWorkflow"
+    """Workflow type per partition, carried across continue-as-new."""
 
 
 class SyncAllResult(BaseModel):

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SyncPartitionResult,
     )
     from workflows import options
-    from workflows.sync_partition import SyncPartitionWorkflow, failure_message
+    from workflows.sync_partition import failure_message
 
 
 @workflow.defn(name="SyncAllWorkflow")
@@ -42,9 +42,7 @@ class SyncAllWorkflow:
         self._source = ""
         self._state = RunState.RUNNING
         self._pending: deque[str] = deque()
-        self._running: dict[
-            str, workflow.ChildWorkflowHandle[SyncPartitionWorkflow, SyncPartitionResult]
-        ] = {}
+        self._running: dict[str, workflow.ChildWorkflowHandle[Any, SyncPartitionResult]] = {}
         self._counts = PartitionCounts()
         self._records = RecordCounts()
         self._pages = 0
@@ -56,6 +54,7 @@ class SyncAllWorkflow:
         self._tick = 0
         self._noun = "partition"
         self._steps: list[str] = []
+        self._child = "SyncPartitionWorkflow"
         self._step_counts: dict[str, int] = {}
 
     @workflow.run
@@ -90,12 +89,14 @@ class SyncAllWorkflow:
             remaining = listed.partitions
             self._noun = listed.noun
             self._steps = listed.steps
+            self._child = listed.child_workflow
             self._counts.total = len(remaining)
             workflow.logger.info("%s: found %d %ss", input.source, len(remaining), self._noun)
         else:
             remaining = input.remaining
             self._noun = input.noun
             self._steps = input.steps
+            self._child = input.child_workflow
         self._pending = deque(remaining)
         self._counts.pending = len(self._pending)
 
@@ -134,6 +135,7 @@ class SyncAllWorkflow:
                                 "carried": self.progress(),
                                 "noun": self._noun,
                                 "steps": self._steps,
+                                "child_workflow": self._child,
                             }
                         )
                     )
@@ -168,8 +170,9 @@ class SyncAllWorkflow:
     async def _start_child(self, input: SyncAllInput, partition: str) -> bool:
         """Start the partition's child; an id already running means another run holds it."""
         try:
+            handle: workflow.ChildWorkflowHandle[Any, SyncPartitionResult]
             handle = await workflow.start_child_workflow(
-                SyncPartitionWorkflow.run,
+                self._child,
                 SyncPartitionInput(
                     source=input.source,
                     partition=partition,
@@ -177,6 +180,7 @@ class SyncAllWorkflow:
                     steps=self._steps,
                 ),
                 id=options.partition_workflow_id(input.source, partition),
+                result_type=SyncPartitionResult,
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(options.SOURCE_ATTR, input.source),
@@ -195,7 +199,7 @@ class SyncAllWorkflow:
         self._counts.running += 1
         workflow.logger.info("%s: %s %s started", input.source, self._noun, partition)
         if self._paused:
-            await handle.signal(SyncPartitionWorkflow.pause)
+            await handle.signal("pause")
         return True
 
     async def _await_child(self, partition: str) -> None:
@@ -248,11 +252,10 @@ class SyncAllWorkflow:
         )
 
     async def _signal_children(self, signal: str) -> None:
-        method = getattr(SyncPartitionWorkflow, signal)
-
+        # by name: every child workflow type answers stop, pause and resume
         async def send(handle: workflow.ChildWorkflowHandle[Any, Any]) -> None:
             try:
-                await handle.signal(method)
+                await handle.signal(signal)
             except ApplicationError:
                 pass  # the child finished between our look and the signal: nothing to steer
 
