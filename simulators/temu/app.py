@@ -1,0 +1,129 @@
+"""HTTP face of the TEMU simulator: ``POST /openapi/router`` plus ``/_admin``.
+
+The router answers HTTP 200 with TEMU's envelope for everything, errors included, as the
+real gateway does (``reference/upstream-apis.md`` §3.4). Admin routes let the dev stack and
+out-of-process tests drive the same ``TemuState`` that in-process tests change directly;
+they are not counted and need no credentials:
+
+* ``GET|POST /_admin/knobs``: read or change knobs.
+* ``POST /_admin/seed_orders`` ``{n, start_ts, end_ts, seed?, replace?}``.
+* ``POST /_admin/seed_stock`` ``{n_goods, skus_per_goods, seed?}``.
+* ``POST /_admin/advance`` ``{n_new?, n_status_changes?, n_cancellations?, now?}``.
+* ``POST /_admin/apps`` ``{app_key, app_secret}``; ``POST /_admin/tokens``
+  ``{token, app_key, mall_id?, expires_at?, scopes?}``.
+* ``GET /_admin/stats``: counters (incl. ``rate_limited`` and ``max_requests_per_second``).
+* ``GET /_admin/request_times``: monotonic arrival times of router requests.
+* ``GET /_admin/shipments``, ``GET /_admin/stock``: what was confirmed, current stock.
+* ``POST /_admin/reset_counters``, ``POST /_admin/reset``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulators.temu.state import TemuState
+
+_Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(state: TemuState | None = None) -> Starlette:
+    """The simulator as a Starlette app; the state is also reachable as ``app.state.temu``."""
+    temu = state or TemuState()
+
+    async def router(request: Request) -> Response:
+        arrived = time.monotonic()
+        raw = await request.body()
+        try:
+            # dicts keep the received key order: the signature is checked over it
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        envelope = temu.handle(body, arrived)
+        if temu.latency_ms:
+            await asyncio.sleep(temu.latency_ms / 1000)
+        return JSONResponse(envelope)
+
+    def admin(action: Callable[[Request, dict[str, Any]], Any]) -> _Handler:
+        """Wrap an admin action: JSON in, JSON out, bad input -> 400, unknown -> 404."""
+
+        async def handler(request: Request) -> Response:
+            body: dict[str, Any] = {}
+            if request.method == "POST":
+                try:
+                    parsed = await request.json()
+                except ValueError:
+                    parsed = None
+                body = parsed if isinstance(parsed, dict) else {}
+            try:
+                result = action(request, body)
+            except KeyError as exc:
+                return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+            except (TypeError, ValueError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return Response(status_code=204) if result is None else JSONResponse(result)
+
+        return handler
+
+    def knobs(request: Request, body: dict[str, Any]) -> Any:
+        return temu.set_knobs(**body) if request.method == "POST" else temu.knobs()
+
+    def seed_orders(_: Request, body: dict[str, Any]) -> Any:
+        body = dict(body)
+        return {"parentOrderSns": temu.seed_orders(int(body.pop("n")), **body)}
+
+    def seed_stock(_: Request, body: dict[str, Any]) -> Any:
+        return {"skuIds": temu.seed_stock(**body)}
+
+    def add_token(_: Request, body: dict[str, Any]) -> Any:
+        body = dict(body)
+        temu.add_token(body.pop("token"), body.pop("app_key"), **body)
+
+    routes = [
+        Route("/openapi/router", router, methods=["POST"]),
+        Route("/_admin/knobs", admin(knobs), methods=["GET", "POST"]),
+        Route("/_admin/seed_orders", admin(seed_orders), methods=["POST"]),
+        Route("/_admin/seed_stock", admin(seed_stock), methods=["POST"]),
+        Route("/_admin/advance", admin(lambda _r, b: temu.advance(**b)), methods=["POST"]),
+        Route(
+            "/_admin/apps",
+            admin(lambda _r, b: temu.add_app(b["app_key"], b["app_secret"])),
+            methods=["POST"],
+        ),
+        Route("/_admin/tokens", admin(add_token), methods=["POST"]),
+        Route("/_admin/stats", admin(lambda _r, _b: temu.stats()), methods=["GET"]),
+        Route(
+            "/_admin/request_times",
+            admin(lambda _r, _b: {"times": temu.arrivals()}),
+            methods=["GET"],
+        ),
+        Route(
+            "/_admin/shipments",
+            admin(lambda _r, _b: {"shipments": temu.shipment_log()}),
+            methods=["GET"],
+        ),
+        Route("/_admin/stock", admin(lambda _r, _b: {"skus": temu.skus()}), methods=["GET"]),
+        Route(
+            "/_admin/reset_counters",
+            admin(lambda _r, _b: temu.reset_counters()),
+            methods=["POST"],
+        ),
+        Route("/_admin/reset", admin(lambda _r, _b: temu.reset()), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.temu = temu
+    return app
+
+
+def make_sim_app(**state_kwargs: Any) -> tuple[TemuState, Starlette]:
+    """Build a state (credentials, clock, knobs as keywords) and its app in one call."""
+    state = TemuState(**state_kwargs)
+    return state, create_app(state)
