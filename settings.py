@@ -393,6 +393,11 @@ class TemuSettings(_Section):
         validation_alias=_env("inventory_interval_minutes", "TEMU_INVENTORY_INTERVAL_MINUTES"),
     )
     """Schedule interval of the quick inventory run (the full one runs nightly)."""
+    inventory_full_cron: str = Field(
+        default="0 2 * * *",
+        validation_alias=_env("inventory_full_cron", "TEMU_INVENTORY_FULL_CRON"),
+    )
+    """Cron expression (UTC) of the full inventory run: nightly at 02:00 by default."""
 
     @field_validator("shops")
     @classmethod
@@ -451,6 +456,14 @@ class DevStackSettings(_Section):
         validation_alias=_env("advoware_appointments", "SYNCHUB_ADVOWARE_SIM_APPOINTMENTS"),
     )
     """Appointments per employee the Advoware simulator generates at start."""
+    temu_port: int = Field(
+        default=8083, validation_alias=_env("temu_port", "SYNCHUB_TEMU_SIM_PORT")
+    )
+    """TEMU simulator port."""
+    temu_orders: int = Field(
+        default=300, ge=0, validation_alias=_env("temu_orders", "SYNCHUB_TEMU_SIM_ORDERS")
+    )
+    """Orders the TEMU simulator generates at start (last three days)."""
     wiw_shifts: int = Field(
         default=200, ge=0, validation_alias=_env("wiw_shifts", "SYNCHUB_WIW_SIM_SHIFTS")
     )

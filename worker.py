@@ -10,14 +10,21 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
+import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.sync import SyncActivities
+from activities.temu import TemuActivities
+from activities.temu_inventory import TemuInventoryActivities
 from connectors import REGISTRY, Connector
+from connectors.temu.connector import TemuOrdersConnector
+from connectors.temu.inventory import TemuInventoryConnector
 from infra.change_store import ChangeStore
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
@@ -25,10 +32,11 @@ from models.errors import NotConfiguredError
 from settings import Settings, SettingsError, load_settings, redact_url
 from workflows.sync_all import SyncAllWorkflow
 from workflows.sync_partition import SyncPartitionWorkflow
+from workflows.temu_inventory import TemuInventoryWorkflow
 
 log = logging.getLogger("synchub.worker")
 
-WORKFLOWS = [SyncAllWorkflow, SyncPartitionWorkflow]
+WORKFLOWS = [SyncAllWorkflow, SyncPartitionWorkflow, TemuInventoryWorkflow]
 
 
 @dataclass
@@ -73,6 +81,10 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"
             ) from None
         topics = [c.topic for c in connectors.values()] + [settings.kafka.deadletter_topic]
+        if "temu-orders" in connectors:
+            topics.append(settings.temu.shipments_topic)
+        if "temu-inventory" in connectors:
+            topics.append(settings.temu.stock_topic)
         await asyncio.to_thread(
             ensure_topics, settings.kafka.brokers, topics, settings.kafka.topic_partitions
         )
@@ -81,6 +93,31 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         activities = SyncActivities(
             connectors, store, publisher, settings.kafka.deadletter_topic, unconfigured
         )
+        extra: list[Callable[..., Any]] = []
+        orders = connectors.get("temu-orders")
+        if isinstance(orders, TemuOrdersConnector):
+            temu = TemuActivities(
+                orders.clients,
+                publisher,
+                brokers=settings.kafka.brokers,
+                shipments_topic=settings.temu.shipments_topic,
+                deadletter_topic=settings.kafka.deadletter_topic,
+            )
+            extra.append(temu.confirm_shipments)
+        inventory = connectors.get("temu-inventory")
+        if isinstance(inventory, TemuInventoryConnector):
+            inventory_redis = aioredis.Redis.from_url(settings.redis.url)
+            resources.push_async_callback(inventory_redis.aclose)
+            stock = TemuInventoryActivities(
+                inventory.clients,
+                inventory_redis,
+                publisher,
+                brokers=settings.kafka.brokers,
+                stock_topic=settings.temu.stock_topic,
+                audit_topic=settings.temu.inventory_topic,
+                deadletter_topic=settings.kafka.deadletter_topic,
+            )
+            extra += [stock.load_desired_stock, stock.reconcile_batch, stock.finish_run]
         worker = Worker(
             client,
             task_queue=settings.temporal.task_queue,
@@ -89,6 +126,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 activities.list_partitions,
                 activities.sync_page,
                 activities.finish_partition,
+                *extra,
             ],
             max_concurrent_activities=settings.sync.max_concurrent * 2,
         )

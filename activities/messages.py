@@ -12,6 +12,24 @@ from infra.publisher import OutMessage
 Op = Literal["upsert", "delete"]
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def _headers(event: str, source: str, op: str, trace: str) -> list[tuple[str, str | bytes | None]]:
+    """The headers every synchub message carries (ARCHITECTURE § Kafka)."""
+    return [
+        ("event_id", event.encode()),
+        ("source", source.encode()),
+        ("op", op.encode()),
+        ("traceparent", trace.encode()),
+    ]
+
+
 def canonical(data: Any) -> bytes:
     """Canonical JSON of a record: the input of its fingerprint."""
     return json.dumps(
@@ -45,19 +63,32 @@ def change_message(
         "key": key,
         "op": op,
         "fingerprint": fp,
-        "observed_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "observed_at": _now(),
         "data": data,
     }
     return OutMessage(
         topic=topic,
         key=key.encode(),
-        value=json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, default=str).encode(),
-        headers=[
-            ("event_id", event.encode()),
-            ("source", source.encode()),
-            ("op", op.encode()),
-            ("traceparent", trace.encode()),
-        ],
+        value=_json(envelope),
+        headers=_headers(event, source, op, trace),
+    )
+
+
+def audit_message(
+    *, topic: str, source: str, key: str, event: str, body: dict[str, Any], trace: str
+) -> OutMessage:
+    """An audit event of a change synchub made upstream (e.g. a TEMU stock edit).
+
+    Unlike ``change_message`` the value is the flat ``body`` (what was changed, from what
+    to what, under which idempotency key) plus ``event_id`` and ``observed_at``; headers
+    are the same, with ``op=upsert``, so consumers deduplicate all topics alike.
+    """
+    value = {"event_id": event, **body, "observed_at": _now()}
+    return OutMessage(
+        topic=topic,
+        key=key.encode(),
+        value=_json(value),
+        headers=_headers(event, source, "upsert", trace),
     )
 
 
@@ -71,7 +102,7 @@ def deadletter_message(
         "key": key,
         "reason": reason,
         "raw": raw,
-        "observed_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "observed_at": _now(),
     }
     event = hashlib.sha256(canonical({"s": source, "k": key, "r": reason, "raw": raw})).hexdigest()[
         :32
@@ -79,11 +110,6 @@ def deadletter_message(
     return OutMessage(
         topic=topic,
         key=(key or "").encode(),
-        value=json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode(),
-        headers=[
-            ("event_id", event.encode()),
-            ("source", source.encode()),
-            ("op", b"deadletter"),
-            ("traceparent", trace.encode()),
-        ],
+        value=_json(body),
+        headers=_headers(event, source, "deadletter", trace),
     )

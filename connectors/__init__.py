@@ -35,3 +35,9 @@ register(_WIW)
 from connectors.advoware import SPEC as _ADVOWARE  # noqa: E402
 
 register(_ADVOWARE)
+from connectors.temu.connector import SPEC as _TEMU_ORDERS  # noqa: E402
+
+register(_TEMU_ORDERS)
+from connectors.temu.inventory import SPEC as _TEMU_INVENTORY  # noqa: E402
+
+register(_TEMU_INVENTORY)

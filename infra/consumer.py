@@ -96,3 +96,57 @@ def tail(
                 return
     finally:
         reader.close()
+
+
+class CommittingReader:
+    """Reads a topic as consumer group ``group`` and commits one message at a time.
+
+    Partitions are assigned, not subscribed (no group join, which tansu holds for seconds),
+    and reading starts at the group's committed offsets. A message is committed only after
+    the caller has acted on it, so a crash in between delivers it again: the caller's action
+    must be idempotent (TEMU treats a repeated shipment confirmation so).
+    """
+
+    def __init__(self, brokers: str, topic: str, group: str) -> None:
+        self.topic = topic
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        meta = self._consumer.list_topics(topic, timeout=10)
+        if topic not in meta.topics or meta.topics[topic].error is not None:
+            self._consumer.close()
+            raise RuntimeError(f"Kafka topic {topic!r} does not exist")
+        parts = [TopicPartition(topic, p) for p in sorted(meta.topics[topic].partitions)]
+        committed = self._consumer.committed(parts, timeout=10)
+        self._consumer.assign(
+            [
+                TopicPartition(topic, t.partition, t.offset if t.offset >= 0 else OFFSET_BEGINNING)
+                for t in committed
+            ]
+        )
+
+    def poll(self, max_messages: int = 100, timeout: float = 0.5) -> list[Consumed]:
+        """Up to ``max_messages`` messages, waiting at most ``timeout`` for the first."""
+        batch = self._consumer.consume(max_messages, timeout)
+        for m in batch:
+            err = m.error()
+            if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                raise RuntimeError(f"consume from {self.topic} failed: {err}")
+        return [_convert(m) for m in batch if m.error() is None]
+
+    def commit(self, message: Consumed) -> None:
+        """Commit past ``message`` (synchronously: done means stored by the broker)."""
+        self._consumer.commit(
+            offsets=[TopicPartition(message.topic, message.partition, message.offset + 1)],
+            asynchronous=False,
+        )
+
+    def close(self) -> None:
+        """Leave; committed offsets stay with the group."""
+        self._consumer.close()

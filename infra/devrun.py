@@ -29,9 +29,12 @@ from settings import (
     RedisSettings,
     Settings,
     TemporalSettings,
+    TemuSettings,
+    TemuShop,
     WiwSettings,
 )
 from simulators import advoware as advoware_sim
+from simulators import temu as temu_sim
 from simulators.server import PortInUseError, ThreadedServer, ensure_port_free
 from simulators.wiw import WiwState, create_app
 
@@ -60,6 +63,18 @@ def local_advoware_settings(
     return AdvowareSettings(**values)
 
 
+def local_temu_shop(url: str, shop_id: str = "dev-us") -> TemuShop:
+    """A shop whose app and token are the TEMU simulator's own (non-secret) credentials."""
+    return TemuShop(
+        id=shop_id,
+        region="us",
+        app_key=temu_sim.SIM_APP_KEY,
+        app_secret=SecretStr(temu_sim.SIM_APP_SECRET),
+        access_token=SecretStr(temu_sim.SIM_ACCESS_TOKEN),
+        api_url=f"{url}/openapi/router",
+    )
+
+
 def window_days(settings: Settings) -> list[date]:
     """The days of the WIW sync window in the configured timezone."""
     today = datetime.now(ZoneInfo(settings.sync.timezone)).date()
@@ -71,9 +86,13 @@ def window_days(settings: Settings) -> list[date]:
 
 
 async def churn(
-    state: WiwState, adv: advoware_sim.AdvowareState, every: float, stop: asyncio.Event
+    state: WiwState,
+    adv: advoware_sim.AdvowareState,
+    temu: temu_sim.TemuState,
+    every: float,
+    stop: asyncio.Event,
 ) -> None:
-    """Change a few shifts and appointments now and then, so runs have something to publish."""
+    """Change shifts, appointments and orders now and then, so runs have something to publish."""
     rng = random.Random(7)
     while not stop.is_set():
         try:
@@ -86,6 +105,7 @@ async def churn(
             termine = [t for t in adv.appointments() if int(t.get("frNr", 0)) > 0]
             for termin in rng.sample(termine, k=min(2, len(termine))):
                 adv.change(int(termin["frNr"]), notiz=stamp)
+            temu.advance(n_new=2, n_status_changes=2, n_cancellations=1)
 
 
 async def serve(
@@ -93,6 +113,7 @@ async def serve(
     stack: DevStack,
     state: WiwState,
     adv: advoware_sim.AdvowareState,
+    temu: temu_sim.TemuState,
     started: float,
 ) -> None:
     """Worker, schedules and a first run; then wait for Ctrl-C."""
@@ -114,6 +135,7 @@ async def serve(
             )
             first = await start_sync(client, settings, "wiw", {}, None, None, None)
             adv_first = await start_sync(client, settings, "advoware", {}, None, None, None)
+            temu_first = await start_sync(client, settings, "temu-orders", {}, None, None, None)
             up = time.monotonic() - started
             shifts = len(state.all_shifts())
             topics = [c.topic for c in bundle.connectors.values()] + [
@@ -131,8 +153,10 @@ async def serve(
                         f"  WIW simulator     {settings.wiw.api_url}  ({shifts} shifts)",
                         f"  Advoware sim      {settings.advoware.api_url}  "
                         f"({len(adv.employees())} employees)",
+                        f"  TEMU simulator    {settings.temu.shops[0].api_url}  "
+                        f"(shop {settings.temu.shops[0].id}, {len(temu.order_sns())} orders)",
                         f"  schedules         {', '.join(schedules)} (overlap SKIP)",
-                        f"  first runs        {first.id}, {adv_first.id}",
+                        f"  first runs        {first.id}, {adv_first.id}, {temu_first.id}",
                         "",
                         "  watch messages:   .venv/bin/python starter.py watch "
                         f"{settings.kafka.wiw_topic}  (or {settings.kafka.advoware_topic})",
@@ -146,7 +170,7 @@ async def serve(
                 flush=True,
             )
             churner = asyncio.create_task(
-                churn(state, adv, max(10.0, settings.sync.interval_seconds / 2), stop)
+                churn(state, adv, temu, max(10.0, settings.sync.interval_seconds / 2), stop)
             )
             await stop.wait()
             print("stopping: worker, simulator, Temporal, Kafka, Redis ...", flush=True)
@@ -177,10 +201,13 @@ def _run_dev(settings: Settings, started: float) -> int:
     ensure_port_free(
         dev.host, dev.advoware_port, "the Advoware simulator", "SYNCHUB_ADVOWARE_SIM_PORT"
     )
+    ensure_port_free(dev.host, dev.temu_port, "the TEMU simulator", "SYNCHUB_TEMU_SIM_PORT")
     topics = [
         settings.kafka.wiw_topic,
         settings.kafka.advoware_topic,
         settings.kafka.deadletter_topic,
+        settings.temu.orders_topic,
+        settings.temu.shipments_topic,
     ]
     stack = DevStack.from_settings(
         dev, topics=topics, topic_partitions=settings.kafka.topic_partitions
@@ -198,9 +225,14 @@ def _run_dev(settings: Settings, started: float) -> int:
         seed=1,
     )
     adv_sim = ThreadedServer(advoware_sim.create_app(adv), dev.host, dev.advoware_port)
+    temu = temu_sim.TemuState()
+    now = int(time.time())
+    temu.seed_orders(dev.temu_orders, start_ts=now - 3 * 86_400, end_ts=now - 60, seed=1)
+    temu_server = ThreadedServer(temu_sim.create_app(temu), dev.host, dev.temu_port)
     with stack:
         sim.start()
         adv_sim.start()
+        temu_server.start()
         try:
             local = settings.model_copy(
                 update={
@@ -230,10 +262,17 @@ def _run_dev(settings: Settings, started: float) -> int:
                             }
                         ),
                     ),
+                    "temu": TemuSettings(
+                        **{
+                            **settings.temu.model_dump(exclude={"shops"}),
+                            "shops": [local_temu_shop(temu_server.url)],
+                        }
+                    ),
                 }
             )
-            asyncio.run(serve(local, stack, state, adv, started))
+            asyncio.run(serve(local, stack, state, adv, temu, started))
         finally:
+            temu_server.stop()
             adv_sim.stop()
             sim.stop()
     print("stopped.", flush=True)

@@ -36,9 +36,19 @@ class ScheduleDef:
 
     schedule_id: str
     source: str
-    every: timedelta
+    every: timedelta | None
+    """Interval; ``None`` when ``cron`` says when."""
     params: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    cron: str | None = None
+    """Cron expression (UTC), for runs at a time of day (the nightly full inventory)."""
+    offset: timedelta = timedelta(0)
+    """Shift of the interval's firing times (intervals fire at multiples of ``every`` since
+    the epoch): keeps a frequent schedule off the times a cron schedule of the same source
+    fires, whose children it would otherwise hold (they would be skipped)."""
+    id_suffix: str = "scheduled"
+    """Workflow id of its runs: ``syncall/<source>/<id_suffix>-<time>``; sources with two
+    schedules need two suffixes."""
 
 
 def schedule_definitions(settings: Settings, sources: list[str]) -> list[ScheduleDef]:
@@ -62,7 +72,49 @@ def schedule_definitions(settings: Settings, sources: list[str]) -> list[Schedul
                 note="Advoware calendars, one child per employee (ADVOWARE_SYNC_INTERVAL_MINUTES)",
             )
         )
+    if "temu-orders" in sources:
+        defs.append(
+            ScheduleDef(
+                "synchub-temu-orders",
+                "temu-orders",
+                timedelta(minutes=settings.temu.orders_interval_minutes),
+                note="TEMU orders per shop + shipment confirmations (TEMU_ORDERS_INTERVAL_MINUTES)",
+            )
+        )
+    if "temu-inventory" in sources:
+        every = timedelta(minutes=settings.temu.inventory_interval_minutes)
+        defs.append(
+            ScheduleDef(
+                "synchub-temu-inventory-quick",
+                "temu-inventory",
+                every,
+                params={"mode": "quick"},
+                note="TEMU stock, SKUs changed in the ERP + last failures "
+                "(TEMU_INVENTORY_INTERVAL_MINUTES)",
+                offset=every / 2,
+                id_suffix="scheduled-quick",
+            )
+        )
+        defs.append(
+            ScheduleDef(
+                "synchub-temu-inventory-full",
+                "temu-inventory",
+                None,
+                params={"mode": "full"},
+                note="TEMU stock, every SKU re-checked (TEMU_INVENTORY_FULL_CRON)",
+                cron=settings.temu.inventory_full_cron,
+                id_suffix="scheduled-full",
+            )
+        )
     return defs
+
+
+def _spec(d: ScheduleDef) -> ScheduleSpec:
+    if d.cron is not None:
+        return ScheduleSpec(cron_expressions=[d.cron])
+    if d.every is None:
+        raise ValueError(f"schedule {d.schedule_id} needs an interval or a cron expression")
+    return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=d.every, offset=d.offset)])
 
 
 def _schedule(d: ScheduleDef, settings: Settings) -> Schedule:
@@ -72,7 +124,7 @@ def _schedule(d: ScheduleDef, settings: Settings) -> Schedule:
             SyncAllInput(
                 source=d.source, params=d.params, max_concurrent=settings.sync.max_concurrent
             ),
-            id=f"syncall/{d.source}/scheduled",
+            id=f"syncall/{d.source}/{d.id_suffix}",
             task_queue=settings.temporal.task_queue,
             typed_search_attributes=TypedSearchAttributes(
                 [
@@ -81,7 +133,7 @@ def _schedule(d: ScheduleDef, settings: Settings) -> Schedule:
                 ]
             ),
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=d.every)]),
+        spec=_spec(d),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
 

@@ -172,6 +172,9 @@ class SyncPartitionInput(BaseModel):
     """Pages of earlier runs of this chain proven unchanged by their digest."""
     checkpoint: str | None = None
     """Latest checkpoint returned by a page of this pass (carried across continue-as-new)."""
+    carried_steps: dict[str, int] = Field(default_factory=dict)
+    """Step counts of earlier runs of this chain (child workflows that count per step,
+    e.g. TEMU inventory's ``not_listed``/``failed``/``applied``)."""
 
 
 class SyncPartitionResult(BaseModel):

@@ -25,6 +25,8 @@ from settings import (
     Settings,
     SyncSettings,
     TemporalSettings,
+    TemuSettings,
+    TemuShop,
     WiwSettings,
 )
 from worker import build_worker
@@ -52,6 +54,7 @@ def make_settings(
     days_prior: int = 0,
     max_concurrent: int = 20,
     advoware: AdvowareSettings | None = None,
+    temu_shops: list[TemuShop] | None = None,
 ) -> Settings:
     """Settings with a unique task queue and topics, and a Redis db of the test's own."""
     tag = uuid.uuid4().hex[:8]
@@ -70,6 +73,13 @@ def make_settings(
         ),
         wiw=WiwSettings(api_url=wiw_url, token=SecretStr(SIM_TOKEN)),
         advoware=advoware or AdvowareSettings(),
+        temu=TemuSettings(
+            shops=temu_shops or [],
+            orders_topic=f"temu.orders.{tag}",
+            inventory_topic=f"temu.inventory.{tag}",
+            shipments_topic=f"erp.shipments.{tag}",
+            stock_topic=f"erp.stock.{tag}",
+        ),
     )
 
 
@@ -98,18 +108,24 @@ async def running_engine(
     await asyncio.to_thread(
         ensure_topics,
         settings.kafka.brokers,
-        [settings.kafka.wiw_topic, settings.kafka.advoware_topic, settings.kafka.deadletter_topic],
+        [
+            settings.kafka.wiw_topic,
+            settings.kafka.advoware_topic,
+            settings.kafka.deadletter_topic,
+            settings.temu.orders_topic,
+            settings.temu.shipments_topic,
+        ],
         settings.kafka.topic_partitions,
     )
     bundle = await build_worker(client, settings)
     store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
-    topic = TopicReader(settings.kafka.brokers, topic or settings.kafka.wiw_topic)
+    reader = TopicReader(settings.kafka.brokers, topic or settings.kafka.wiw_topic)
     dlq = TopicReader(settings.kafka.brokers, settings.kafka.deadletter_topic)
     try:
         async with bundle.worker:
-            yield Engine(settings, client, store, topic, dlq)
+            yield Engine(settings, client, store, reader, dlq)
     finally:
-        topic.close()
+        reader.close()
         dlq.close()
         await store.aclose()
         await bundle.aclose()

@@ -36,6 +36,7 @@ PORT_SETTINGS = (
     "SYNCHUB_REDIS_PORT",
     "SYNCHUB_WIW_SIM_PORT",
     "SYNCHUB_ADVOWARE_SIM_PORT",
+    "SYNCHUB_TEMU_SIM_PORT",
 )
 _SETTING_PREFIXES = (
     "TEMPORAL_",
@@ -220,9 +221,18 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(
     shifts = int(dev.until(r"WIW simulator\s+\S+\s+\((\d+) shifts\)", began + 60).group(1))
     employees = int(dev.until(r"Advoware sim\s+\S+\s+\((\d+) employees\)", began + 60).group(1))
     schedules = dev.until(r"schedules\s+(.+?)\s+\(overlap SKIP\)", began + 60).group(1)
-    assert schedules.split(", ") == ["synchub-wiw", "synchub-advoware"]
-    first, adv_first = dev.until(r"first runs\s+(\S+), (\S+)", began + 60).groups()
+    assert schedules.split(", ") == [
+        "synchub-wiw",
+        "synchub-advoware",
+        "synchub-temu-orders",
+        "synchub-temu-inventory-quick",
+        "synchub-temu-inventory-full",
+    ]
+    first, adv_first, temu_first = dev.until(
+        r"first runs\s+([^,\s]+), ([^,\s]+), ([^,\s]+)", began + 60
+    ).groups()
     assert first.startswith("syncall/wiw/") and adv_first.startswith("syncall/advoware/")
+    assert temu_first.startswith("syncall/temu-orders/")
     dev.until(r"stop everything:\s+Ctrl-C", began + 60)
     with capsys.disabled():
         print(f"\n[dev start-up: banner says {up.group(1)} s, {banner_wall:.1f} s from spawn]")

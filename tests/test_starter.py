@@ -205,7 +205,14 @@ async def test_bad_input_exits_2_before_starting_anything(
         (["run", "wiw", "--param", "days_ahead=-1"], nowhere, ["days_ahead"]),
         (["run", "wiw", "--param", "days_ahead"], nowhere, ["days_ahead", "key=value"]),
         (["run", "wiw", "--max-concurrent", "0"], nowhere, ["--max-concurrent"]),
-        (["run", "unknown"], nowhere, ["unknown source 'unknown'", "known sources: wiw"]),
+        (
+            ["run", "unknown"],
+            nowhere,
+            [
+                "unknown source 'unknown'",
+                "known sources: advoware, temu-inventory, temu-orders, wiw",
+            ],
+        ),
         (["run", "wiw"], {**nowhere, "SYNC_DAYS_AHEAD": "abc"}, ["SYNC_DAYS_AHEAD", "'abc'"]),
         (["schedules", "pause"], nowhere, ["needs a schedule id"]),
     ]

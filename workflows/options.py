@@ -18,6 +18,12 @@ SEARCH_ATTRIBUTES = {SOURCE_ATTR.name: "Keyword", STATE_ATTR.name: "Keyword"}
 LIST_PARTITIONS_ACTIVITY = "list_partitions"
 SYNC_PAGE = "sync_page"
 FINISH_PARTITION = "finish_partition"
+LOAD_DESIRED_STOCK = "load_desired_stock"
+"""TEMU inventory step 1: ERP desired stock -> Redis, and the run's work list."""
+RECONCILE_STOCK_BATCH = "reconcile_stock_batch"
+"""TEMU inventory steps 2-4 for one batch: read, diff, edit, audit."""
+FINISH_STOCK_RUN = "finish_stock_run"
+"""TEMU inventory: forget the run's work list."""
 
 UPSTREAM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -56,6 +62,14 @@ LIST_PARTITIONS: dict[str, Any] = {
     "retry_policy": UPSTREAM_RETRY,
 }
 """Listing partitions (employees, days, shops)."""
+
+INVENTORY_BATCH: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=10),
+    "heartbeat_timeout": timedelta(seconds=20),
+    "retry_policy": UPSTREAM_RETRY,
+}
+"""One inventory batch (a stock query and up to 100 edits, ~6 s at 19 requests/s) or the
+desired-stock load; heartbeating in the background like a page."""
 
 PARTITION_HISTORY_LIMIT = 2_000
 """Continue a partition workflow as new past this many events (pages, not records)."""

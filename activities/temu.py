@@ -1,0 +1,143 @@
+"""TEMU steps that are not pages: confirming shipments the ERP reports.
+
+The ERP publishes one message per shipment on ``erp.shipments`` (key = parent order,
+value ``{"shop", "parent_order_sn", "order_sns", "carrier_id", "tracking_number"}``). Each
+shop reads the topic as its own consumer group, acts on its own messages and commits every
+offset only after TEMU has answered, so a crash re-sends at most the message in flight,
+which TEMU accepts idempotently. A confirmation TEMU rejects goes to the dead-letter topic
+with TEMU's message and is committed: retrying cannot change TEMU's mind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+
+from activities.errors import translate_errors
+from activities.heartbeat import heartbeating
+from activities.messages import deadletter_message, traceparent
+from connectors.temu.client import TemuClient
+from connectors.temu.errors import TemuBusinessError
+from infra.consumer import CommittingReader, Consumed
+from infra.publisher import KafkaPublisher
+from models.errors import NotConfiguredError
+from models.sync import StepInput, StepResult
+
+log = logging.getLogger("synchub.temu")
+
+MAX_PER_RUN = 1_000
+"""Confirmations handled per run and shop; the rest wait for the next run (bounded work)."""
+
+
+class Shipment(BaseModel):
+    """One shipment confirmation as the ERP publishes it."""
+
+    shop: str
+    parent_order_sn: str
+    order_sns: list[str]
+    carrier_id: str
+    tracking_number: str
+
+
+class TemuActivities:
+    """TEMU activities beyond pages; built in ``worker.py`` with the shops' clients."""
+
+    def __init__(
+        self,
+        clients: Mapping[str, TemuClient],
+        publisher: KafkaPublisher,
+        *,
+        brokers: str,
+        shipments_topic: str,
+        deadletter_topic: str,
+    ) -> None:
+        self._clients = clients
+        self._publisher = publisher
+        self._brokers = brokers
+        self._shipments = shipments_topic
+        self._deadletter = deadletter_topic
+
+    @activity.defn(name="confirm_shipments")
+    @translate_errors
+    async def confirm_shipments(self, input: StepInput) -> StepResult:
+        """Confirm the shop's pending shipments at TEMU, committing each after TEMU answered."""
+        async with heartbeating():
+            return await self._confirm(input)
+
+    async def _confirm(self, input: StepInput) -> StepResult:
+        shop = input.partition
+        client = self._clients.get(shop)
+        if client is None:
+            raise NotConfiguredError(f"TEMU shop {shop!r} is not configured", setting="TEMU_SHOPS")
+        counts = {"confirmed": 0, "duplicates": 0, "rejected": 0, "invalid": 0}
+        trace = traceparent(input.run_token)
+        reader = await asyncio.to_thread(
+            CommittingReader, self._brokers, self._shipments, f"synchub-temu-shipments-{shop}"
+        )
+        try:
+            handled = 0
+            while handled < MAX_PER_RUN:
+                batch = await asyncio.to_thread(reader.poll, 100, 0.5)
+                if not batch:
+                    break
+                for msg in batch:
+                    outcome = await self._one(client, shop, msg, trace)
+                    if outcome is not None:
+                        counts[outcome] += 1
+                        handled += 1
+                    await asyncio.to_thread(reader.commit, msg)
+        finally:
+            await asyncio.to_thread(reader.close)
+        if any(counts.values()):
+            log.info("temu-orders/%s: shipments %s", shop, counts)
+        return StepResult(name="confirm_shipments", counts=counts)
+
+    async def _one(self, client: TemuClient, shop: str, msg: Consumed, trace: str) -> str | None:
+        """Act on one message; ``None`` when it belongs to another shop."""
+        try:
+            raw: Any = json.loads(msg.value)
+        except ValueError:
+            raw = msg.value.decode(errors="replace")
+        if isinstance(raw, dict) and raw.get("shop") not in (None, shop):
+            return None
+        try:
+            shipment = Shipment.model_validate(raw)
+        except ValidationError as exc:
+            await self._dead(
+                shop, msg.key, f"invalid shipment message: {exc.errors()[0]['msg']}", raw, trace
+            )
+            return "invalid"
+        try:
+            result = await client.confirm_shipment(
+                parent_order_sn=shipment.parent_order_sn,
+                order_sns=shipment.order_sns,
+                carrier_id=shipment.carrier_id,
+                tracking_number=shipment.tracking_number,
+            )
+        except TemuBusinessError as exc:  # TEMU said no: retrying cannot help
+            await self._dead(
+                shop, shipment.parent_order_sn, f"TEMU rejected the shipment: {exc}", raw, trace
+            )
+            return "rejected"
+        return "duplicates" if isinstance(result, dict) and result.get("duplicate") else "confirmed"
+
+    async def _dead(self, shop: str, key: str | None, reason: str, raw: Any, trace: str) -> None:
+        await self._publisher.publish(
+            [
+                deadletter_message(
+                    topic=self._deadletter,
+                    source="temu-orders",
+                    partition=shop,
+                    key=key,
+                    reason=reason,
+                    raw=raw,
+                    trace=trace,
+                )
+            ]
+        )

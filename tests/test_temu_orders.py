@@ -1,0 +1,312 @@
+"""End to end: TEMU orders per shop through Temporal, Kafka and Redis, and shipment confirms.
+
+The TEMU simulator checks signatures, tokens and its 20 QPS bucket over real HTTP; the ERP's
+shipment confirmations arrive on a real Kafka topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from confluent_kafka import Producer
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from models.sync import RunState, SyncAllInput, SyncAllResult
+from settings import TemuShop
+from simulators.server import ThreadedServer
+from simulators.temu import SIM_ACCESS_TOKEN, SIM_APP_KEY, SIM_APP_SECRET, TemuState, make_sim_app
+from tests.helpers import Engine, envelope, make_settings, read, running_engine
+from workflows.sync_all import SyncAllWorkflow
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+ROOT = Path(__file__).resolve().parents[1]
+SHOP = "us-1"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[tuple[TemuState, ThreadedServer]]:
+    state, app = make_sim_app()
+    server = ThreadedServer(app).start()
+    yield state, server
+    server.stop()
+
+
+def shop(server: ThreadedServer) -> TemuShop:
+    return TemuShop(
+        id=SHOP,
+        region="us",
+        app_key=SIM_APP_KEY,
+        app_secret=SecretStr(SIM_APP_SECRET),
+        access_token=SecretStr(SIM_ACCESS_TOKEN),
+        api_url=f"{server.url}/openapi/router",
+    )
+
+
+def settings_for(sim, temporal_address, kafka_brokers, redis_url, db):
+    return make_settings(
+        temporal_address=temporal_address,
+        kafka_brokers=kafka_brokers,
+        redis_url=redis_url,
+        redis_db=db,
+        temu_shops=[shop(sim[1])],
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def engine(
+    sim, temporal_client: Client, temporal_address, kafka_brokers, redis_url
+) -> AsyncIterator[Engine]:
+    settings = settings_for(sim, temporal_address, kafka_brokers, redis_url, db=10)
+    async with running_engine(temporal_client, settings, settings.temu.orders_topic) as eng:
+        yield eng
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def clean(engine: Engine, sim) -> None:
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    await r.flushdb()
+    await r.aclose()
+    sim[0].reset_knobs()
+
+
+async def sync(client: Client, settings, **kw) -> SyncAllResult:
+    return await client.execute_workflow(
+        SyncAllWorkflow.run,
+        SyncAllInput(source="temu-orders", **kw),
+        id=f"syncall/temu-orders/test-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.temporal.task_queue,
+    )
+
+
+def publish_shipments(brokers: str, topic: str, messages: list[tuple[str, object]]) -> None:
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
+    for key, value in messages:
+        body = value if isinstance(value, bytes) else json.dumps(value).encode()
+        producer.produce(topic, key=key.encode(), value=body)
+    assert producer.flush(10) == 0
+    producer.close()
+
+
+def shipment(state: TemuState, sn: str, tracking: str) -> dict:
+    order = state.order(sn)
+    assert order is not None
+    return {
+        "shop": SHOP,
+        "parent_order_sn": sn,
+        "order_sns": [line["orderSn"] for line in order["orderList"]],
+        "carrier_id": "699272611",
+        "tracking_number": tracking,
+    }
+
+
+async def test_orders_first_run_no_change_and_changes(sim, engine: Engine) -> None:
+    state, _ = sim
+    now = int(time.time())
+    seeded = state.seed_orders(120, start_ts=now - 3 * 86_400, end_ts=now - 60, seed=4)
+
+    first = await sync(engine.client, engine.settings)
+    assert first.state == RunState.COMPLETED, first
+    msgs = await read(engine.topic, expect=len(seeded))
+    msgs += await read(engine.topic, idle=1.0)
+    assert sorted(m.key for m in msgs) == sorted(seeded)
+    assert {m.headers["op"] for m in msgs} == {"upsert"}
+    for m in msgs:
+        data = envelope(m)["data"]
+        shippable = data["parentOrderMap"]["parentOrderStatus"] in (1, 2, 41)
+        assert ("shipping" in data) == shippable, data["parentOrderMap"]
+    assert first.pages == 2  # 120 orders: two pages of 100, read last page first
+    assert state.rate_limited == 0
+
+    again = await sync(engine.client, engine.settings)
+    assert again.records.upserted == 0
+    assert await read(engine.topic, idle=1.5) == []
+
+    await asyncio.sleep(1.1)  # the changes happen in a later second than the checkpoint
+    changes = state.advance(n_new=4, n_status_changes=3, n_cancellations=2)
+    third = await sync(engine.client, engine.settings)
+    msgs = await read(engine.topic, idle=1.5)
+    expected = {*changes["new"], *changes["changed"], *changes["cancelled"]}
+    assert {m.key for m in msgs} == expected
+    for m in msgs:
+        data = envelope(m)["data"]
+        if m.key in changes["cancelled"]:
+            assert data["parentOrderMap"]["parentOrderStatus"] == 3
+        if m.key in changes["new"]:
+            assert "shipping" in data  # new and waiting for shipment
+        else:
+            assert "shipping" not in data  # addresses are fetched once, for new orders
+    assert third.records.upserted == len(expected)
+
+    # an operator's re-read of the last days publishes nothing that did not change
+    back = await sync(engine.client, engine.settings, params={"days_back": 7})
+    assert back.records.fetched >= 120 and back.records.upserted == 0
+    assert await read(engine.topic, idle=1.0) == []
+
+
+async def test_status_filter_does_not_advance_the_checkpoint(sim, engine: Engine) -> None:
+    state, _ = sim
+    now = int(time.time())
+    state.seed_orders(40, start_ts=now - 86_400, end_ts=now - 60, seed=6)
+    await sync(engine.client, engine.settings)
+    await read(engine.topic, idle=1.0)
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    key = f"synchub:temu-orders:{SHOP}:checkpoint"
+    before = await r.get(key)
+    await asyncio.sleep(1.1)
+    filtered = await sync(
+        engine.client, engine.settings, params={"parent_order_status": 2, "days_back": 2}
+    )
+    after = await r.get(key)
+    await r.aclose()
+    assert filtered.state == RunState.COMPLETED
+    assert before is not None and after == before
+
+
+async def test_shipments_confirmed_rejected_and_committed(sim, engine: Engine) -> None:
+    state, _ = sim
+    now = int(time.time())
+    state.seed_orders(30, start_ts=now - 86_400, end_ts=now - 60, seed=8)
+    paid = [
+        sn
+        for sn in state.order_sns()
+        if state.order(sn)["parentOrderMap"]["parentOrderStatus"] == 2
+    ]
+    assert len(paid) >= 4
+    ok, refused = paid[:3], paid[3]
+    state.set_knobs(reject_shipments={refused})
+    publish_shipments(
+        engine.settings.kafka.brokers,
+        engine.settings.temu.shipments_topic,
+        [
+            *((sn, shipment(state, sn, f"TRK{i}")) for i, sn in enumerate(ok)),
+            (refused, shipment(state, refused, "TRK-R")),
+            ("other", {**shipment(state, paid[0], "TRK-O"), "shop": "eu-9"}),  # another shop's
+            ("junk", b"not json"),
+        ],
+    )
+    result = await sync(engine.client, engine.settings)
+    assert result.state == RunState.COMPLETED, result
+    assert result.steps["confirm_shipments.confirmed"] == 3
+    assert result.steps["confirm_shipments.rejected"] == 1
+    assert result.steps["confirm_shipments.invalid"] == 1
+    assert sorted(s["parentOrderSn"] for s in state.shipment_log()) == sorted(ok)
+    dead = await read(engine.deadletter, idle=1.0)
+    reasons = {m.key: envelope(m)["reason"] for m in dead}
+    assert "TEMU rejected the shipment" in reasons[refused]
+    assert "invalid shipment message" in reasons["junk"]
+    await read(engine.topic, idle=0.5)
+
+    # offsets were committed: the next run confirms nothing again
+    again = await sync(engine.client, engine.settings)
+    assert again.steps.get("confirm_shipments.confirmed", 0) == 0
+    assert len(state.shipment_log()) == 3
+
+
+async def test_shipment_survives_a_crash_between_temu_and_the_offset_commit(
+    sim,
+    temporal_client: Client,
+    temporal_address,
+    kafka_brokers,
+    redis_url,
+    tmp_path: Path,
+) -> None:
+    state, server = sim
+    settings = settings_for(sim, temporal_address, kafka_brokers, redis_url, db=11)
+    r = aioredis.Redis.from_url(settings.redis.url)
+    await r.flushdb()
+    await r.aclose()
+    from infra.publisher import ensure_topics
+
+    ensure_topics(
+        kafka_brokers,
+        [
+            settings.temu.orders_topic,
+            settings.temu.shipments_topic,
+            settings.kafka.deadletter_topic,
+        ],
+        1,
+    )
+    now = int(time.time())
+    state.seed_orders(6, start_ts=now - 3600, end_ts=now - 60, seed=10)
+    sn = next(
+        s for s in state.order_sns() if state.order(s)["parentOrderMap"]["parentOrderStatus"] == 2
+    )
+    publish_shipments(
+        kafka_brokers, settings.temu.shipments_topic, [(sn, shipment(state, sn, "TRK-C"))]
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TEMU_", "KAFKA_", "REDIS_"))},
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_TASK_QUEUE": settings.temporal.task_queue,
+        "KAFKA_BROKERS": kafka_brokers,
+        "KAFKA_DEADLETTER_TOPIC": settings.kafka.deadletter_topic,
+        "KAFKA_TEMU_ORDERS_TOPIC": settings.temu.orders_topic,
+        "KAFKA_ERP_SHIPMENTS_TOPIC": settings.temu.shipments_topic,
+        "REDIS_HOST": settings.redis.url,
+        "TEMU_SHOPS": json.dumps(
+            [
+                {
+                    **shop(server).model_dump(),
+                    "app_secret": SIM_APP_SECRET,
+                    "access_token": SIM_ACCESS_TOKEN,
+                }
+            ]
+        ),
+    }
+    log = tmp_path / "worker.log"
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    first = start_worker()
+    try:
+        handle = await temporal_client.start_workflow(
+            SyncAllWorkflow.run,
+            SyncAllInput(source="temu-orders"),
+            id=f"syncall/temu-orders/crash-{uuid.uuid4().hex[:6]}",
+            task_queue=settings.temporal.task_queue,
+        )
+        # TEMU applies the confirmation, then takes 3 s to answer: kill the worker in between
+        deadline = time.monotonic() + 60
+        while not any(s["parentOrderSn"] == sn for s in state.shipment_log()):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            if state.requests.get("bg.order.list.v2.get"):
+                state.set_knobs(latency_ms=3000)
+            await asyncio.sleep(0.02)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        state.set_knobs(latency_ms=0)
+        second = start_worker()
+        try:
+            result = await asyncio.wait_for(handle.result(), 120)
+        finally:
+            second.send_signal(signal.SIGINT)
+            second.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        state.set_knobs(latency_ms=0)
+    assert result.state == RunState.COMPLETED, result
+    # the message was delivered again, TEMU answered "duplicate", one shipment exists
+    assert result.steps.get("confirm_shipments.duplicates") == 1
+    assert [s["parentOrderSn"] for s in state.shipment_log()].count(sn) == 1
