@@ -9,12 +9,13 @@ versions it computes are only committed after the publish succeeded.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 from temporalio import activity
 
 from activities.errors import translate_errors
-from activities.heartbeat import heartbeating
+from activities.heartbeat import heartbeating, resumed_details
 from activities.messages import canonical, change_message, deadletter_message, traceparent
 from connectors import get_spec
 from connectors.base import Connector
@@ -103,24 +104,54 @@ class SyncActivities:
     @activity.defn(name=options.SYNC_PAGE)
     @translate_errors
     async def sync_page(self, input: SyncPageInput) -> SyncPageResult:
-        """Fetch, diff, publish and commit one page; return counts and the next cursor."""
-        async with heartbeating():
-            return await self._sync_page(input)
+        """Fetch, diff, publish and commit pages in order; return counts and the next cursor.
 
-    async def _sync_page(self, input: SyncPageInput) -> SyncPageResult:
+        Each page is committed before the next is fetched and the committed cursor is
+        heartbeated, so a retry after a crash resumes at the first uncommitted page (and
+        redoes at most that page, with the same event ids).
+        """
+        async with heartbeating() as beat:
+            done = SyncPageResult.model_validate(
+                resumed_details()
+                or {
+                    "records": RecordCounts(),
+                    "next_cursor": input.cursor,
+                    "pages": 0,
+                }
+            )
+            started = time.monotonic()
+            first = done.pages == 0 and input.cursor is None
+            while done.pages < input.max_pages:
+                if not first and done.next_cursor is None:
+                    break  # the pass is through (possibly before a crash)
+                one = await self._sync_page(input, done.next_cursor)
+                first = False
+                done = SyncPageResult(
+                    records=done.records.add(one.records),
+                    next_cursor=one.next_cursor,
+                    pages=done.pages + 1,
+                    unchanged_pages=done.unchanged_pages + one.unchanged_pages,
+                    checkpoint=one.checkpoint or done.checkpoint,
+                )
+                beat.details = done.model_dump(mode="json")
+                if time.monotonic() - started >= input.budget_seconds:
+                    break
+            return done
+
+    async def _sync_page(self, input: SyncPageInput, cursor: str | None) -> SyncPageResult:
         connector = self._connector(input.source)
         src, part = input.source, input.partition
-        cursor_id = input.cursor or "start"
+        cursor_id = cursor or "start"
         known = await self._store.page_digest(src, part, cursor_id)
-        checkpoint = await self._store.checkpoint(src, part) if input.cursor is None else None
-        page = await connector.fetch_page(part, input.cursor, input.params, known, checkpoint)
+        checkpoint = await self._store.checkpoint(src, part) if cursor is None else None
+        page = await connector.fetch_page(part, cursor, input.params, known, checkpoint)
         if page.unchanged:
             kept = await self._store.keep_page(src, part, input.run_token, cursor_id)
             counts = RecordCounts(fetched=kept, unchanged=kept)
             return SyncPageResult(
                 records=counts,
                 next_cursor=page.next_cursor,
-                digest_hit=True,
+                unchanged_pages=1,
                 checkpoint=page.checkpoint,
             )
         trace = traceparent(input.run_token)

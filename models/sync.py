@@ -209,13 +209,18 @@ class StepResult(BaseModel):
 
 
 class SyncPageInput(BaseModel):
-    """Input of the ``sync_page`` activity."""
+    """Input of the ``sync_page`` activity: pages from ``cursor`` on, each committed in turn."""
 
     source: str
     partition: str
     run_token: str
     params: dict[str, Any] = Field(default_factory=dict)
     cursor: str | None = None
+    max_pages: int = 50
+    """Pages one activity may do: each page as its own activity costs Temporal about seven
+    history events and two round trips, which dominates when pages are small."""
+    budget_seconds: float = 10.0
+    """Start no further page after this long, so stop and pause act within seconds."""
 
 
 class SyncPageResult(BaseModel):
@@ -224,8 +229,10 @@ class SyncPageResult(BaseModel):
     records: RecordCounts
     next_cursor: str | None
     """``None`` when the partition has no more pages."""
-    digest_hit: bool = False
-    """True when the page digest proved the page unchanged without a per-record compare."""
+    pages: int = 1
+    """Pages committed by this activity."""
+    unchanged_pages: int = 0
+    """Of those, pages proven unchanged by their digest without a per-record compare."""
     checkpoint: str | None = None
     """Checkpoint to store once the whole pass has completed (incremental connectors)."""
 

@@ -110,17 +110,21 @@ class SyncAllWorkflow:
             )
 
         while True:
+            batch: list[str] = []
             while (
                 self._pending
-                and len(self._running) < limit
+                and len(self._running) + len(batch) < limit
                 and not self._paused
                 and not self._stopping
                 and not draining()
             ):
-                partition = self._pending.popleft()
+                batch.append(self._pending.popleft())
                 self._counts.pending -= 1
                 started += 1
-                if await self._start_child(input, partition):
+            # all free slots in one workflow task: awaiting each start costs a round trip
+            launched = await asyncio.gather(*(self._start_child(input, p) for p in batch))
+            for partition, ok in zip(batch, launched, strict=True):
+                if ok:
                     task = asyncio.create_task(self._await_child(partition))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)

@@ -86,8 +86,8 @@ class SyncPartitionWorkflow:
                     non_retryable=True,
                 ) from exc
             self._records = self._records.add(result.records)
-            self._pages += 1
-            self._unchanged_pages += int(result.digest_hit)
+            self._pages += result.pages
+            self._unchanged_pages += result.unchanged_pages
             checkpoint = result.checkpoint or checkpoint
             cursor = result.next_cursor
             if cursor is None:
