@@ -14,4 +14,10 @@ measures:
    anti-pattern synchub exists to beat.
 
 It prints a table and writes ``bench/results/latest.json``. Nothing is mocked.
+
+``python -m bench advoware`` (``bench.advoware``) is the Advoware scenario: E employees x A
+appointments in the Advoware simulator (child process, HMAC token gateway, 20 ms latency per
+request), one partition per active employee, 13 date-range pages each; first sync and
+no-change re-sync with throughput, history, memory, CPU per process and token requests. It
+writes ``bench/results/advoware.json``.
 """

@@ -1,10 +1,26 @@
-"""Entry point of ``python -m bench``."""
+"""Entry point of ``python -m bench``: the WIW benchmark, or a scenario named first.
+
+``python -m bench [options]`` runs the When I Work benchmark (``bench.run``);
+``python -m bench advoware [options]`` runs the Advoware scenario (``bench.advoware``).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-from bench.run import main
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch on the first argument; exit code of the scenario."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["advoware"]:
+        from bench import advoware
+
+        return advoware.main(args[1:])
+    from bench import run
+
+    return run.main(args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,9 @@ class HistoryStats:
     """Per activity type."""
     children: list[tuple[str, str]] = field(default_factory=list)
     """``(workflow_id, first run_id)`` of every child started."""
+    workflow_tasks: ActivityTimes = field(default_factory=ActivityTimes)
+    """Workflow tasks, timed like activities: scheduled -> started (queue), started ->
+    completed (run: the worker replaying and deciding)."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-friendly form (children omitted: they are reported on their own)."""
@@ -104,6 +108,29 @@ def _add_activity_times(events: list[HistoryEvent], into: dict[str, ActivityTime
             times.queue_seconds += (started[sid] - scheduled[sid]).total_seconds()
 
 
+def _add_workflow_task_times(events: list[HistoryEvent], into: ActivityTimes) -> None:
+    """Sum scheduled -> started -> completed of the workflow tasks."""
+    scheduled: dict[int, datetime] = {}
+    started: dict[int, tuple[int, datetime]] = {}
+    for ev in events:
+        if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            scheduled[ev.event_id] = _when(ev)
+        elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            sid = ev.workflow_task_started_event_attributes.scheduled_event_id
+            started[ev.event_id] = (sid, _when(ev))
+        elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            attrs = ev.workflow_task_completed_event_attributes
+            if attrs.started_event_id not in started:
+                continue
+            sid, began = started[attrs.started_event_id]
+            run = (_when(ev) - began).total_seconds()
+            into.count += 1
+            into.run_seconds += run
+            into.max_run_seconds = max(into.max_run_seconds, run)
+            if sid in scheduled:
+                into.queue_seconds += (began - scheduled[sid]).total_seconds()
+
+
 async def history_stats(client: Client, workflow_id: str, run_id: str | None) -> HistoryStats:
     """Events, bytes, duration and activity times of a workflow chain.
 
@@ -134,6 +161,7 @@ async def history_stats(client: Client, workflow_id: str, run_id: str | None) ->
             first = first or _when(events[0])
             last = _when(events[-1])
         _add_activity_times(events, stats.activities)
+        _add_workflow_task_times(events, stats.workflow_tasks)
         nxt: str | None = None
         for ev in events:
             if ev.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
@@ -217,3 +245,13 @@ def lifetime_peak_rss_mib() -> float:
         _status_kib("self", "VmHWM") or 0,
     )
     return kib / 1024
+
+
+def cpu_seconds(pid: int | str = "self") -> float | None:
+    """CPU time (user + system, all threads) a process has used so far, seconds."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(") ", 1)[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -200,3 +200,181 @@ def render(results: dict[str, Any]) -> str:
         f"{', '.join(results['leftover_processes']) or 'none'}",
     ]
     return "\n".join(lines)
+
+
+# ---- Advoware scenario -------------------------------------------------------------------------
+
+ADVOWARE_RUNS = (
+    ("first_sync", "synchub first sync"),
+    ("no_change", "synchub no-change re-sync"),
+)
+
+
+def _advoware_runs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    engine = results.get("engine") or {}
+    return [(label, engine[k]) for k, label in ADVOWARE_RUNS if k in engine]
+
+
+def _advoware_history(results: dict[str, Any]) -> list[str]:
+    rows = []
+    for label, run in _advoware_runs(results):
+        hist = run["history"]
+        sync_all, parts, one = hist["sync_all"], hist["partitions"], hist["partition_example"]
+        rows.append(
+            [
+                label,
+                "SyncAllWorkflow",
+                _n(sync_all["runs"]),
+                _n(sync_all["events"]),
+                _n(sync_all["bytes"] / 1024, 1),
+                _n(sync_all["seconds"], 2),
+            ]
+        )
+        rows.append(
+            [
+                "",
+                f"SyncPartitionWorkflow x{parts['count']}",
+                _n(parts["runs"]),
+                f"{parts['events_min']:,}-{parts['events_max']:,} each",
+                _n(parts["bytes"] / 1024, 1),
+                f"{parts['seconds_mean']:.2f} avg, {parts['seconds_max']:.2f} max",
+            ]
+        )
+        if one is not None:
+            rows.append(
+                [
+                    "",
+                    f"  e.g. {one['workflow_id']}",
+                    _n(one["runs"]),
+                    _n(one["events"]),
+                    _n(one["bytes"] / 1024, 1),
+                    _n(one["seconds"], 2),
+                ]
+            )
+    return _table(["run", "workflow", "runs", "events", "KiB", "seconds"], rows)
+
+
+def _ms(seconds: float, count: int) -> str:
+    return f"{1000 * seconds / max(1, count):.0f} ms"
+
+
+def _advoware_time(results: dict[str, Any]) -> list[str]:
+    opts = results["options"]
+    lines = []
+    for label, run in _advoware_runs(results):
+        acts, parts = run["activities"], run["history"]["partitions"]
+        lines.append(
+            f"{label}: wall {run['wall_seconds']:.2f}s vs latency floor "
+            f"{run['latency_floor_seconds']:.2f}s ({run['pages']:,} pages x "
+            f"{opts['latency_ms']} ms / {run['concurrency']} at once); each of the "
+            f"{run['concurrency']} slots spent "
+            f"{1000 * run['seconds_per_page_slot']:.0f} ms per page"
+        )
+        page, tasks = acts.get("sync_page"), run["workflow_tasks"]["partitions"]
+        per_part = run["pages"] / max(1, parts["count"])
+        if page and page["count"] and parts["count"]:
+            lines.append(
+                f"    a partition: {parts['seconds_mean']:.2f}s for {per_part:.0f} pages in "
+                f"sequence = {1000 * parts['seconds_mean'] / per_part:.0f} ms per page: "
+                f"sync_page {_ms(page['run_seconds'], page['count'])} running + "
+                f"{_ms(page['queue_seconds'], page['count'])} queued; "
+                f"{tasks['count'] / parts['count']:.0f} workflow tasks per partition, "
+                f"{_ms(tasks['run_seconds'], tasks['count'])} running + "
+                f"{_ms(tasks['queue_seconds'], tasks['count'])} queued each"
+            )
+        lines.append(f"    activities: {_activities(acts)}")
+        lines.append(f"    upstream requests: {run['upstream_requests'] or 'none'}")
+        cpu = run.get("cpu_seconds") or {}
+        if cpu:
+            used = ", ".join(f"{k} {v:.1f}s" for k, v in cpu.items())
+            busy = sum(cpu.values()) / max(run["wall_seconds"], 1e-9)
+            lines.append(
+                f"    CPU: {used} (= {busy:.1f} of {results['host']['cpus']} CPUs busy on average)"
+            )
+    return lines
+
+
+def render_advoware(results: dict[str, Any]) -> str:
+    """The human-readable report of a finished Advoware scenario."""
+    opts, data = results["options"], results.get("data", {})
+    lines = [
+        f"synchub benchmark, Advoware: {opts['employees']:,} employees "
+        f"({data.get('active_employees', 0):,} active) x {opts['appointments_per_employee']:,} "
+        f"appointments, window {data.get('window_days', 0)} days in "
+        f"{data.get('pages_per_employee', 0)} pages of {opts['page_days']} days, "
+        f"simulator latency {opts['latency_ms']} ms ({opts['simulator']}), "
+        f"{opts['max_concurrent']} employees at once, {results['host']['cpus']} CPUs, "
+        f"commit {results.get('git_commit') or '?'}",
+    ]
+    setup, host = results["setup"], results["host"]
+    load = host.get("load_average_at_start") or [0.0]
+    lines.append(
+        f"setup: services up in {setup.get('stack_start_seconds', 0):.1f}s, "
+        f"simulator seeded in {setup.get('seed_seconds', 0):.1f}s; "
+        f"load average before the run {load[0]:.2f} (other work on the machine skews numbers)"
+    )
+    lines.append("")
+    header = [
+        "run",
+        "appointments",
+        "employees",
+        "pages",
+        "wall s",
+        "appts/s",
+        "employees/s",
+        "published",
+        "history events",
+        "history KiB",
+        "peak RSS MiB",
+    ]
+    rows = [
+        [
+            label,
+            _n(run["appointments"]),
+            _n(run["employees"]),
+            _n(run["pages"]),
+            _n(run["wall_seconds"], 2),
+            _n(run["appointments_per_second"]),
+            _n(run["employees_per_second"], 1),
+            _n(run["published"]),
+            _n(run["history"]["events"]),
+            _n(run["history"]["bytes"] / 1024, 1),
+            _n(run["peak_rss_mib"], 1),
+        ]
+        for label, run in _advoware_runs(results)
+    ]
+    lines += _table(header, rows)
+    engine = results.get("engine") or {}
+    first, again = engine.get("first_sync"), engine.get("no_change")
+    if first and again:
+        lines += [
+            "",
+            f"checked: first sync published {first['distinct_keys']:,} distinct keys = the real "
+            f"appointments of active employees ({data.get('system_entries', 0)} system entries "
+            f"and {data.get('appointments', 0) - data.get('expected_published', 0):,} "
+            f"appointments of inactive employees left out); no-change re-sync published "
+            f"{again['published']}, {again['unchanged_pages']:,}/{again['pages']:,} pages "
+            f"proven unchanged by digest",
+        ]
+    sim = results.get("simulator") or {}
+    if sim:
+        per_run = ", ".join(
+            f"{label} {run['token_requests']}" for label, run in _advoware_runs(results)
+        )
+        lines.append(
+            f"token requests: {per_run} (worker total {sim['worker_token_requests']}, shared by "
+            f"every activity); peak requests in flight at the simulator {sim['peak_in_flight']}"
+        )
+    lines += ["", "history per workflow:", *_advoware_history(results)]
+    lines += ["", "where the time went:", *_advoware_time(results)]
+    mem = results.get("memory", {})
+    services = ", ".join(f"{k} {v:,.0f}" for k, v in mem.get("services_peak_rss_mib", {}).items())
+    lines += [
+        "",
+        f"memory: benchmark process peak RSS {mem.get('bench_process_peak_rss_mib', 0):,.1f} MiB "
+        f"(getrusage, whole run: worker, Temporal client, readers)",
+        f"        services peak RSS MiB: {services or '-'}",
+        f"total {results['total_seconds']:.0f}s; processes left running: "
+        f"{', '.join(results['leftover_processes']) or 'none'}",
+    ]
+    return "\n".join(lines)

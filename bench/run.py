@@ -86,8 +86,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read and check the command line (exit code 2 on bad input)."""
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="synchub throughput, history size and memory against real services, "
-        "compared with a naive per-record syncer.",
+        usage="%(prog)s [options]\n       %(prog)s advoware [options]  (see: %(prog)s advoware -h)",
+        description="synchub throughput, history size and memory against real services. "
+        "Without a scenario: When I Work shifts over day partitions, compared with a naive "
+        "per-record syncer.",
+        epilog="scenarios: 'advoware' = Advoware calendars, one partition per employee, "
+        "paged by date range through the HMAC token gateway (python -m bench advoware -h).",
     )
     p.add_argument("--shifts", type=int, default=10_000, help="shifts of the engine runs")
     p.add_argument("--days", type=int, default=2, help="day partitions (SYNC_DAYS_AHEAD + 1)")
@@ -166,22 +170,22 @@ class Bench:
         return await asyncio.to_thread(self.sim.requests)
 
 
-def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
-def _rate(records: int, seconds: float) -> float:
+def rate(records: int, seconds: float) -> float:
     return records / seconds if seconds > 0 else 0.0
 
 
-async def _timed(
-    bench: Bench, start: Callable[[], Awaitable[WorkflowHandle[Any, Any]]]
+async def timed(
+    start: Callable[[], Awaitable[WorkflowHandle[Any, Any]]], per_phase_rss: bool
 ) -> tuple[WorkflowHandle[Any, Any], Any, float, float | None]:
     """Start a workflow and await its result, timing both.
 
     Args:
-        bench: Shared state.
         start: Starts the workflow and returns its handle.
+        per_phase_rss: Whether this process's peak RSS can be reset and measured per run.
 
     Returns:
         The handle, the result, wall seconds from start to result, and this process's peak
@@ -191,7 +195,7 @@ async def _timed(
         BenchFailure: the run took longer than ``PHASE_TIMEOUT``.
 
     """
-    if bench.per_phase_rss:
+    if per_phase_rss:
         measure.reset_peak_rss()
     began = time.perf_counter()
     handle = await start()
@@ -200,7 +204,7 @@ async def _timed(
     except TimeoutError:
         raise BenchFailure(f"{handle.id} did not finish within {PHASE_TIMEOUT:.0f} s") from None
     wall = time.perf_counter() - began
-    rss = measure.peak_rss_mib() if bench.per_phase_rss else None
+    rss = measure.peak_rss_mib() if per_phase_rss else None
     return handle, result, wall, rss
 
 
@@ -222,17 +226,17 @@ async def engine_phase(
     """
     wf_id = f"syncall/wiw/bench-{name}-{bench.tag}"
     before = await bench.requests()
-    handle, result, wall, rss = await _timed(
-        bench,
+    handle, result, wall, rss = await timed(
         lambda: bench.client.start_workflow(
             SyncAllWorkflow.run,
             SyncAllInput(source="wiw", max_concurrent=bench.settings.sync.max_concurrent),
             id=wf_id,
             task_queue=bench.settings.temporal.task_queue,
         ),
+        bench.per_phase_rss,
     )
     assert isinstance(result, SyncAllResult)
-    upstream = _delta(await bench.requests(), before)
+    upstream = delta(await bench.requests(), before)
     if result.state != RunState.COMPLETED:
         raise BenchFailure(f"{name}: run ended {result.state}: {result.failed}")
     msgs = await bench.read(reader)
@@ -259,7 +263,7 @@ async def engine_phase(
     return {
         "records": result.records.fetched,
         "wall_seconds": round(wall, 3),
-        "records_per_second": round(_rate(result.records.fetched, wall), 1),
+        "records_per_second": round(rate(result.records.fetched, wall), 1),
         "published": len(msgs),
         "distinct_keys": len(keys),
         "upserted": result.records.upserted,
@@ -288,8 +292,7 @@ async def naive_phase(
     """
     wf_id = f"bench-naive/{name}-{bench.tag}"
     before = await bench.requests()
-    handle, result, wall, rss = await _timed(
-        bench,
+    handle, result, wall, rss = await timed(
         lambda: bench.client.start_workflow(
             naive.NaiveSyncWorkflow.run,
             naive.NaiveSyncInput(
@@ -299,9 +302,10 @@ async def naive_phase(
             id=wf_id,
             task_queue=f"bench-naive-{bench.tag}",
         ),
+        bench.per_phase_rss,
     )
     assert isinstance(result, naive.NaiveSyncResult)
-    upstream = _delta(await bench.requests(), before)
+    upstream = delta(await bench.requests(), before)
     msgs = await bench.read(reader)
     keys = {m.key for m in msgs}
     if keys != expect_keys or result.fetched != fetched or result.upserted != len(expect_keys):
@@ -313,7 +317,7 @@ async def naive_phase(
     return {
         "records": result.fetched,
         "wall_seconds": round(wall, 3),
-        "records_per_second": round(_rate(result.fetched, wall), 1),
+        "records_per_second": round(rate(result.fetched, wall), 1),
         "published": len(msgs),
         "distinct_keys": len(keys),
         "upserted": result.upserted,
@@ -426,7 +430,7 @@ async def run_async(
     return bench.per_phase_rss
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -441,7 +445,7 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether a process still runs (a zombie awaiting its parent's wait does not count)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -457,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "host": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -510,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     },
                 }
         finally:
-            leftover = sorted(name for name, pid in pids.items() if _alive(pid))
+            leftover = sorted(name for name, pid in pids.items() if alive(pid))
     results["host"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["leftover_processes"] = leftover
     results["total_seconds"] = round(time.perf_counter() - began, 1)

@@ -1,10 +1,13 @@
-"""The When I Work simulator for the benchmark, driven through its admin API.
+"""The upstream simulators of the benchmark, driven through their admin APIs.
 
-By default the simulator runs in a child process, so rendering thousands of shifts into JSON
-does not compete with the worker for this process's GIL (the real upstream is another machine
-too) and the benchmark's peak RSS is the worker's, not the simulator's. With
-``in_process=True`` it runs in a thread of this process, as the tests run it. Either way the
-benchmark changes the simulator's state only through ``/_admin`` routes over real HTTP.
+By default a simulator runs in a child process (``python -m bench.sim KIND``), so rendering
+thousands of records into JSON does not compete with the worker for this process's GIL (the
+real upstream is another machine too) and the benchmark's peak RSS is the worker's, not the
+simulator's. With ``in_process=True`` it runs in a thread of this process, as the tests run
+it. Either way the benchmark changes the simulator's state only through ``/_admin`` routes
+over real HTTP.
+
+``Simulator`` is the When I Work simulator, ``AdvowareSimulator`` the Advoware one.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 
+from simulators import advoware as advoware_sim
+from simulators import wiw as wiw_sim
 from simulators.server import ThreadedServer
-from simulators.wiw import make_sim_app
 
 SIM_TOKEN = "bench-static-token"
 """Pre-issued W-Token the simulator accepts and the worker sends (``WIW_KEY``)."""
@@ -28,28 +32,49 @@ ROOT = Path(__file__).resolve().parent.parent
 """The repository root: the child process imports ``simulators`` from here."""
 UNTHROTTLED = 1_000_000_000
 """Requests per minute allowed by the simulator's rate limit: never reached."""
+KINDS = ("wiw", "advoware")
+"""Simulators ``python -m bench.sim`` can serve."""
 
 
-def serve() -> None:
-    """Child process body (``python -m bench.sim``): serve until stdin closes.
+def make_app(kind: str) -> Any:
+    """The ASGI app of simulator ``kind`` (``wiw`` or ``advoware``), in its default setup.
+
+    The Advoware simulator keeps its default credentials (``AdvowareState()``), which the
+    benchmark's worker reads from an ``AdvowareState()`` of its own.
+
+    Raises:
+        ValueError: an unknown kind.
+
+    """
+    if kind == "wiw":
+        return wiw_sim.make_sim_app(timezone="UTC", static_token=SIM_TOKEN)[1]
+    if kind == "advoware":
+        return advoware_sim.make_sim_app()[1]
+    raise ValueError(f"unknown simulator {kind!r}; known: {', '.join(KINDS)}")
+
+
+def serve(kind: str = "wiw") -> None:
+    """Child process body (``python -m bench.sim KIND``): serve until stdin closes.
 
     Prints the simulator's URL on the first line of stdout once it listens. The parent keeps
     stdin open and closes it to stop the child, so the child also ends when the parent dies.
     """
-    _, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
+    server = ThreadedServer(make_app(kind)).start()
     print(server.url, flush=True)
     sys.stdin.read()
     server.stop()
 
 
-class Simulator:
-    """A running WIW simulator and an admin client for it.
+class SimulatorProcess:
+    """A running simulator of kind ``kind`` and an admin client for it.
 
     Args:
         in_process: Serve from a thread of this process instead of a child process.
 
     """
+
+    kind: ClassVar[str] = "wiw"
+    """Which simulator (``make_app``)."""
 
     def __init__(self, *, in_process: bool = False) -> None:
         self.in_process = in_process
@@ -63,7 +88,7 @@ class Simulator:
         """Process id of the simulator's child process; None when it runs in-process."""
         return self._proc.pid if self._proc is not None else None
 
-    def start(self) -> Simulator:
+    def start(self) -> Self:
         """Start serving and wait until the simulator answers.
 
         Raises:
@@ -71,12 +96,11 @@ class Simulator:
 
         """
         if self.in_process:
-            _, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-            self._server = ThreadedServer(app).start()
+            self._server = ThreadedServer(make_app(self.kind)).start()
             self.url = self._server.url
         else:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.sim"],
+                [sys.executable, "-m", "bench.sim", self.kind],
                 cwd=ROOT,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -87,7 +111,9 @@ class Simulator:
             line = self._proc.stdout.readline().strip()
             if not line.startswith("http://"):
                 self.stop()
-                raise RuntimeError(f"the WIW simulator process did not start (said {line!r})")
+                raise RuntimeError(
+                    f"the {self.kind} simulator process did not start (said {line!r})"
+                )
             self.url = line
         self._admin = httpx.Client(base_url=self.url, timeout=60.0)
         return self
@@ -112,7 +138,7 @@ class Simulator:
             if proc.stdout is not None:
                 proc.stdout.close()
 
-    def __enter__(self) -> Simulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -131,9 +157,16 @@ class Simulator:
         response = self._admin.request(method, path, json=body)
         if response.status_code >= 400:
             raise RuntimeError(
-                f"simulator {method} {path}: HTTP {response.status_code}: {response.text[:200]}"
+                f"{self.kind} simulator {method} {path}: "
+                f"HTTP {response.status_code}: {response.text[:200]}"
             )
         return response.json() if response.content else None
+
+
+class Simulator(SimulatorProcess):
+    """The When I Work simulator (``simulators.wiw``), seeded with generated shifts."""
+
+    kind = "wiw"
 
     def set_knobs(self, **knobs: Any) -> dict[str, Any]:
         """Set fault knobs (``state.set_knobs``); returns every knob.
@@ -175,5 +208,60 @@ class Simulator:
         return {str(k): int(v) for k, v in self._call("GET", "/_admin/stats")["requests"].items()}
 
 
+class AdvowareSimulator(SimulatorProcess):
+    """The Advoware simulator (``simulators.advoware``), seeded with generated calendars."""
+
+    kind = "advoware"
+
+    def set_knobs(self, **knobs: Any) -> dict[str, Any]:
+        """Set fault knobs (``AdvowareState.set_knobs``); returns every knob.
+
+        Args:
+            **knobs: Knob values by name, e.g. ``latency_ms=20``.
+
+        """
+        return dict(self._call("POST", "/_admin/knobs", knobs))
+
+    def seed(
+        self, employees: int, appointments_per_employee: int, start: date, end: date, seed: int
+    ) -> list[int]:
+        """Replace every employee and appointment by generated ones (``AdvowareState.seed``).
+
+        About one in eight employees is inactive; each employee also gets one negative-frNr
+        system entry, which a sync must skip.
+
+        Args:
+            employees: How many employees.
+            appointments_per_employee: Appointments each (system entries extra).
+            start: First day appointments may start on.
+            end: Last day (inclusive) appointments may start on.
+            seed: Seed of the deterministic generator.
+
+        Returns:
+            The new (positive) appointment numbers, in creation order.
+
+        """
+        body = {
+            "n_employees": employees,
+            "appointments_per_employee": appointments_per_employee,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "seed": seed,
+        }
+        return [int(i) for i in self._call("POST", "/_admin/seed", body)["frnrs"]]
+
+    def termine(self) -> list[dict[str, Any]]:
+        """Every appointment as the API renders it (system entries included)."""
+        return list(self._call("GET", "/_admin/termine")["termine"])
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes, cumulative request counters per route, peak requests in flight, knobs."""
+        return dict(self._call("GET", "/_admin/stats"))
+
+    def requests(self) -> dict[str, int]:
+        """API requests served so far, per route (cumulative)."""
+        return {str(k): int(v) for k, v in self.stats()["requests"].items()}
+
+
 if __name__ == "__main__":
-    serve()
+    serve(sys.argv[1] if len(sys.argv) > 1 else "wiw")
