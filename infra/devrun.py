@@ -9,6 +9,7 @@ every process it started.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import signal
@@ -18,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from confluent_kafka import Producer
 from pydantic import SecretStr
 
 from infra.devstack import DevStack, ServiceError
@@ -75,6 +77,22 @@ def local_temu_shop(url: str, shop_id: str = "dev-us") -> TemuShop:
     )
 
 
+def publish_desired_stock(brokers: str, topic: str, levels: dict[str, int]) -> None:
+    """Play the ERP: desired stock per seller SKU on the compacted stock topic."""
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
+    for sku, stock in levels.items():
+        producer.produce(topic, key=sku.encode(), value=json.dumps({"stock": stock}).encode())
+    producer.flush(10)
+    producer.close()
+
+
+def erp_stock_levels(temu: temu_sim.TemuState, rng: random.Random, share: float) -> dict[str, int]:
+    """Desired stock for a share of the simulator's SKUs, mostly different from TEMU's."""
+    skus = temu.skus()
+    picked = rng.sample(skus, k=max(1, int(len(skus) * share))) if skus else []
+    return {str(s["outSkuSn"]): max(0, int(s["stock"]) + rng.randint(-5, 20)) for s in picked}
+
+
 def window_days(settings: Settings) -> list[date]:
     """The days of the WIW sync window in the configured timezone."""
     today = datetime.now(ZoneInfo(settings.sync.timezone)).date()
@@ -91,6 +109,8 @@ async def churn(
     temu: temu_sim.TemuState,
     every: float,
     stop: asyncio.Event,
+    brokers: str,
+    stock_topic: str,
 ) -> None:
     """Change shifts, appointments and orders now and then, so runs have something to publish."""
     rng = random.Random(7)
@@ -106,6 +126,9 @@ async def churn(
             for termin in rng.sample(termine, k=min(2, len(termine))):
                 adv.change(int(termin["frNr"]), notiz=stamp)
             temu.advance(n_new=2, n_status_changes=2, n_cancellations=1)
+            await asyncio.to_thread(
+                publish_desired_stock, brokers, stock_topic, erp_stock_levels(temu, rng, 0.05)
+            )
 
 
 async def serve(
@@ -136,6 +159,9 @@ async def serve(
             first = await start_sync(client, settings, "wiw", {}, None, None, None)
             adv_first = await start_sync(client, settings, "advoware", {}, None, None, None)
             temu_first = await start_sync(client, settings, "temu-orders", {}, None, None, None)
+            stock_first = await start_sync(
+                client, settings, "temu-inventory", {"mode": "full"}, None, None, None
+            )
             up = time.monotonic() - started
             shifts = len(state.all_shifts())
             topics = [c.topic for c in bundle.connectors.values()] + [
@@ -156,7 +182,8 @@ async def serve(
                         f"  TEMU simulator    {settings.temu.shops[0].api_url}  "
                         f"(shop {settings.temu.shops[0].id}, {len(temu.order_sns())} orders)",
                         f"  schedules         {', '.join(schedules)} (overlap SKIP)",
-                        f"  first runs        {first.id}, {adv_first.id}, {temu_first.id}",
+                        f"  first runs        {first.id}, {adv_first.id}, {temu_first.id}, "
+                        f"{stock_first.id}",
                         "",
                         "  watch messages:   .venv/bin/python starter.py watch "
                         f"{settings.kafka.wiw_topic}  (or {settings.kafka.advoware_topic})",
@@ -170,7 +197,15 @@ async def serve(
                 flush=True,
             )
             churner = asyncio.create_task(
-                churn(state, adv, temu, max(10.0, settings.sync.interval_seconds / 2), stop)
+                churn(
+                    state,
+                    adv,
+                    temu,
+                    max(10.0, settings.sync.interval_seconds / 2),
+                    stop,
+                    settings.kafka.brokers,
+                    settings.temu.stock_topic,
+                )
             )
             await stop.wait()
             print("stopping: worker, simulator, Temporal, Kafka, Redis ...", flush=True)
@@ -208,6 +243,8 @@ def _run_dev(settings: Settings, started: float) -> int:
         settings.kafka.deadletter_topic,
         settings.temu.orders_topic,
         settings.temu.shipments_topic,
+        settings.temu.stock_topic,
+        settings.temu.inventory_topic,
     ]
     stack = DevStack.from_settings(
         dev, topics=topics, topic_partitions=settings.kafka.topic_partitions
@@ -228,11 +265,18 @@ def _run_dev(settings: Settings, started: float) -> int:
     temu = temu_sim.TemuState()
     now = int(time.time())
     temu.seed_orders(dev.temu_orders, start_ts=now - 3 * 86_400, end_ts=now - 60, seed=1)
+    temu.seed_stock(40, 3, seed=1)
     temu_server = ThreadedServer(temu_sim.create_app(temu), dev.host, dev.temu_port)
     with stack:
         sim.start()
         adv_sim.start()
         temu_server.start()
+        # the ERP's view of stock: a third of the SKUs differ from TEMU's, for the inventory runs
+        publish_desired_stock(
+            stack.kafka_brokers,
+            settings.temu.stock_topic,
+            erp_stock_levels(temu, random.Random(3), 1 / 3),
+        )
         try:
             local = settings.model_copy(
                 update={

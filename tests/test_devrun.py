@@ -263,6 +263,16 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(
     assert appointments and 0 < len(owners) <= employees, dev.report()
     assert all(m.headers["source"] == "advoware" for m in appointments)
 
+    # TEMU: the first orders run publishes orders, the first inventory run pushes stock
+    for topic in ("temu.orders", "temu.inventory.changes"):
+        assert topic in topics.split(", "), topics
+        reader = TopicReader(kafka, topic)
+        try:
+            got = reader.read(idle=3.0, timeout=45.0, expect=1)
+        finally:
+            reader.close()
+        assert got, f"nothing on {topic}\n{dev.report()}"
+
     # the run is found by its search attribute, with the CLI the banner suggests
     listed = ""
     for _ in range(20):
