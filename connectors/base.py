@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -77,6 +78,32 @@ class Connector(Protocol):
     async def aclose(self) -> None:
         """Release HTTP clients."""
         ...
+
+
+def days_param(params: dict[str, Any], name: str, default: int) -> int:
+    """A whole number of days >= 0 from run parameters, or ``default`` when absent.
+
+    Raises:
+        InvalidParamsError: naming the parameter and the value given.
+    """
+    value = params.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParamsError(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def iso_day(value: str, what: str) -> date:
+    """A ``YYYY-MM-DD`` partition or cursor.
+
+    Raises:
+        InvalidParamsError: saying what the value was meant to be.
+    """
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidParamsError(f"{what} must be a day as YYYY-MM-DD, got {value!r}") from None
 
 
 class ConnectorBase:

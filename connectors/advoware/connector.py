@@ -62,7 +62,7 @@ from connectors.advoware.schemas import (
     start_day,
     without_content,
 )
-from connectors.base import ConnectorBase
+from connectors.base import ConnectorBase, days_param, iso_day
 from models.errors import InvalidParamsError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
@@ -176,7 +176,7 @@ class AdvowareConnector(ConnectorBase):
         _check_params(params)
         kuerzel = _kuerzel(partition)
         first, last = self.window(params)
-        chunk_start = _cursor(cursor) if cursor is not None else first
+        chunk_start = iso_day(cursor, "Advoware cursor") if cursor is not None else first
         if chunk_start > last:  # a cursor saved before the window shrank
             return Page(next_cursor=None, stable=True)
         chunk_end = min(chunk_start + timedelta(days=self.page_days - 1), last)
@@ -261,8 +261,8 @@ class AdvowareConnector(ConnectorBase):
 
     def window(self, params: dict[str, Any]) -> tuple[date, date]:
         """First and last day (inclusive) of every employee's window for this run."""
-        back = _days(params, "days_back", self.days_back)
-        ahead = _days(params, "days_ahead", self.days_ahead)
+        back = days_param(params, "days_back", self.days_back)
+        ahead = days_param(params, "days_ahead", self.days_ahead)
         today = self._today()
         return today - timedelta(days=back), today + timedelta(days=ahead)
 
@@ -290,28 +290,10 @@ def _kuerzel(partition: str) -> str:
     return code
 
 
-def _cursor(cursor: str) -> date:
-    try:
-        return date.fromisoformat(cursor)
-    except ValueError:
-        raise InvalidParamsError(
-            f"Advoware cursor must be a day as YYYY-MM-DD, got {cursor!r}"
-        ) from None
-
-
-def _days(params: dict[str, Any], name: str, default: int) -> int:
-    value = params.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidParamsError(f"{name} must be a whole number >= 0, got {value!r}")
-    return value
-
-
 def _check_params(params: dict[str, Any]) -> None:
     """Reject run parameters of the wrong kind before any request is made."""
-    _days(params, "days_back", 0)
-    _days(params, "days_ahead", 0)
+    days_param(params, "days_back", 0)
+    days_param(params, "days_ahead", 0)
     full = params.get("full_content")
     if full is not None and not isinstance(full, bool):
         raise InvalidParamsError(f"full_content must be true or false, got {full!r}")

@@ -16,10 +16,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.base import ConnectorBase
+from connectors.base import ConnectorBase, days_param, iso_day
 from connectors.wiw.client import WiwClient
 from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
-from models.errors import InvalidParamsError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
 log = logging.getLogger(__name__)
@@ -69,8 +68,8 @@ class WiwConnector(ConnectorBase):
 
         ``params`` may override ``days_ahead`` / ``days_prior`` for one run.
         """
-        ahead = _days(params, "days_ahead", self.days_ahead)
-        prior = _days(params, "days_prior", self.days_prior)
+        ahead = days_param(params, "days_ahead", self.days_ahead)
+        prior = days_param(params, "days_prior", self.days_prior)
         today = self._today()
         return [(today + timedelta(days=d)).isoformat() for d in range(-prior, ahead + 1)]
 
@@ -89,7 +88,7 @@ class WiwConnector(ConnectorBase):
         ``known_digest`` nothing is parsed: parsing 30,000 RFC 1123 dates of a 5,000-shift
         day costs far more than hashing the response.
         """
-        day = _day(partition)
+        day = iso_day(partition, "WIW partition")
         start = datetime.combine(day, time(), tzinfo=self.tz)
         end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.tz)
         body = await self.client.shifts(start, end)
@@ -160,24 +159,6 @@ class WiwConnector(ConnectorBase):
         except ValueError:
             return False
         return start.astimezone(self.tz).date() != day
-
-
-def _day(partition: str) -> date:
-    try:
-        return date.fromisoformat(partition)
-    except ValueError:
-        raise InvalidParamsError(
-            f"WIW partition must be a day as YYYY-MM-DD, got {partition!r}"
-        ) from None
-
-
-def _days(params: dict[str, Any], name: str, default: int) -> int:
-    value = params.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidParamsError(f"{name} must be a whole number >= 0, got {value!r}")
-    return value
 
 
 __all__ = ["WiwConnector"]
