@@ -5,6 +5,8 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
+from workflows.steerable import Steerable
+
 with workflow.unsafe.imports_passed_through():
     from models.sync import (
         FinishPartitionInput,
@@ -38,16 +40,14 @@ def failure_message(exc: BaseException) -> str:
 
 
 @workflow.defn(name="SyncPartitionWorkflow")
-class SyncPartitionWorkflow:
+class SyncPartitionWorkflow(Steerable):
     """Sync one partition; its workflow id ``sync/<source>/<partition>`` is the lock."""
 
     def __init__(self) -> None:
-        self._state = RunState.RUNNING
+        super().__init__()
         self._records = RecordCounts()
         self._pages = 0
         self._unchanged_pages = 0
-        self._paused = False
-        self._stop = False
         self._source = ""
 
     @workflow.run
@@ -63,8 +63,7 @@ class SyncPartitionWorkflow:
         checkpoint = input.checkpoint
         complete = False
         while True:
-            await workflow.wait_condition(lambda: not self._paused or self._stop)
-            if self._stop:
+            if await self._hold():
                 break
             page = SyncPageInput(
                 source=input.source,
@@ -171,27 +170,6 @@ class SyncPartitionWorkflow:
                 )
                 results.append(StepResult(name=name, error=message))
         return results
-
-    @workflow.signal
-    def stop(self) -> None:
-        """Finish the current page, then stop (missing keys are not resolved)."""
-        self._stop = True
-        if self._state == RunState.RUNNING or self._state == RunState.PAUSED:
-            self._state = RunState.STOPPING
-
-    @workflow.signal
-    def pause(self) -> None:
-        """Finish the current page, then wait for ``resume``."""
-        self._paused = True
-        if self._state == RunState.RUNNING:
-            self._state = RunState.PAUSED
-
-    @workflow.signal
-    def resume(self) -> None:
-        """Continue after ``pause``."""
-        self._paused = False
-        if self._state == RunState.PAUSED:
-            self._state = RunState.RUNNING
 
     @workflow.query
     def progress(self) -> Progress:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.steerable import Steerable
+
 with workflow.unsafe.imports_passed_through():
     from models.inventory import (
         FinishInventoryInput,
@@ -56,15 +58,13 @@ def _carried(steps: dict[str, int]) -> InventoryCounts:
 
 
 @workflow.defn(name="TemuInventoryWorkflow")
-class TemuInventoryWorkflow:
+class TemuInventoryWorkflow(Steerable):
     """Reconcile one TEMU shop's stock with the ERP's desired stock (mode quick or full)."""
 
     def __init__(self) -> None:
-        self._state = RunState.RUNNING
+        super().__init__()
         self._counts = InventoryCounts()
         self._batches = 0
-        self._paused = False
-        self._stop = False
         self._source = ""
 
     @workflow.run
@@ -100,8 +100,7 @@ class TemuInventoryWorkflow:
             cursor = 0 if loaded.work else None
         next_cursor = cursor
         while next_cursor is not None:
-            await workflow.wait_condition(lambda: not self._paused or self._stop)
-            if self._stop:
+            if await self._hold():
                 break
             batch = ReconcileBatchInput(
                 shop=shop, run_token=run_token, cursor=next_cursor, batch_size=batch_size
@@ -166,27 +165,6 @@ class TemuInventoryWorkflow:
                 shop,
                 failure_message(exc),
             )
-
-    @workflow.signal
-    def stop(self) -> None:
-        """Finish the current batch, then stop; unreached SKUs stay dirty for the next run."""
-        self._stop = True
-        if self._state in (RunState.RUNNING, RunState.PAUSED):
-            self._state = RunState.STOPPING
-
-    @workflow.signal
-    def pause(self) -> None:
-        """Finish the current batch, then wait for ``resume``."""
-        self._paused = True
-        if self._state == RunState.RUNNING:
-            self._state = RunState.PAUSED
-
-    @workflow.signal
-    def resume(self) -> None:
-        """Continue after ``pause``."""
-        self._paused = False
-        if self._state == RunState.PAUSED:
-            self._state = RunState.RUNNING
 
     @workflow.query
     def progress(self) -> Progress:
