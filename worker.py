@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -129,6 +130,9 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 *extra,
             ],
             max_concurrent_activities=settings.sync.max_concurrent * 2,
+            # heartbeats carry the committed cursor; the SDK's default throttle (80 % of the
+            # 20 s heartbeat timeout) would hold it back until after a crash
+            max_heartbeat_throttle_interval=timedelta(0),
         )
     except BaseException:
         await resources.aclose()

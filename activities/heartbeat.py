@@ -26,7 +26,7 @@ class Beat:
         self.details: Any = None
 
     def now(self) -> None:
-        """Report at once (the SDK still throttles what reaches the server)."""
+        """Report at once (the worker disables the SDK's heartbeat throttle for this)."""
         if self.details is None:
             activity.heartbeat()
         else:

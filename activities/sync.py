@@ -119,6 +119,7 @@ class SyncActivities:
                     "pages": 0,
                 }
             )
+            beat.details = done.model_dump(mode="json")  # a retry of this retry resumes too
             started = time.monotonic()
             first = done.pages == 0 and input.cursor is None
             while done.pages < input.max_pages:
@@ -134,6 +135,7 @@ class SyncActivities:
                     checkpoint=one.checkpoint or done.checkpoint,
                 )
                 beat.details = done.model_dump(mode="json")
+                beat.now()  # the committed cursor reaches the server before the next page
                 if time.monotonic() - started >= input.budget_seconds:
                     break
             return done
