@@ -20,4 +20,11 @@ appointments in the Advoware simulator (child process, HMAC token gateway, 20 ms
 request), one partition per active employee, 13 date-range pages each; first sync and
 no-change re-sync with throughput, history, memory, CPU per process and token requests. It
 writes ``bench/results/advoware.json``.
+
+``python -m bench temu`` (``bench.temu``) is the TEMU scenario: one shop against the TEMU
+simulator (child process, signed router, 20 QPS bucket): a first order sync of N orders
+(default 20,000, bounded by the rate limit) with shipping enrichment and a no-change
+re-sync, then a full inventory reconciliation; requests per type, achieved rate vs the
+limit, 4000004 answers and the busiest second at the simulator. It writes
+``bench/results/temu.json``.
 """

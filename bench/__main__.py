@@ -1,7 +1,8 @@
 """Entry point of ``python -m bench``: the WIW benchmark, or a scenario named first.
 
 ``python -m bench [options]`` runs the When I Work benchmark (``bench.run``);
-``python -m bench advoware [options]`` runs the Advoware scenario (``bench.advoware``).
+``python -m bench advoware [options]`` runs the Advoware scenario (``bench.advoware``);
+``python -m bench temu [options]`` runs the TEMU scenario (``bench.temu``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import advoware
 
         return advoware.main(args[1:])
+    if args[:1] == ["temu"]:
+        from bench import temu
+
+        return temu.main(args[1:])
     from bench import run
 
     return run.main(args)

@@ -378,3 +378,165 @@ def render_advoware(results: dict[str, Any]) -> str:
         f"{', '.join(results['leftover_processes']) or 'none'}",
     ]
     return "\n".join(lines)
+
+
+# ---- TEMU scenario -----------------------------------------------------------------------------
+
+
+def _temu_row(label: str, items: str, wall: float, per_s: str, t: dict[str, Any]) -> list[str]:
+    active = t["requests_per_second_active"]
+    return [
+        label,
+        items,
+        _n(wall, 1),
+        per_s,
+        _n(t["total_requests"]),
+        _n(t["requests_per_second_wall"], 1),
+        _n(active, 1),
+        f"{t['limit_qps']:.0f}",
+        _n(t["rate_limited_4000004"]),
+        _n(t["max_requests_in_1s_window"]),
+    ]
+
+
+def render_temu(results: dict[str, Any]) -> str:
+    """The human-readable report of a finished TEMU scenario."""
+    opts, setup, host = results["options"], results["setup"], results["host"]
+    load = host.get("load_average_at_start") or [0.0]
+    lines = [
+        f"synchub benchmark, TEMU: 1 shop, {opts['orders']:,} orders, "
+        f"{opts['goods']:,} goods x {opts['skus_per_goods']} SKUs "
+        f"({opts['changed_share']:.0%} with a different desired stock), simulator limit "
+        f"{opts['limit_qps']:.0f} QPS per app key ({opts['simulator']}), client target "
+        f"{opts['limit_qps'] * (1 - opts['client_headroom']):.0f}/s, "
+        f"{host['cpus']} CPUs, commit {results.get('git_commit') or '?'}",
+        f"setup: services up in {setup.get('stack_start_seconds', 0):.1f}s, orders seeded in "
+        f"{setup.get('seed_orders_seconds', 0):.1f}s; load average before the run {load[0]:.2f}",
+        "",
+    ]
+    orders, inv = results.get("orders") or {}, results.get("inventory")
+    first, again = orders.get("first_sync"), orders.get("no_change")
+    header = [
+        "run",
+        "items",
+        "wall s",
+        "items/s",
+        "TEMU requests",
+        "req/s (wall)",
+        "req/s (active)",
+        "limit",
+        "4000004",
+        "max in 1 s",
+    ]
+    rows = []
+    if first:
+        rows.append(
+            _temu_row(
+                "orders first sync",
+                f"{first['orders']:,} orders",
+                first["wall_seconds"],
+                _n(first["orders_per_second"], 1),
+                first["temu"],
+            )
+        )
+    if again:
+        rows.append(
+            _temu_row(
+                "orders no-change re-sync",
+                f"{again['fetched']:,} read",
+                again["wall_seconds"],
+                "-",
+                again["temu"],
+            )
+        )
+    reread = orders.get("reread")
+    if reread:
+        rows.append(
+            _temu_row(
+                "orders re-read, days_back=7",
+                f"{reread['fetched']:,} read",
+                reread["wall_seconds"],
+                _n(reread["fetched"] / max(reread["wall_seconds"], 1e-9), 1),
+                reread["temu"],
+            )
+        )
+    if inv:
+        rows.append(
+            _temu_row(
+                "inventory full",
+                f"{inv['applied']:,} applied",
+                inv["wall_seconds"],
+                _n(inv["applied_per_second"], 1),
+                inv["temu"],
+            )
+        )
+    lines += _table(header, rows)
+    lines.append("")
+    if first:
+        t = first["temu"]
+        w = first["without_enrichment"]
+        lines += [
+            f"orders first sync: {first['list_calls']:,} list calls (pages of 100, last page "
+            f"first) + {first['shipping_info_calls']:,} shipping-info calls (one per new order "
+            f"in a shippable status: {first['shippable_orders']:,} of {first['orders']:,} = "
+            f"{first['shippable_orders'] / max(1, first['orders']):.0%})",
+            f"    rate-bound: {t['total_requests']:,} requests need >= "
+            f"{first['rate_floor_seconds']:.0f}s at the client's {t['client_target_qps']:.0f}/s "
+            f"(>= {first['limit_floor_seconds']:.0f}s at the {t['limit_qps']:.0f} QPS limit); "
+            f"took {first['wall_seconds']:.0f}s",
+            f"    without enrichment (computed from the request counts, not measured): "
+            f"{w['requests']:,} list calls ~ {w['estimated_wall_seconds']:.1f}s at the achieved "
+            f"rate = {w['speedup']}x fewer requests; a lower bound, since pages are then read one "
+            f"after another and per-page work (publish, Redis) no longer hides behind the limit",
+            f"    checked: {first['distinct_keys']:,} distinct keys published = "
+            f"{first['orders']:,} seeded, {first['duplicates']} published twice; "
+            f"{first['published_with_shipping']:,} carry the address = shippable orders = "
+            f"shipping-info calls",
+        ]
+        cpu = first.get("cpu_seconds") or {}
+        if cpu:
+            lines.append("    CPU: " + ", ".join(f"{k} {v:.1f}s" for k, v in cpu.items()))
+    ext = orders.get("extrapolated")
+    if ext:
+        lines.append(
+            f"EXTRAPOLATED (not measured) to {ext['orders']:,} orders: {ext['list_calls']:,} "
+            f"list + {ext['shipping_info_calls']:,} shipping-info calls ~ "
+            f"{ext['estimated_wall_seconds']:.0f}s ({ext['estimated_wall_seconds'] / 60:.1f} min); "
+            f"without enrichment ~ {ext['estimated_wall_seconds_without_enrichment']:.0f}s "
+            f"[{ext['basis']}]"
+        )
+    if again:
+        lines.append(
+            f"orders no-change re-sync from the checkpoint: {again['list_calls']} list call(s), "
+            f"{again['fetched']} orders read, {again['published']} published"
+        )
+    if reread and first:
+        lines.append(
+            f"orders re-read of the {first['orders']:,} orders (days_back=7, measured): "
+            f"{reread['list_calls']} list calls, no shipping-info calls, nothing published, "
+            f"{reread['wall_seconds']:.1f}s: the list traffic of the first sync without "
+            f"enrichment and without publishing"
+        )
+    if inv:
+        lines += [
+            f"inventory full: {inv['skus']:,} SKUs in {inv['batches']} batches: "
+            f"{inv['stock_queries']} stock queries + {inv['stock_edits']} edits (one per "
+            f"product with a change per batch: {inv['goods_with_changes']} of {inv['goods']} "
+            f"products changed, some split across two batches); "
+            f"{inv['applied']:,} applied = {inv['changed_skus']:,} seeded differences, "
+            f"{inv['unchanged']:,} unchanged, {inv['audit_events']:,} audit events; "
+            f"TEMU stock = desired for every SKU afterwards",
+            f"    {inv['applied_per_second']:.1f} stock updates/s over the whole run "
+            f"({inv['applied_per_second_active'] or 0:.1f}/s between the first and last TEMU "
+            f"request); rate floor {inv['rate_floor_seconds']:.0f}s",
+        ]
+    mem = results.get("memory", {})
+    services = ", ".join(f"{k} {v:,.0f}" for k, v in mem.get("services_peak_rss_mib", {}).items())
+    lines += [
+        "",
+        f"memory: benchmark process peak RSS {mem.get('bench_process_peak_rss_mib', 0):,.1f} MiB;"
+        f" services peak RSS MiB: {services or '-'}",
+        f"total {results['total_seconds']:.0f}s; processes left running: "
+        f"{', '.join(results['leftover_processes']) or 'none'}",
+    ]
+    return "\n".join(lines)

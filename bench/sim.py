@@ -7,7 +7,8 @@ simulator's. With ``in_process=True`` it runs in a thread of this process, as th
 it. Either way the benchmark changes the simulator's state only through ``/_admin`` routes
 over real HTTP.
 
-``Simulator`` is the When I Work simulator, ``AdvowareSimulator`` the Advoware one.
+``Simulator`` is the When I Work simulator, ``AdvowareSimulator`` the Advoware one,
+``TemuSimulator`` the TEMU one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, ClassVar, Self
 import httpx
 
 from simulators import advoware as advoware_sim
+from simulators import temu as temu_sim
 from simulators import wiw as wiw_sim
 from simulators.server import ThreadedServer
 
@@ -32,15 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 """The repository root: the child process imports ``simulators`` from here."""
 UNTHROTTLED = 1_000_000_000
 """Requests per minute allowed by the simulator's rate limit: never reached."""
-KINDS = ("wiw", "advoware")
+KINDS = ("wiw", "advoware", "temu")
 """Simulators ``python -m bench.sim`` can serve."""
 
 
 def make_app(kind: str) -> Any:
-    """The ASGI app of simulator ``kind`` (``wiw`` or ``advoware``), in its default setup.
+    """The ASGI app of simulator ``kind`` (``wiw``, ``advoware`` or ``temu``), default setup.
 
     The Advoware simulator keeps its default credentials (``AdvowareState()``), which the
-    benchmark's worker reads from an ``AdvowareState()`` of its own.
+    benchmark's worker reads from an ``AdvowareState()`` of its own; the TEMU simulator its
+    default app key, secret and token (``simulators.temu.SIM_*``) and its 20 QPS bucket.
 
     Raises:
         ValueError: an unknown kind.
@@ -50,6 +53,8 @@ def make_app(kind: str) -> Any:
         return wiw_sim.make_sim_app(timezone="UTC", static_token=SIM_TOKEN)[1]
     if kind == "advoware":
         return advoware_sim.make_sim_app()[1]
+    if kind == "temu":
+        return temu_sim.make_sim_app()[1]
     raise ValueError(f"unknown simulator {kind!r}; known: {', '.join(KINDS)}")
 
 
@@ -260,6 +265,61 @@ class AdvowareSimulator(SimulatorProcess):
 
     def requests(self) -> dict[str, int]:
         """API requests served so far, per route (cumulative)."""
+        return {str(k): int(v) for k, v in self.stats()["requests"].items()}
+
+
+class TemuSimulator(SimulatorProcess):
+    """The TEMU simulator (``simulators.temu``): signed router, per-app-key QPS bucket."""
+
+    kind = "temu"
+
+    def set_knobs(self, **knobs: Any) -> dict[str, Any]:
+        """Set knobs (``TemuState.set_knobs``, e.g. ``qps``); returns every knob."""
+        return dict(self._call("POST", "/_admin/knobs", knobs))
+
+    def knobs(self) -> dict[str, Any]:
+        """Current knob values."""
+        return dict(self._call("GET", "/_admin/knobs"))
+
+    def seed_orders(self, n: int, start_ts: int, end_ts: int, seed: int) -> list[str]:
+        """Replace every order by ``n`` generated ones created and updated in [start, end].
+
+        Returns:
+            The new ``parentOrderSn`` s.
+
+        """
+        body = {"n": n, "start_ts": start_ts, "end_ts": end_ts, "seed": seed, "replace": True}
+        return [str(sn) for sn in self._call("POST", "/_admin/seed_orders", body)["parentOrderSns"]]
+
+    def seed_stock(self, n_goods: int, skus_per_goods: int, seed: int) -> list[int]:
+        """Replace the catalogue: ``n_goods`` products x ``skus_per_goods`` SKUs (stock 0-100).
+
+        Returns:
+            The SKU ids, in creation order (codes ``SKU-00001``... in the same order).
+
+        """
+        body = {"n_goods": n_goods, "skus_per_goods": skus_per_goods, "seed": seed}
+        return [int(i) for i in self._call("POST", "/_admin/seed_stock", body)["skuIds"]]
+
+    def stock(self) -> list[dict[str, Any]]:
+        """The catalogue: ``{goodsId, skuId, outSkuSn, stock}`` with the latest stock."""
+        return list(self._call("GET", "/_admin/stock")["skus"])
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since the last reset: requests per type, error codes, ``rate_limited``,
+        ``max_requests_per_second`` (any 1-s window), sizes and knobs."""
+        return dict(self._call("GET", "/_admin/stats"))
+
+    def request_times(self) -> list[float]:
+        """Monotonic arrival times of every router request since the last counter reset."""
+        return [float(t) for t in self._call("GET", "/_admin/request_times")["times"]]
+
+    def reset_counters(self) -> None:
+        """Zero the request counters and arrival times; refill the rate-limit buckets."""
+        self._call("POST", "/_admin/reset_counters")
+
+    def requests(self) -> dict[str, int]:
+        """API requests served since the last reset, per ``type``."""
         return {str(k): int(v) for k, v in self.stats()["requests"].items()}
 
 
