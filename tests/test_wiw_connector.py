@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from connectors import REGISTRY
+from connectors.http import retry_after
 from connectors.wiw import SPEC, WiwClient, WiwConnector, build_wiw
-from connectors.wiw.client import _retry_after
+from connectors.wiw.client import _SECONDS
 from models.errors import InvalidParamsError, NotConfiguredError, PermanentError, RetryableError
 from settings import KafkaSettings, Settings, SyncSettings, WiwSettings
 from simulators.server import ThreadedServer, free_port
@@ -440,9 +441,9 @@ async def test_403_rate_limit_variant_is_retried(sim: Sim) -> None:
 
 def test_retry_after_falls_back_to_the_message() -> None:
     message = "Rate limit exceeded, please wait 12 seconds"
-    assert _retry_after(httpx.Response(429, json={"error": message}), message) == 12
-    assert _retry_after(httpx.Response(429, headers={"Retry-After": "3"}), "") == 3
-    assert _retry_after(httpx.Response(429), "slow down") is None
+    assert retry_after(httpx.Response(429, json={"error": message}), message, _SECONDS) == 12
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "3"}), "", _SECONDS) == 3
+    assert retry_after(httpx.Response(429), "slow down", _SECONDS) is None
 
 
 async def test_server_errors_timeouts_and_refused_connections_are_retryable(

@@ -29,11 +29,11 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from connectors.http import retry_after
 from models.errors import NotConfiguredError, PermanentError, RetryableError
 from settings import AdvowareSettings
 
@@ -334,7 +334,7 @@ class AdvowareClient:
         if status >= 400:
             raise RetryableError(
                 f"Advoware {what}: HTTP {status}: {self._error_text(response)}",
-                retry_after=_retry_after(response, ""),
+                retry_after=retry_after(response, "", _SECONDS),
             )
         data = _json(response)
         token = data.get("access_token") if isinstance(data, dict) else None
@@ -392,12 +392,12 @@ class AdvowareClient:
             raise RetryableError(
                 f"Advoware {what}: the Kanzlei's database connector is offline "
                 f"(HTTP {status}: {message})",
-                retry_after=_retry_after(response, message),
+                retry_after=retry_after(response, message, _SECONDS),
             )
         if status in (408, 429) or status >= 500:
             raise RetryableError(
                 f"Advoware {what}: HTTP {status}: {message}",
-                retry_after=_retry_after(response, message),
+                retry_after=retry_after(response, message, _SECONDS),
             )
         if status == 403 and kuerzel is not None:
             raise PermanentError(
@@ -503,23 +503,6 @@ def _lifetime(data: dict[str, Any]) -> float | None:
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
         return (when - datetime.now(UTC)).total_seconds()
     return None
-
-
-def _retry_after(response: httpx.Response, message: str) -> float | None:
-    """Seconds to wait: ``Retry-After`` (seconds or HTTP date), else "N Sekunden" text."""
-    header = response.headers.get("Retry-After")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(header)
-            return max(0.0, (when - datetime.now(when.tzinfo or UTC)).total_seconds())
-        except (TypeError, ValueError, IndexError):
-            pass
-    match = _SECONDS.search(message)
-    return float(match.group(1)) if match else None
 
 
 __all__ = ["AdvowareAuth", "AdvowareClient", "request_timestamp", "sign"]

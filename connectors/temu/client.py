@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from connectors.temu.errors import (
@@ -39,7 +40,8 @@ from connectors.temu.errors import (
 )
 from connectors.temu.schemas import ParentOrder
 from infra.rate_limit import RedisRateLimiter
-from settings import TEMU_HOSTS, TemuShop
+from models.errors import NotConfiguredError
+from settings import TEMU_HOSTS, Settings, TemuShop
 
 log = logging.getLogger(__name__)
 
@@ -470,6 +472,30 @@ class TemuClient:
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+
+def shop_clients(settings: Settings) -> tuple[dict[str, TemuClient], aioredis.Redis]:
+    """One client per configured shop, all pacing through one Redis rate limiter.
+
+    The limiter's state lives in Redis under the app key, so every connector's clients of
+    the same app (orders, inventory, other workers) stay under TEMU's limit together. The
+    caller owns the returned Redis client and closes it with the clients.
+
+    Raises:
+        NotConfiguredError: no shops in ``TEMU_SHOPS``.
+    """
+    temu = settings.temu
+    if not temu.shops:
+        raise NotConfiguredError("no TEMU shops configured", setting="TEMU_SHOPS")
+    redis = aioredis.Redis.from_url(settings.redis.url)
+    limiter = RedisRateLimiter(redis)
+    clients = {
+        shop.id: TemuClient(
+            shop, limiter, rate_per_second=temu.rate_limit_qps, timeout=temu.timeout_seconds
+        )
+        for shop in temu.shops
+    }
+    return clients, redis
 
 
 def _flatten_stock(result: Mapping[str, Any]) -> list[dict[str, Any]]:

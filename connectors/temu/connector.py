@@ -30,10 +30,9 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import ConnectorBase, ConnectorSpec
-from connectors.temu.client import MAX_PAGE_SIZE, TemuClient
+from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.errors import TemuBusinessError
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
-from infra.rate_limit import RedisRateLimiter
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Lookup, Malformed, Page, Record
 
@@ -232,18 +231,8 @@ class TemuOrdersConnector(ConnectorBase):
 
 def build_temu_orders(settings: Settings) -> TemuOrdersConnector:
     """One client per configured shop, all sharing one Redis rate limiter per app key."""
-    temu = settings.temu
-    if not temu.shops:
-        raise NotConfiguredError("no TEMU shops configured", setting="TEMU_SHOPS")
-    redis = aioredis.Redis.from_url(settings.redis.url)
-    limiter = RedisRateLimiter(redis)
-    clients = {
-        shop.id: TemuClient(
-            shop, limiter, rate_per_second=temu.rate_limit_qps, timeout=temu.timeout_seconds
-        )
-        for shop in temu.shops
-    }
-    return TemuOrdersConnector(clients, topic=temu.orders_topic, redis=redis)
+    clients, redis = shop_clients(settings)
+    return TemuOrdersConnector(clients, topic=settings.temu.orders_topic, redis=redis)
 
 
 SPEC = ConnectorSpec(

@@ -16,9 +16,8 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import ConnectorBase, ConnectorSpec
-from connectors.temu.client import TemuClient
-from infra.rate_limit import RedisRateLimiter
-from models.errors import InvalidParamsError, NotConfiguredError
+from connectors.temu.client import TemuClient, shop_clients
+from models.errors import InvalidParamsError
 from models.records import Lookup, Page
 
 if TYPE_CHECKING:
@@ -125,18 +124,8 @@ def build_temu_inventory(settings: Settings) -> TemuInventoryConnector:
     The limiter's state lives in Redis under the app key, so these clients and the order
     connector's clients of the same shops stay under TEMU's limit together.
     """
-    temu = settings.temu
-    if not temu.shops:
-        raise NotConfiguredError("no TEMU shops configured", setting="TEMU_SHOPS")
-    redis = aioredis.Redis.from_url(settings.redis.url)
-    limiter = RedisRateLimiter(redis)
-    clients = {
-        shop.id: TemuClient(
-            shop, limiter, rate_per_second=temu.rate_limit_qps, timeout=temu.timeout_seconds
-        )
-        for shop in temu.shops
-    }
-    return TemuInventoryConnector(clients, topic=temu.inventory_topic, redis=redis)
+    clients, redis = shop_clients(settings)
+    return TemuInventoryConnector(clients, topic=settings.temu.inventory_topic, redis=redis)
 
 
 SPEC = ConnectorSpec(

@@ -14,11 +14,11 @@ import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from connectors.http import retry_after
 from models.errors import PermanentError, RetryableError
 from settings import WiwSettings
 
@@ -179,7 +179,7 @@ class WiwClient:
             if status < 400:
                 return self._json(what, response)
             message = self._error_text(response)
-            wait = _retry_after(response, message)
+            wait = retry_after(response, message, _SECONDS)
             if status == 429 or (status == 403 and "rate limit" in message.lower()):
                 delay = min(wait if wait is not None else 2.0 * 2**attempt, MAX_WAIT_SECONDS)
                 if attempt < RATE_LIMIT_RETRIES:
@@ -217,7 +217,7 @@ class WiwClient:
             raise RetryableError(
                 f"When I Work login failed (HTTP {response.status_code}: "
                 f"{self._error_text(response)})",
-                retry_after=_retry_after(response, response.text),
+                retry_after=retry_after(response, response.text, _SECONDS),
             )
         data = self._json("login", response)
         for holder in (data, data.get("login"), data.get("person"), *(data.get("users") or [])):
@@ -275,20 +275,3 @@ class WiwClient:
 
 def _iso(value: datetime) -> str:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-
-
-def _retry_after(response: httpx.Response, message: str) -> float | None:
-    """Seconds to wait: ``Retry-After`` (seconds or HTTP date), else "wait N seconds" text."""
-    header = response.headers.get("Retry-After")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(header)
-            return max(0.0, (when - datetime.now(when.tzinfo or UTC)).total_seconds())
-        except (TypeError, ValueError, IndexError):
-            pass
-    match = _SECONDS.search(message)
-    return float(match.group(1)) if match else None
