@@ -19,12 +19,12 @@ import hmac
 import random
 import re
 import secrets
-import threading
 import time
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
+
+from simulators.counters import RequestCounters
 
 DEFAULT_API_KEY = base64.b64encode(b"sim-advoware-secret-key").decode()
 """The simulator's API key (base64, as Advoware issues them)."""
@@ -186,7 +186,7 @@ def _pascal(key: str) -> str:
     return key[:1].upper() + key[1:]
 
 
-class AdvowareState:
+class AdvowareState(RequestCounters):
     """Employees, Termine, credentials, tokens, knobs and counters of one simulated Kanzlei.
 
     Knobs are plain attributes (see ``_KNOB_DEFAULTS``); set them directly or through
@@ -229,22 +229,18 @@ class AdvowareState:
         product: int = 64,
         **knobs: Any,
     ) -> None:
+        super().__init__()
         self.app_id = app_id
         self.api_key = api_key
         self.kanzlei = kanzlei
         self.database = database
         self.users = dict(users) if users is not None else {"SB": "sim-password"}
         self.product = product
-        self._lock = threading.Lock()
         self._rng = random.Random(0)
         self._employees: dict[str, dict[str, Any]] = {}
         self._termine: dict[int, dict[str, Any]] = {}
         self._tokens: dict[str, float] = {}
         self._nonces: dict[str, float] = {}
-        self.requests: Counter[str] = Counter()
-        self.statuses: Counter[int] = Counter()
-        self.in_flight = 0
-        self.peak_in_flight = 0
         self.reset_knobs()
         self.set_knobs(**knobs)
 
@@ -305,13 +301,6 @@ class AdvowareState:
             expires = self._tokens.get(token or "")
             return expires is not None and time.monotonic() < expires
 
-    def reset_counters(self) -> None:
-        """Zero ``requests``, ``statuses`` and ``peak_in_flight``."""
-        with self._lock:
-            self.requests.clear()
-            self.statuses.clear()
-            self.peak_in_flight = self.in_flight
-
     def reset(self) -> None:
         """Empty Kanzlei, healthy knobs, zero counters, no tokens; credentials are kept."""
         with self._lock:
@@ -321,20 +310,6 @@ class AdvowareState:
             self._nonces.clear()
         self.reset_knobs()
         self.reset_counters()
-
-    def count(self, route: str | None = None, status: int | None = None) -> None:
-        """Count one API request on ``route`` and/or one answer with ``status``."""
-        with self._lock:
-            if route is not None:
-                self.requests[route] += 1
-            if status is not None:
-                self.statuses[status] += 1
-
-    def track(self, delta: int) -> None:
-        """Move the gauge of API requests in flight; ``peak_in_flight`` shows client concurrency."""
-        with self._lock:
-            self.in_flight += delta
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def stats(self) -> dict[str, Any]:
         """Sizes, counters and knobs for ``GET /_admin/stats`` (no token values)."""

@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 import random
 import secrets
-import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as dtime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from simulators.counters import RequestCounters
 
 DATE_FIELDS = (
     "start_time",
@@ -103,7 +104,7 @@ def _zone(tz: tzinfo | str | None, default: tzinfo) -> tzinfo:
     return ZoneInfo(tz) if isinstance(tz, str) else tz
 
 
-class WiwState:
+class WiwState(RequestCounters):
     """Shifts, credentials, tokens, knobs and counters of one simulated account.
 
     Knobs are plain attributes (see ``_KNOB_DEFAULTS``); set them directly or through
@@ -135,13 +136,13 @@ class WiwState:
         account_id: int = 77967,
         **knobs: Any,
     ) -> None:
+        super().__init__()
         self.developer_key = developer_key
         self.email = email
         self.password = password
         self.static_token = static_token
         self.tz = _zone(timezone, UTC)
         self.account_id = account_id
-        self._lock = threading.Lock()
         self._rng = random.Random(0)
         self._shifts: dict[int, dict[str, Any]] = {}
         self._deleted: dict[int, tuple[datetime, datetime]] = {}
@@ -151,10 +152,6 @@ class WiwState:
         self.sites: dict[int, dict[str, Any]] = {}
         self._tokens: set[str] = set()
         self._hits: dict[str, deque[float]] = {}
-        self.requests: Counter[str] = Counter()
-        self.statuses: Counter[int] = Counter()
-        self.in_flight = 0
-        self.peak_in_flight = 0
         self.reset_knobs()
         self.set_knobs(**knobs)
 
@@ -215,13 +212,6 @@ class WiwState:
             return token in self._tokens or (
                 self.static_token is not None and secrets.compare_digest(token, self.static_token)
             )
-
-    def reset_counters(self) -> None:
-        """Zero ``requests``, ``statuses`` and ``peak_in_flight``."""
-        with self._lock:
-            self.requests.clear()
-            self.statuses.clear()
-            self.peak_in_flight = self.in_flight
 
     def reset(self) -> None:
         """Empty account, healthy knobs, zero counters; credentials and tokens are kept."""
@@ -581,20 +571,6 @@ class WiwState:
         if email != self.email or not secrets.compare_digest(password or "", self.password):
             return "Incorrect email or password"
         return None
-
-    def count(self, route: str | None = None, status: int | None = None) -> None:
-        """Count one API request on ``route`` and/or one answer with ``status``."""
-        with self._lock:
-            if route is not None:
-                self.requests[route] += 1
-            if status is not None:
-                self.statuses[status] += 1
-
-    def track(self, delta: int) -> None:
-        """Move the gauge of API requests in flight; ``peak_in_flight`` shows client concurrency."""
-        with self._lock:
-            self.in_flight += delta
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def stats(self) -> dict[str, Any]:
         """Sizes, counters and knobs for ``GET /_admin/stats`` (no token values)."""
