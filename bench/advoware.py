@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import math
 import os
 import platform
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -42,7 +39,7 @@ from temporalio.client import Client
 
 from bench import measure
 from bench.report import render_advoware
-from bench.run import BenchFailure, alive, delta, git_commit, rate, timed
+from bench.run import BenchFailure, delta, git_commit, rate, run_scenario, timed
 from bench.sim import AdvowareSimulator
 from connectors.advoware import AdvowareClient
 from connectors.advoware.schemas import TIMEZONE
@@ -572,56 +569,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "setup": {},
     }
-    pids: dict[str, int] = {}
-    leftover: list[str] = []
-    failure: str | None = None
-    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as state_dir:
-        stack = DevStack(
-            temporal_port=0,
-            ui_port=0,
-            kafka_port=0,
-            redis_port=0,
-            state_dir=state_dir,
-            headless=True,
-        )
-        print("starting Temporal, tansu, valkey and the Advoware simulator ...", flush=True)
-        try:
-            with AdvowareSimulator(in_process=opts.sim_in_process) as sim, stack:
-                results["setup"]["stack_start_seconds"] = round(stack.startup_seconds or 0, 2)
-                pids = {n: p.pid for n, p in stack.processes.items() if p.pid is not None}
-                if sim.pid is not None:
-                    pids["advoware-simulator"] = sim.pid
-                per_phase = False
-                try:
-                    per_phase = asyncio.run(run_async(opts, stack, sim, pids, results))
-                except BenchFailure as exc:
-                    failure = str(exc)
-                # The worker's KafkaPublisher only flushes on close; its producer lives until
-                # collected and would log reconnect errors once the broker is gone.
-                gc.collect()
-                results["memory"] = {
-                    "bench_process_peak_rss_mib": round(measure.lifetime_peak_rss_mib(), 1),
-                    "per_phase_peaks": per_phase,
-                    "services_peak_rss_mib": {
-                        name: round(v, 1)
-                        for name, pid in pids.items()
-                        if (v := measure.peak_rss_mib(pid)) is not None
-                    },
-                }
-        finally:
-            leftover = sorted(name for name, pid in pids.items() if alive(pid))
-    results["host"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["leftover_processes"] = leftover
-    results["total_seconds"] = round(time.perf_counter() - began, 1)
-    if failure is not None:
-        print(f"\nBENCHMARK FAILED: {failure}", file=sys.stderr)
-        return 1
-    print()
-    print(render_advoware(results))
-    opts.output.parent.mkdir(parents=True, exist_ok=True)
-    opts.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults written to {opts.output}")
-    if leftover:
-        print(f"WARNING: still running after stop: {', '.join(leftover)}", file=sys.stderr)
-        return 1
-    return 0
+    return run_scenario(
+        results=results,
+        label="Advoware",
+        simulator=AdvowareSimulator(in_process=opts.sim_in_process),
+        body=lambda stack, sim, pids: asyncio.run(run_async(opts, stack, sim, pids, results)),
+        render=render_advoware,
+        output=opts.output,
+        began=began,
+    )

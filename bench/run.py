@@ -454,6 +454,87 @@ def alive(pid: int) -> bool:
     return stat.rsplit(") ", 1)[-1][:1] != "Z"
 
 
+def run_scenario(
+    *,
+    results: dict[str, Any],
+    label: str,
+    simulator: Any,
+    body: Callable[[DevStack, Any, dict[str, int]], Any],
+    render: Callable[[dict[str, Any]], str],
+    output: Path,
+    began: float,
+    keep_partial: bool = False,
+) -> int:
+    """Start the stack and simulator, run ``body``, account memory and processes, report.
+
+    ``body(stack, sim, pids)`` runs the scenario (raising ``BenchFailure`` on a failed check)
+    and may return per-phase memory peaks. ``keep_partial`` writes what was measured to
+    ``<output>.failed.json`` when it fails. Exit code 1 on a failure or a leftover process.
+    """
+    pids: dict[str, int] = {}
+    leftover: list[str] = []
+    failure: str | None = None
+    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as state_dir:
+        stack = DevStack(
+            temporal_port=0,
+            ui_port=0,
+            kafka_port=0,
+            redis_port=0,
+            state_dir=state_dir,
+            headless=True,
+        )
+        print(f"starting Temporal, tansu, valkey and the {label} simulator ...", flush=True)
+        try:
+            with simulator as sim, stack:
+                results["setup"]["stack_start_seconds"] = round(stack.startup_seconds or 0, 2)
+                pids = {n: p.pid for n, p in stack.processes.items() if p.pid is not None}
+                if sim.pid is not None:
+                    pids[f"{label.lower()}-simulator"] = sim.pid
+                per_phase = None
+                try:
+                    per_phase = body(stack, sim, pids)
+                except BenchFailure as exc:
+                    failure = str(exc)
+                # The worker's KafkaPublisher only flushes on close; its producer lives until
+                # collected and would log reconnect errors once the broker is gone.
+                gc.collect()
+                memory: dict[str, Any] = {
+                    "bench_process_peak_rss_mib": round(measure.lifetime_peak_rss_mib(), 1),
+                }
+                if per_phase is not None:
+                    memory["per_phase_peaks"] = per_phase
+                memory["services_peak_rss_mib"] = {
+                    name: round(v, 1)
+                    for name, pid in pids.items()
+                    if (v := measure.peak_rss_mib(pid)) is not None
+                }
+                results["memory"] = memory
+        finally:
+            leftover = sorted(name for name, pid in pids.items() if alive(pid))
+    results["host"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["leftover_processes"] = leftover
+    results["total_seconds"] = round(time.perf_counter() - began, 1)
+    if failure is not None:
+        if keep_partial:
+            results["failure"] = failure
+            failed = output.with_suffix(".failed.json")
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            failed.write_text(json.dumps(results, indent=2) + "\n")
+            print(f"\nBENCHMARK FAILED: {failure} (partial results in {failed})", file=sys.stderr)
+        else:
+            print(f"\nBENCHMARK FAILED: {failure}", file=sys.stderr)
+        return 1
+    print()
+    print(render(results))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults written to {output}")
+    if leftover:
+        print(f"WARNING: still running after stop: {', '.join(leftover)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table and write the JSON. Exit 1 when a check failed."""
     opts = parse_args(argv)
@@ -478,55 +559,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "setup": {},
     }
-    pids: dict[str, int] = {}
-    failure: str | None = None
-    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as state_dir:
-        stack = DevStack(
-            temporal_port=0,
-            ui_port=0,
-            kafka_port=0,
-            redis_port=0,
-            state_dir=state_dir,
-            headless=True,
-        )
-        print("starting Temporal, tansu, valkey and the WIW simulator ...", flush=True)
-        try:
-            with Simulator(in_process=opts.sim_in_process) as sim, stack:
-                results["setup"]["stack_start_seconds"] = round(stack.startup_seconds or 0, 2)
-                pids = {n: p.pid for n, p in stack.processes.items() if p.pid is not None}
-                if sim.pid is not None:
-                    pids["wiw-simulator"] = sim.pid
-                per_phase = False
-                try:
-                    per_phase = asyncio.run(run_async(opts, stack, sim, results))
-                except BenchFailure as exc:
-                    failure = str(exc)
-                # The worker's KafkaPublisher only flushes on close; its producer lives until
-                # collected and would log reconnect errors once the broker is gone.
-                gc.collect()
-                results["memory"] = {
-                    "bench_process_peak_rss_mib": round(measure.lifetime_peak_rss_mib(), 1),
-                    "per_phase_peaks": per_phase,
-                    "services_peak_rss_mib": {
-                        name: round(v, 1)
-                        for name, pid in pids.items()
-                        if (v := measure.peak_rss_mib(pid)) is not None
-                    },
-                }
-        finally:
-            leftover = sorted(name for name, pid in pids.items() if alive(pid))
-    results["host"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["leftover_processes"] = leftover
-    results["total_seconds"] = round(time.perf_counter() - began, 1)
-    if failure is not None:
-        print(f"\nBENCHMARK FAILED: {failure}", file=sys.stderr)
-        return 1
-    print()
-    print(render(results))
-    opts.output.parent.mkdir(parents=True, exist_ok=True)
-    opts.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults written to {opts.output}")
-    if leftover:
-        print(f"WARNING: still running after stop: {', '.join(leftover)}", file=sys.stderr)
-        return 1
-    return 0
+    return run_scenario(
+        results=results,
+        label="WIW",
+        simulator=Simulator(in_process=opts.sim_in_process),
+        body=lambda stack, sim, pids: asyncio.run(run_async(opts, stack, sim, results)),
+        render=render,
+        output=opts.output,
+        began=began,
+    )

@@ -30,15 +30,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import math
 import os
 import platform
 import random
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -53,7 +50,7 @@ from temporalio.client import Client
 
 from bench import measure
 from bench.report import render_temu
-from bench.run import BenchFailure, alive, git_commit, rate
+from bench.run import BenchFailure, git_commit, rate, run_scenario
 from bench.sim import TemuSimulator
 from connectors.temu.client import DEFAULT_HEADROOM, MAX_PAGE_SIZE
 from connectors.temu.connector import FIRST_PASS_DAYS
@@ -688,56 +685,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "setup": {},
     }
-    pids: dict[str, int] = {}
-    leftover: list[str] = []
-    failure: str | None = None
-    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as state_dir:
-        stack = DevStack(
-            temporal_port=0,
-            ui_port=0,
-            kafka_port=0,
-            redis_port=0,
-            state_dir=state_dir,
-            headless=True,
-        )
-        print("starting Temporal, tansu, valkey and the TEMU simulator ...", flush=True)
-        try:
-            with TemuSimulator(in_process=opts.sim_in_process) as sim, stack:
-                results["setup"]["stack_start_seconds"] = round(stack.startup_seconds or 0, 2)
-                pids = {n: p.pid for n, p in stack.processes.items() if p.pid is not None}
-                if sim.pid is not None:
-                    pids["temu-simulator"] = sim.pid
-                try:
-                    asyncio.run(run_async(opts, stack, sim, pids, results))
-                except BenchFailure as exc:
-                    failure = str(exc)
-                gc.collect()  # close the worker's Kafka producer while the broker still runs
-                results["memory"] = {
-                    "bench_process_peak_rss_mib": round(measure.lifetime_peak_rss_mib(), 1),
-                    "services_peak_rss_mib": {
-                        name: round(v, 1)
-                        for name, pid in pids.items()
-                        if (v := measure.peak_rss_mib(pid)) is not None
-                    },
-                }
-        finally:
-            leftover = sorted(name for name, pid in pids.items() if alive(pid))
-    results["host"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["leftover_processes"] = leftover
-    results["total_seconds"] = round(time.perf_counter() - began, 1)
-    if failure is not None:
-        results["failure"] = failure
-        failed = opts.output.with_suffix(".failed.json")
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        failed.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"\nBENCHMARK FAILED: {failure} (partial results in {failed})", file=sys.stderr)
-        return 1
-    print()
-    print(render_temu(results))
-    opts.output.parent.mkdir(parents=True, exist_ok=True)
-    opts.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults written to {opts.output}")
-    if leftover:
-        print(f"WARNING: still running after stop: {', '.join(leftover)}", file=sys.stderr)
-        return 1
-    return 0
+    return run_scenario(
+        results=results,
+        label="TEMU",
+        simulator=TemuSimulator(in_process=opts.sim_in_process),
+        body=lambda stack, sim, pids: asyncio.run(run_async(opts, stack, sim, pids, results)),
+        render=render_temu,
+        output=opts.output,
+        began=began,
+        keep_partial=True,
+    )
