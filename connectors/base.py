@@ -7,7 +7,8 @@ Adding a source = a folder under ``connectors/`` with ``client.py`` (httpx + aut
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
@@ -104,6 +105,32 @@ def iso_day(value: str, what: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise InvalidParamsError(f"{what} must be a day as YYYY-MM-DD, got {value!r}") from None
+
+
+async def point_lookups(
+    keys: list[str],
+    fetch: Callable[[int], Awaitable[dict[str, Any] | None]],
+    convert: Callable[[str, dict[str, Any]], Lookup | None],
+    concurrency: int,
+) -> list[Lookup]:
+    """Look up numeric record ids one by one, ``concurrency`` at a time.
+
+    A key that is not a number cannot be an upstream id and ``fetch`` answering ``None``
+    (404) both mean "does not exist": a deletion. ``convert`` turns a found raw record into
+    its ``Lookup`` or returns ``None`` when it cannot be read: such a key gets no answer,
+    so the engine leaves it as it is instead of guessing.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> Lookup | None:
+        if not key.isdigit():
+            return Lookup(key=key, record=None)
+        async with gate:
+            raw = await fetch(int(key))
+        return Lookup(key=key, record=None) if raw is None else convert(key, raw)
+
+    found = await asyncio.gather(*(one(k) for k in keys))
+    return [item for item in found if item is not None]
 
 
 class ConnectorBase:

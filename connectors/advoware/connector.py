@@ -43,7 +43,6 @@ Negative ``frNr`` (system entries) are skipped.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
@@ -62,7 +61,7 @@ from connectors.advoware.schemas import (
     start_day,
     without_content,
 )
-from connectors.base import ConnectorBase, days_param, iso_day
+from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from models.errors import InvalidParamsError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
@@ -234,15 +233,8 @@ class AdvowareConnector(ConnectorBase):
         neither deleted nor known), so the engine leaves that key as it is.
         """
         _check_params(params)
-        gate = asyncio.Semaphore(self._lookup_concurrency)
 
-        async def one(key: str) -> Lookup | None:
-            if not key.isdigit():
-                return Lookup(key=key, record=None)
-            async with gate:
-                raw = await self.client.appointment(int(key))
-            if raw is None:
-                return Lookup(key=key, record=None)
+        def convert(key: str, raw: dict[str, Any]) -> Lookup | None:
             try:
                 termin = parse_termin(raw)
             except MalformedTerminError as exc:
@@ -252,8 +244,7 @@ class AdvowareConnector(ConnectorBase):
                 return Lookup(key=key, record=None)
             return Lookup(key=key, record=_record(termin, self._full(params, termin.owner)))
 
-        found = await asyncio.gather(*(one(k) for k in keys))
-        return [item for item in found if item is not None]
+        return await point_lookups(keys, self.client.appointment, convert, self._lookup_concurrency)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

@@ -9,14 +9,13 @@ once, from its start day, although both days' windows return it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.base import ConnectorBase, days_param, iso_day
+from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.wiw.client import WiwClient
 from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
 from models.records import Lookup, Malformed, Page, Record, raw_digest
@@ -125,15 +124,8 @@ class WiwConnector(ConnectorBase):
         known): the engine should leave such keys as they are; the day that now holds the
         shift dead-letters it.
         """
-        gate = asyncio.Semaphore(self._lookup_concurrency)
 
-        async def one(key: str) -> Lookup | None:
-            if not key.isdigit():
-                return Lookup(key=key, record=None)
-            async with gate:
-                raw = await self.client.shift(int(key))
-            if raw is None:
-                return Lookup(key=key, record=None)
+        def convert(key: str, raw: dict[str, Any]) -> Lookup | None:
             try:
                 shift = parse_shift(raw)
             except MalformedShiftError as exc:
@@ -142,8 +134,7 @@ class WiwConnector(ConnectorBase):
             day = shift.start_time.astimezone(self.tz).date().isoformat()
             return Lookup(key=key, record=Record(key=key, data=shift.published(), partition=day))
 
-        found = await asyncio.gather(*(one(k) for k in keys))
-        return [item for item in found if item is not None]
+        return await point_lookups(keys, self.client.shift, convert, self._lookup_concurrency)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
