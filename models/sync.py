@@ -81,6 +81,8 @@ class Progress(BaseModel):
     """Step counts of finished partitions, as ``<step>.<count>``."""
     errors: list[PartitionError] = Field(default_factory=list)
     """Last errors, newest last, at most ``MAX_ERRORS``."""
+    skipped: list[str] = Field(default_factory=list)
+    """Partitions skipped because another run was syncing them (last ``MAX_ERRORS``)."""
 
 
 class ListPartitionsInput(BaseModel):

@@ -34,6 +34,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.sync_partition import failure_message
 
 
+SKIP_HELD_PATCH = "skip-held-partitions"
+"""Patch id: runs started before it waited for a child to finish after a refused start,
+which hung when the whole batch was refused. Histories without the marker replay the old way."""
+
+
 @workflow.defn(name="SyncAllWorkflow")
 class SyncAllWorkflow:
     """One run of a source: every partition synced by its own child workflow."""
@@ -68,6 +73,7 @@ class SyncAllWorkflow:
             self._unchanged_pages = input.carried.unchanged_pages
             self._step_counts = dict(input.carried.steps)
             self._errors = list(input.carried.errors)
+            self._skipped = list(input.carried.skipped)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
             try:
@@ -123,6 +129,7 @@ class SyncAllWorkflow:
                 started += 1
             # all free slots in one workflow task: awaiting each start costs a round trip
             launched = await asyncio.gather(*(self._start_child(input, p) for p in batch))
+            refused = not all(launched)
             for partition, ok in zip(batch, launched, strict=True):
                 if ok:
                     task = asyncio.create_task(self._await_child(partition))
@@ -143,6 +150,10 @@ class SyncAllWorkflow:
                             }
                         )
                     )
+            if refused and workflow.patched(SKIP_HELD_PATCH):
+                # a start refused because another run holds the partition frees its slot at
+                # once: no child of ours will finish to wake us for it (issue 8, case 2)
+                continue
             tick = self._tick
             await workflow.wait_condition(lambda: self._tick != tick)  # noqa: B023
 
@@ -308,4 +319,5 @@ class SyncAllWorkflow:
             unchanged_pages=self._unchanged_pages,
             steps=dict(self._step_counts),
             errors=list(self._errors),
+            skipped=self._skipped[-MAX_ERRORS:],
         )
