@@ -4,11 +4,15 @@ An employee is the natural partition: Advoware lists Termine per Kürzel and dat
 employee's calendar is independent of the others', and a refusal for one employee (``...
 nicht freigeschaltet``) must not stop the rest. Each partition is the window
 ``[today - days_back, today + days_ahead]`` (today in Europe/Berlin), fetched in pages of
-``page_days`` days; the cursor is the ISO date a page starts on. Advoware returns every
-appointment *overlapping* the requested days, so a page keeps only the appointments owned
-by this employee that start in its days; an appointment that began before the window but
-still overlaps it (a long absence, a running series) belongs to the first page. So every
-appointment of the window is published exactly once per run, however many pages it spans.
+``page_days`` days; the cursor is the ISO date a page starts on. Each page asks for one day
+more than its own (page requests overlap at their bounds by a day), because the reference
+does not settle whether ``to`` is inclusive, nor whether Advoware matches appointments by
+overlap with the range or by start day. A page keeps only the appointments owned by this
+employee that *start* in its own days, so one in the overlap is published by one page only;
+an appointment that began before the window but still overlaps it (a long absence, a
+running series) belongs to the first page (an API matching by start day never returns it).
+So every appointment of the window is published exactly once per run, however many pages
+it spans or whichever reading of the range the API follows.
 
 Published record (``Record.data``; key = ``str(frNr)``, partition = owner Kürzel):
 
@@ -66,6 +70,11 @@ from models.errors import InvalidParamsError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
 log = logging.getLogger(__name__)
+
+PAGE_OVERLAP_DAYS = 1
+"""Days each page request reaches into the next page. The reference does not say whether
+Advoware's ``to`` is inclusive or whether it matches appointments by overlap or by start
+day; asking one day more and keeping only what starts in the page is right for all four."""
 
 OUTPUT_VERSION = "advoware-termin-1"
 """Raise when the published shape changes, so every page digest misses once."""
@@ -186,7 +195,11 @@ class AdvowareConnector(ConnectorBase):
             return chunk_start <= day <= chunk_end or (is_first and day < chunk_start)
 
         next_cursor = None if chunk_end >= last else (chunk_end + timedelta(days=1)).isoformat()
-        raws = await self.client.appointments(kuerzel, chunk_start, chunk_end)
+        # one day beyond the chunk: an API whose ``to`` is exclusive still returns the
+        # chunk's last day; what starts on the extra day belongs to the next page
+        raws = await self.client.appointments(
+            kuerzel, chunk_start, chunk_end + timedelta(days=PAGE_OVERLAP_DAYS)
+        )
         digest = raw_digest(
             OUTPUT_VERSION,
             kuerzel,

@@ -58,7 +58,14 @@ _KNOB_DEFAULTS: dict[str, Any] = {
     "token_ttl_seconds": 3300.0,
     "max_clock_skew_seconds": 300.0,
     "pascal_case": False,
+    "to_exclusive": False,
+    "match_by": "overlap",
 }
+"""``to_exclusive`` and ``match_by`` are the two readings of the Termine range the reference
+leaves open (§1, [I]): ``to`` inclusive or exclusive, and appointments matched by overlap
+with ``[from, to]`` or by their start day alone. Clients must lose nothing under any of them."""
+
+MATCH_BY = ("overlap", "start")
 
 _EMPLOYEES = [
     ("SB", "Siggel", "Bernd", True),
@@ -217,6 +224,8 @@ class AdvowareState(RequestCounters):
     token_ttl_seconds: float
     max_clock_skew_seconds: float
     pascal_case: bool
+    to_exclusive: bool
+    match_by: str
 
     def __init__(
         self,
@@ -267,6 +276,8 @@ class AdvowareState(RequestCounters):
                 value = {str(v).upper() for v in value}
             elif name == "malformed_style" and value not in MALFORMED_STYLES:
                 raise ValueError(f"malformed_style must be one of {MALFORMED_STYLES}")
+            elif name == "match_by" and value not in MATCH_BY:
+                raise ValueError(f"match_by must be one of {MATCH_BY}")
             elif isinstance(_KNOB_DEFAULTS[name], bool):
                 value = value if isinstance(value, bool) else str(value).lower() == "true"
             else:
@@ -697,17 +708,27 @@ class AdvowareState(RequestCounters):
         """Appointments of ``kuerzel`` overlapping ``[start, end]`` (whole days, inclusive).
 
         A series overlaps from its first day to its end (``until``). ``kuerzel=Allgemein``
-        returns the firm-wide entries (owner ``ALLE``, ``Allgemein`` or empty).
+        returns the firm-wide entries (owner ``ALLE``, ``Allgemein`` or empty). Knob
+        ``to_exclusive`` drops the day ``end`` from the range; ``match_by="start"`` keeps only
+        appointments that start in the range (a running one that began earlier is left out).
         """
         wanted = kuerzel.upper()
         general = wanted in ("ALLGEMEIN", "ALLE")
+        last = end - timedelta(days=1) if self.to_exclusive else end
+        by_start = self.match_by == "start"
+
+        def in_range(t: dict[str, Any]) -> bool:
+            first_day = t["start"].date()
+            if by_start:
+                return start <= first_day <= last
+            return first_day <= last and (t["until"] or t["end"].date()) >= start
+
         with self._lock:
             picked = [
                 t
                 for t in self._termine.values()
                 if (t["anwalt"] in ("ALLE", "ALLGEMEIN", "") if general else t["anwalt"] == wanted)
-                and t["start"].date() <= end
-                and (t["until"] or t["end"].date()) >= start
+                and in_range(t)
             ]
             picked.sort(key=lambda t: (t["start"], t["frNr"]))
             return [self._render(t) for t in picked]
