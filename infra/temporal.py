@@ -14,6 +14,10 @@ from temporalio.service import RPCError
 from settings import TemporalSettings
 from workflows.options import SEARCH_ATTRIBUTES
 
+DATA_CONVERTER = pydantic_data_converter
+"""How payloads are (de)serialised: the worker, the starter, tests and the replay test must
+agree, or recorded histories stop decoding."""
+
 
 class TemporalUnavailableError(RuntimeError):
     """Temporal cannot be reached; names the setting that points at it."""
@@ -29,7 +33,7 @@ async def connect(settings: TemporalSettings) -> Client:
         return await Client.connect(
             settings.address,
             namespace=settings.namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             tls=settings.tls or settings.api_key is not None,
         )

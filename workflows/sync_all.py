@@ -139,6 +139,10 @@ class SyncAllWorkflow:
                 if self._stopping or not self._pending:
                     break
                 if draining() and not self._paused:  # a paused run waits for resume first
+                    # signal handlers still sending to children would be cut off mid-way
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    if self._paused or self._stopping:
+                        continue  # a signal handled meanwhile decides first
                     workflow.continue_as_new(
                         input.model_copy(
                             update={
@@ -157,6 +161,7 @@ class SyncAllWorkflow:
             tick = self._tick
             await workflow.wait_condition(lambda: self._tick != tick)  # noqa: B023
 
+        await workflow.wait_condition(workflow.all_handlers_finished)
         if self._stopping:
             self._set_state(RunState.STOPPED)
         elif self._counts.failed or self._errors:  # failed partitions or failed steps

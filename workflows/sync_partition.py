@@ -96,6 +96,7 @@ class SyncPartitionWorkflow(Steerable):
                 workflow.info().is_continue_as_new_suggested()
                 or workflow.info().get_current_history_length() > options.PARTITION_HISTORY_LIMIT
             ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     input.model_copy(
                         update={
@@ -133,6 +134,7 @@ class SyncPartitionWorkflow(Steerable):
                 non_retryable=True,
             ) from exc
         self._records = self._records.add(done.records)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         self._state = RunState.COMPLETED if complete else RunState.STOPPED
         return SyncPartitionResult(
             source=input.source,

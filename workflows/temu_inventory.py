@@ -128,6 +128,7 @@ class TemuInventoryWorkflow(Steerable):
                 workflow.info().is_continue_as_new_suggested()
                 or workflow.info().get_current_history_length() > options.PARTITION_HISTORY_LIMIT
             ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     input.model_copy(
                         update={
@@ -139,6 +140,7 @@ class TemuInventoryWorkflow(Steerable):
                     )
                 )
         await self._finish(shop, run_token, batch_size)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         self._state = RunState.STOPPED if next_cursor is not None else RunState.COMPLETED
         return SyncPartitionResult(
             source=input.source,
