@@ -77,6 +77,7 @@ def format_result(r: SyncAllResult) -> str:
     lines += [f"  failed {e.partition}: {e.error}" for e in r.failed]
     if r.skipped:
         lines.append(f"  skipped (already running elsewhere): {', '.join(r.skipped)}")
+    lines += [f"  warning: {w}" for w in r.warnings]
     return "\n".join(lines)
 
 

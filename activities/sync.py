@@ -84,7 +84,11 @@ class SyncActivities:
         log.info("Found %d %ss", len(listed), noun)
         if input.only is None:
             return ListPartitionsResult(
-                partitions=listed, noun=noun, steps=steps, child_workflow=child
+                partitions=listed,
+                noun=noun,
+                steps=steps,
+                child_workflow=child,
+                warning=await self._check_empty(input.source, noun, len(listed)),
             )
         unknown = sorted(set(input.only) - set(listed))
         if unknown:
@@ -100,6 +104,25 @@ class SyncActivities:
             steps=steps,
             child_workflow=child,
         )
+
+    async def _check_empty(self, source: str, noun: str, count: int) -> str | None:
+        """Remember a non-empty listing; warn when one finds nothing after one that did.
+
+        A source that suddenly lists nothing (a revoked permission, an answer in a shape
+        that parses to nothing) would otherwise complete with nothing synced.
+        """
+        if count:
+            await self._store.set_listed_count(source, count)
+            return None
+        previous = await self._store.listed_count(source)
+        if not previous:
+            return None
+        warning = (
+            f"{source} listed 0 {noun}s, but its last listing had {previous}: nothing was "
+            f"synced; check the upstream account's access and the source's settings"
+        )
+        log.warning("%s", warning)
+        return warning
 
     @activity.defn(name=options.SYNC_PAGE)
     @translate_errors

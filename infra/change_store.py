@@ -205,6 +205,15 @@ class ChangeStore:
         """Advance the checkpoint once a pass has committed everything up to it."""
         await self._r.set(f"{self._p(source, partition)}:checkpoint", checkpoint)
 
+    async def listed_count(self, source: str) -> int | None:
+        """Partitions the source's last non-empty listing had (one key per source, no TTL)."""
+        raw = _text(await self._r.get(f"synchub:{source}:listed"))
+        return int(raw) if raw is not None else None
+
+    async def set_listed_count(self, source: str, count: int) -> None:
+        """Remember a non-empty listing's size, so a later empty one can be told apart."""
+        await self._r.set(f"synchub:{source}:listed", count)
+
     async def missing_keys(self, source: str, partition: str, run_token: str) -> list[str]:
         """Keys cached for the partition but not seen in this pass (one script call)."""
         keys = [f"{self._p(source, partition)}:fp", self._seen(source, partition, run_token)]

@@ -83,6 +83,9 @@ class Progress(BaseModel):
     """Last errors, newest last, at most ``MAX_ERRORS``."""
     skipped: list[str] = Field(default_factory=list)
     """Partitions skipped because another run was syncing them (last ``MAX_ERRORS``)."""
+    warnings: list[str] = Field(default_factory=list)
+    """Things an operator should look at although nothing failed (e.g. 0 partitions listed
+    where the last listing had some)."""
 
 
 class ListPartitionsInput(BaseModel):
@@ -104,6 +107,9 @@ class ListPartitionsResult(BaseModel):
     """Step activities each partition runs after its pages (from the connector's spec)."""
     child_workflow: str = "SyncPartitionWorkflow"
     """Workflow type run per partition (from the connector's spec)."""
+    warning: str | None = None
+    """Set when the listing looks wrong without being an error: 0 partitions where the
+    source's last listing had some."""
 
 
 class SyncAllInput(BaseModel):
@@ -151,6 +157,8 @@ class SyncAllResult(BaseModel):
     """Failed partitions and why (bounded)."""
     skipped: list[str] = Field(default_factory=list)
     """Partitions skipped because another run was syncing them (bounded)."""
+    warnings: list[str] = Field(default_factory=list)
+    """Things to look at although the run completed (see ``Progress.warnings``)."""
 
 
 class SyncPartitionInput(BaseModel):

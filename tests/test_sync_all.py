@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from infra.devrun import local_advoware_settings
 from models.sync import Progress, RunState, SyncAllInput, SyncAllResult
@@ -23,6 +23,7 @@ from simulators.advoware import AdvowareState, make_sim_app
 from simulators.server import ThreadedServer
 from tests.helpers import Engine, make_settings, read, running_engine
 from workflows.sync_all import SyncAllWorkflow
+from workflows.sync_partition import failure_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -125,3 +126,49 @@ async def test_overlapping_runs_skip_held_partitions_and_finish(sim, engine: Eng
     synced = set(active) - set(one.skipped) | set(active) - set(two.skipped)
     assert synced == set(active)  # every partition was synced by one of the two runs
     await read(engine.topic, idle=1.0)
+
+
+async def test_zero_partitions_after_some_is_a_warning(
+    sim, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8 case 6: a listing that suddenly finds nobody must not pass as plain success."""
+    state, _ = sim
+    active = seed(state, 4, 2)
+    before = await finish(await start(engine))
+    assert before.partitions.total == len(active) and before.warnings == []
+    await read(engine.topic, idle=1.0)
+
+    for kuerzel in active:
+        state.set_active(kuerzel, False)  # e.g. the API user lost sight of the employees
+    caplog.clear()
+    handle = await start(engine)
+    empty = await finish(handle)
+    assert empty.state == RunState.COMPLETED and empty.partitions.total == 0
+    assert len(empty.warnings) == 1
+    warning = empty.warnings[0]
+    assert "0 employees" in warning and f"{len(active)}" in warning
+    progress: Progress = await handle.query(SyncAllWorkflow.progress)
+    assert progress.warnings == empty.warnings
+    logged = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert any("0 employees" in r.getMessage() for r in logged)
+
+    # the next empty run still warns: the last count that had partitions is kept
+    assert (await finish(await start(engine))).warnings == empty.warnings
+
+
+@pytest.mark.parametrize("shape", ["object", "renamed"])
+async def test_unparseable_employee_list_names_what_was_received(
+    sim, engine: Engine, shape: str
+) -> None:
+    state, _ = sim
+    seed(state, 3, 1)
+    names = {e["name"] for e in state.employees()} | {e["vorname"] for e in state.employees()}
+    state.set_knobs(employees_shape=shape)
+    handle = await start(engine)
+    with pytest.raises(WorkflowFailureError) as caught:
+        await asyncio.wait_for(handle.result(), RUN_BOUND)
+    message = failure_message(caught.value)
+    assert "cannot list what to sync" in message
+    expected = {"object": "object with keys [Mitarbeiter]", "renamed": "[code, name"}[shape]
+    assert expected in message, message
+    assert not any(n in message for n in names), "employee data in the error"

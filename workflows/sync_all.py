@@ -54,6 +54,7 @@ class SyncAllWorkflow:
         self._unchanged_pages = 0
         self._errors: list[PartitionError] = []
         self._skipped: list[str] = []
+        self._warnings: list[str] = []
         self._paused = False
         self._stopping = False
         self._tick = 0
@@ -74,6 +75,7 @@ class SyncAllWorkflow:
             self._step_counts = dict(input.carried.steps)
             self._errors = list(input.carried.errors)
             self._skipped = list(input.carried.skipped)
+            self._warnings = list(input.carried.warnings)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
             try:
@@ -98,6 +100,9 @@ class SyncAllWorkflow:
             self._child = listed.child_workflow
             self._counts.total = len(remaining)
             workflow.logger.info("%s: found %d %ss", input.source, len(remaining), self._noun)
+            if listed.warning:
+                self._warnings.append(listed.warning)
+                workflow.logger.warning("%s", listed.warning)
         else:
             remaining = input.remaining
             self._noun = input.noun
@@ -185,6 +190,7 @@ class SyncAllWorkflow:
             steps=dict(self._step_counts),
             failed=list(self._errors),
             skipped=self._skipped[-MAX_ERRORS:],
+            warnings=list(self._warnings),
         )
 
     async def _start_child(self, input: SyncAllInput, partition: str) -> bool:
@@ -325,4 +331,5 @@ class SyncAllWorkflow:
             steps=dict(self._step_counts),
             errors=list(self._errors),
             skipped=self._skipped[-MAX_ERRORS:],
+            warnings=list(self._warnings),
         )

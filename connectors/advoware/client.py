@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from connectors.http import retry_after
+from connectors.shapes import shape_of
 from models.errors import NotConfiguredError, PermanentError, RetryableError
 from settings import AdvowareSettings
 
@@ -209,8 +210,10 @@ class AdvowareClient:
         """``GET api/v1/advonet/Employees``: every employee object, as received."""
         body = await self._get(EMPLOYEES_PATH, None, "GET Employees")
         items = _list_of(body)
-        if items is None:
-            raise RetryableError("Advoware answered GET Employees without a list of employees")
+        if items is None:  # a changed API, not a hiccup: retrying the same request cannot help
+            raise PermanentError(
+                f"Advoware answered GET Employees with {shape_of(body)}, not a list of employees"
+            )
         return [e for e in items if isinstance(e, dict)]
 
     async def appointments(self, kuerzel: str, start: date, end: date) -> list[dict[str, Any]]:

@@ -66,7 +66,8 @@ from connectors.advoware.schemas import (
     without_content,
 )
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
-from models.errors import InvalidParamsError
+from connectors.shapes import shape_of
+from models.errors import InvalidParamsError, PermanentError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
 log = logging.getLogger(__name__)
@@ -133,11 +134,22 @@ class AdvowareConnector(ConnectorBase):
 
         With ``debug_kuerzel`` only those are kept (the others are logged as filtered, and a
         debug Kürzel that is not an active employee is logged as missing).
+
+        Raises:
+            PermanentError: the list has entries but none with a Kürzel we can read (a
+                changed API); the message names the shape received, never its values.
         """
         _check_params(params)
         active: list[str] = []
         inactive: list[str] = []
-        for raw in await self.client.employees():
+        raws = await self.client.employees()
+        if raws and not any(parse_employee(raw) for raw in raws):
+            # a renamed field would otherwise look like a firm without employees
+            raise PermanentError(
+                f"Advoware listed {len(raws)} employees but none with a readable Kürzel "
+                f"(field kuerzel); received {shape_of(raws)}"
+            )
+        for raw in raws:
             parsed = parse_employee(raw)
             if parsed is None:
                 continue

@@ -125,7 +125,7 @@ def create_app(state: AdvowareState | None = None) -> Starlette:
 
     async def employees(request: Request) -> Response:
         refused = await admitted(request, EMPLOYEES)
-        return refused or reply(200, sim.employees())
+        return refused or reply(200, sim.employees_body())
 
     async def termine(request: Request) -> Response:
         query = _query(request)

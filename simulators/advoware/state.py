@@ -60,12 +60,16 @@ _KNOB_DEFAULTS: dict[str, Any] = {
     "pascal_case": False,
     "to_exclusive": False,
     "match_by": "overlap",
+    "employees_shape": "list",
 }
 """``to_exclusive`` and ``match_by`` are the two readings of the Termine range the reference
 leaves open (§1, [I]): ``to`` inclusive or exclusive, and appointments matched by overlap
 with ``[from, to]`` or by their start day alone. Clients must lose nothing under any of them."""
 
 MATCH_BY = ("overlap", "start")
+EMPLOYEES_SHAPES = ("list", "object", "renamed")
+"""``employees_shape``: the documented bare array; an object wrapping it under a key no
+client knows (``Mitarbeiter``); or an array whose items name the Kürzel ``code``."""
 
 _EMPLOYEES = [
     ("SB", "Siggel", "Bernd", True),
@@ -226,6 +230,7 @@ class AdvowareState(RequestCounters):
     pascal_case: bool
     to_exclusive: bool
     match_by: str
+    employees_shape: str
 
     def __init__(
         self,
@@ -278,6 +283,8 @@ class AdvowareState(RequestCounters):
                 raise ValueError(f"malformed_style must be one of {MALFORMED_STYLES}")
             elif name == "match_by" and value not in MATCH_BY:
                 raise ValueError(f"match_by must be one of {MATCH_BY}")
+            elif name == "employees_shape" and value not in EMPLOYEES_SHAPES:
+                raise ValueError(f"employees_shape must be one of {EMPLOYEES_SHAPES}")
             elif isinstance(_KNOB_DEFAULTS[name], bool):
                 value = value if isinstance(value, bool) else str(value).lower() == "true"
             else:
@@ -420,6 +427,15 @@ class AdvowareState(RequestCounters):
         """Every employee as ``GET /api/v1/advonet/Employees`` serves them."""
         with self._lock:
             return [self._cased(dict(e)) for e in self._employees.values()]
+
+    def employees_body(self) -> Any:
+        """The body of ``GET /api/v1/advonet/Employees`` in the shape ``employees_shape`` sets."""
+        listed = self.employees()
+        if self.employees_shape == "object":
+            return {"Mitarbeiter": listed}
+        if self.employees_shape == "renamed":
+            return [{("code" if k == "kuerzel" else k): v for k, v in e.items()} for e in listed]
+        return listed
 
     # -- data generation ----------------------------------------------------------------
 
