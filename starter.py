@@ -19,12 +19,13 @@ import json
 import logging
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from connectors import get_spec
 from infra.schedules import apply_schedules, schedule_definitions
@@ -112,26 +113,79 @@ async def start_sync(
     )
 
 
-async def wait_for(handle: WorkflowHandle[Any, SyncAllResult], every: float = 2.0) -> int:
-    """Print progress until the run ends; exit code 0 unless it failed."""
-    task = asyncio.ensure_future(handle.result())
+RECONNECT_SECONDS = 300.0
+"""Default of ``run --reconnect-timeout``: how long ``--wait`` keeps trying to reach a
+Temporal that went away (a dev-server restart takes seconds, a cluster upgrade minutes)."""
+
+_UNREACHABLE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN)
+"""RPC failures that mean "Temporal cannot be reached right now", not "you asked wrong"."""
+
+
+async def wait_for(
+    handle: WorkflowHandle[Any, SyncAllResult],
+    every: float = 2.0,
+    reconnect_seconds: float = RECONNECT_SECONDS,
+) -> int:
+    """Print progress until the run ends; exit code 0 unless it failed.
+
+    Temporal going away (a restart, a network blip) does not end the wait: the run goes on
+    in Temporal regardless, so the CLI says it is reconnecting, keeps trying for
+    ``reconnect_seconds`` and then carries on printing progress, or gives up with exit 1
+    and the command that shows the run's state later.
+    """
     last = ""
-    while not task.done():
+    lost: float | None = None
+    while True:
+        task = asyncio.ensure_future(handle.result())
         try:
-            line = format_progress(await handle.query(SyncAllWorkflow.progress))
-        except RPCError:
-            line = last
-        if line and line != last:
-            print(line, flush=True)
-            last = line
-        await asyncio.wait([task], timeout=every)
-    try:
-        result = task.result()
-    except WorkflowFailureError as exc:
-        print(f"run {handle.id} failed: {failure_message(exc)}", file=sys.stderr)
-        return 1
-    print(format_result(result))
-    return 0 if result.state in (RunState.COMPLETED, RunState.STOPPED) else 1
+            while not task.done():
+                try:
+                    line = format_progress(await handle.query(SyncAllWorkflow.progress))
+                except RPCError:
+                    line = last
+                if line and line != last:
+                    print(line, flush=True)
+                    last = line
+                await asyncio.wait([task], timeout=every)
+            result = task.result()
+        except WorkflowFailureError as exc:
+            print(f"run {handle.id} failed: {failure_message(exc)}", file=sys.stderr)
+            return 1
+        except RPCError as exc:
+            if exc.status not in _UNREACHABLE:
+                raise
+            now = time.monotonic()
+            if lost is None:
+                lost = now
+                print(
+                    f"lost Temporal ({exc.message}); reconnecting for up to "
+                    f"{reconnect_seconds:.0f} s (--reconnect-timeout)",
+                    flush=True,
+                )
+            if now - lost > reconnect_seconds:
+                print(
+                    f"run {handle.id}: Temporal unreachable for {now - lost:.0f} s, stopped "
+                    f"waiting (the run itself goes on); later: python starter.py status "
+                    f"{handle.id}",
+                    file=sys.stderr,
+                )
+                return 1
+            await asyncio.sleep(1.0)
+            try:
+                await handle.describe()
+            except RPCError as again:
+                if again.status not in _UNREACHABLE:
+                    raise
+                continue
+            print(
+                f"reconnected to Temporal after {time.monotonic() - lost:.0f} s; "
+                f"still waiting for {handle.id}",
+                flush=True,
+            )
+            lost = None
+            continue
+        print(format_result(result))
+        return 0 if result.state in (RunState.COMPLETED, RunState.STOPPED) else 1
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -143,7 +197,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"started {handle.id} (run {handle.result_run_id})")
     print(f"  progress: python starter.py status {handle.id}")
-    return await wait_for(handle) if args.wait else 0
+    return await wait_for(handle, reconnect_seconds=args.reconnect_timeout) if args.wait else 0
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -234,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--id", help="workflow id (default syncall/<source>/<timestamp>)")
     run.add_argument("--wait", action="store_true", help="print progress until done")
+    run.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=RECONNECT_SECONDS,
+        metavar="SECONDS",
+        help="with --wait: how long to keep reconnecting when Temporal cannot be reached "
+        f"(default {RECONNECT_SECONDS:.0f})",
+    )
     for name, text in (
         ("status", "state and progress of a run"),
         ("stop", "stop a run"),
@@ -266,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             get_spec(args.source).validate_params(parse_params(args.param))
             if args.max_concurrent is not None and args.max_concurrent < 1:
                 raise UsageError("--max-concurrent must be at least 1")
+            if args.reconnect_timeout < 0:
+                raise UsageError("--reconnect-timeout must be 0 or more seconds")
         needs_id = args.command == "schedules" and args.action not in ("apply", "list")
         if needs_id and not args.schedule_id:
             raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")
