@@ -207,7 +207,12 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     desc = await handle.describe()
     print(f"{args.workflow_id}: {desc.status.name if desc.status else 'UNKNOWN'}")
     try:
-        print(format_progress(await handle.query("progress", result_type=Progress)))
+        progress = await handle.query("progress", result_type=Progress)
+        print(format_progress(progress))
+        if progress.skipped:
+            print(f"  skipped (already running elsewhere): {', '.join(progress.skipped)}")
+        for warning in progress.warnings:
+            print(f"  warning: {warning}")
     except RPCError as exc:
         print(f"  (no progress: {exc.message})")
     return 0
