@@ -7,8 +7,8 @@ simulators over HTTP, an in-process worker) and writes each history as JSON to
 - ``SyncAllWorkflow``: an Advoware run that continues as new (3 employees, 2 children per
   run), both runs of the chain, a run steered by ``pause``/``resume``, and a run that
   skips partitions another run holds;
-- ``SyncPartitionWorkflow``: an Advoware employee and a TEMU orders shop (with its
-  ``confirm_shipments`` step);
+- ``SyncPartitionWorkflow``: an Advoware employee (in one activity, and in one-day pages
+  that take two) and a TEMU orders shop (with its ``confirm_shipments`` step);
 - ``TemuInventoryWorkflow``: a quick stock run of a TEMU shop.
 
 Re-run it after an *intentional* change of workflow code (and commit the new files); an
@@ -151,6 +151,27 @@ async def record(stack: DevStack) -> None:
             await save(
                 client.get_workflow_handle(partition_workflow_id("temu-inventory", SHOP)),
                 "temu_inventory",
+            )
+
+        # one-day pages: a partition needs two sync_page activities (50 pages each at most),
+        # so a moved PARTITION_HISTORY_LIMIT shows in its replay
+        daily = make_settings(
+            temporal_address=stack.temporal_address,
+            kafka_brokers=stack.kafka_brokers,
+            redis_url=stack.redis_url,
+            redis_db=0,
+            advoware=local_advoware_settings(
+                adv_state, adv_server.url, days_back=5, days_ahead=55, page_days=1
+            ),
+        )
+        async with running_engine(client, daily, daily.kafka.advoware_topic):
+            paged = await sync_all(
+                client, daily.temporal.task_queue, source="advoware", partitions=[employee]
+            )
+            await paged.result()
+            await save(
+                client.get_workflow_handle(partition_workflow_id("advoware", employee)),
+                "sync_partition_advoware_many_pages",
             )
     finally:
         adv_server.stop()
