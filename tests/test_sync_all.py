@@ -102,15 +102,32 @@ async def finish(handle: WorkflowHandle[SyncAllWorkflow, SyncAllResult]) -> Sync
         pytest.fail(f"{handle.id} still {progress.state} after {RUN_BOUND:.0f} s: {progress}")
 
 
-async def test_overlapping_runs_skip_held_partitions_and_finish(sim, engine: Engine) -> None:
-    """Issue 8 case 2: a run whose whole batch is held by another run used to wait forever."""
+async def holding(handle: WorkflowHandle[SyncAllWorkflow, SyncAllResult]) -> None:
+    """Return once the run has a partition running (its progress query says so)."""
+    for _ in range(300):
+        if (await handle.query(SyncAllWorkflow.progress)).partitions.running:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{handle.id} never started a partition")
+
+
+@pytest.mark.parametrize("children_per_run", [500, 1], ids=["one-run", "continue-as-new"])
+async def test_overlapping_runs_skip_held_partitions_and_finish(
+    sim, engine: Engine, children_per_run: int
+) -> None:
+    """Issue 8 case 2: a run whose whole batch is held by another run used to wait forever.
+
+    With ``children_per_run=1`` the second run continues as new after every start, and the
+    skipped partitions must survive that too.
+    """
     state, _ = sim
     active = seed(state, 4, 3)
-    state.set_knobs(latency_ms=250)  # a partition takes about a second
-    first = await start(engine, max_concurrent=1)
+    state.set_knobs(latency_ms=250)
+    # the first run's longer window makes each of its partitions take ~1.5 s (6 pages)
+    first = await start(engine, max_concurrent=1, params={"days_ahead": 150})
     # the second run starts while the first holds its first partition
-    await asyncio.sleep(0.5)
-    second = await start(engine, max_concurrent=1)
+    await holding(first)
+    second = await start(engine, max_concurrent=1, children_per_run=children_per_run)
 
     one, two = await finish(first), await finish(second)
 
