@@ -362,3 +362,52 @@ async def test_one_refused_product_is_dead_lettered_and_the_rest_goes_through(
     assert again.records.upserted == len(refused)
     assert {n: state.stock(skus[n]["skuId"]) for n in refused} == {n: desired[n] for n in refused}
     await read(engine.topic, idle=0.5)
+
+
+async def test_what_temu_applied_is_audited_even_when_the_batch_fails(sim, engine: Engine) -> None:
+    state, _ = sim
+    skus = catalogue(state, 3, 2, seed=27)
+    names = sorted(skus)
+    desired = {n: skus[n]["stock"] + 4 for n in names}
+    failing_goods = skus[names[0]]["goodsId"]
+    failing = sorted(n for n in names if skus[n]["goodsId"] == failing_goods)
+    publish_stock(engine, desired)
+    state.set_knobs(fail_goods={failing_goods})  # TEMU keeps failing this product's edits
+    connector = build_temu_inventory(engine.settings)
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    publisher = KafkaPublisher(engine.settings.kafka.brokers)
+    acts = TemuInventoryActivities(
+        connector.clients,
+        r,
+        publisher,
+        brokers=engine.settings.kafka.brokers,
+        stock_topic=engine.settings.temu.stock_topic,
+        audit_topic=engine.settings.temu.inventory_topic,
+        deadletter_topic=engine.settings.kafka.deadletter_topic,
+    )
+    env = ActivityEnvironment()
+    token = f"test/{uuid.uuid4().hex[:8]}"
+    try:
+        await env.run(
+            acts.load_desired_stock, LoadStockInput(shop=SHOP, run_token=token, mode="quick")
+        )
+        batch = ReconcileBatchInput(shop=SHOP, run_token=token, cursor=0, batch_size=100)
+        with pytest.raises(Exception, match="4000000"):
+            await env.run(acts.reconcile_batch, batch)
+        applied = sorted(n for n in names if n not in failing)
+        audit = await read(engine.topic, idle=1.0, expect=len(applied))
+        assert sorted(m.key for m in audit) == applied  # audited although the batch failed
+
+        state.set_knobs(fail_goods=set())  # the activity's retry: only the failed edit is sent
+        calls = edit_calls(state)
+        retried = await env.run(acts.reconcile_batch, batch)
+        assert retried.counts.applied == len(names) and edit_calls(state) - calls == 1
+        assert {n: state.stock(skus[n]["skuId"]) for n in names} == desired
+        again = await read(engine.topic, idle=1.0, expect=len(names))
+        assert sorted(m.key for m in again) == names  # the others repeat their event ids
+        ids = {m.key: m.headers["event_id"] for m in audit}
+        assert all(ids[m.key] == m.headers["event_id"] for m in again if m.key in ids)
+    finally:
+        publisher.close()
+        await connector.aclose()
+        await r.aclose()

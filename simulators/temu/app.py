@@ -18,14 +18,9 @@ keep within ±300), ``list_lag_seconds`` (index lag of the order list),
 ``unstable_ties`` (random order among equal ``updateTime`` per request),
 ``duplicate_key_code`` (code for a repeated ``requestUniqueKey``; 0 = accepted silently),
 ``repeat_shipment`` (``duplicate``/``success``/``reject``), ``reject_goods`` (product ids
-refused as a whole), next to the older ``latency_ms``, ``error_rate``, ``fail_next``,
-``qps``, ``burst``, ``reject_shipments``, ``reject_skus``, ``visibility_delay_seconds``.
-* ``POST /_admin/apps`` ``{app_key, app_secret}``; ``POST /_admin/tokens``
-  ``{token, app_key, mall_id?, expires_at?, scopes?}``.
-* ``GET /_admin/stats``: counters (incl. ``rate_limited`` and ``max_requests_per_second``).
-* ``GET /_admin/request_times``: monotonic arrival times of router requests.
-* ``GET /_admin/shipments``, ``GET /_admin/stock``: what was confirmed, current stock.
-* ``POST /_admin/reset_counters``, ``POST /_admin/reset``.
+refused as a whole), ``fail_goods`` (product ids whose edits answer 4000000), next to the
+older ``latency_ms``, ``error_rate``, ``fail_next``, ``qps``, ``burst``,
+``reject_shipments``, ``reject_skus``, ``visibility_delay_seconds``.
 """
 
 from __future__ import annotations

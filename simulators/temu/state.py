@@ -109,6 +109,7 @@ _KNOB_DEFAULTS: dict[str, Any] = {
     "duplicate_key_code": DUPLICATE_REQUEST,
     "repeat_shipment": "duplicate",
     "reject_goods": set(),
+    "fail_goods": set(),
 }
 """Knobs and their healthy values. ``burst`` 0 means "``qps`` tokens" (one second)."""
 REPEAT_SHIPMENT_ANSWERS = ("duplicate", "success", "reject")
@@ -195,6 +196,8 @@ class TemuState:
       no marker) or ``reject`` (``SHIPMENT_REJECTED``).
     * ``reject_goods``: product ids whose stock edits are refused as a whole with the
       business error ``GOODS_REFUSED`` (nothing applied).
+    * ``fail_goods``: product ids whose stock edits answer ``4000000`` (system exception,
+      nothing applied) for as long as the knob is set.
 
     Counters: ``requests`` (per ``type``), ``request_times`` (monotonic arrival time of every
     router request; see ``max_in_window``), ``error_codes`` (per answered ``errorCode``,
@@ -224,6 +227,7 @@ class TemuState:
     duplicate_key_code: int
     repeat_shipment: str
     reject_goods: set[int]
+    fail_goods: set[int]
 
     def __init__(
         self,
@@ -281,7 +285,7 @@ class TemuState:
                 raise ValueError(f"unknown knob {name!r}; known: {', '.join(_KNOB_DEFAULTS)}")
             if name == "reject_shipments":
                 value = {str(v) for v in value}
-            elif name in ("reject_skus", "reject_goods"):
+            elif name in ("reject_skus", "reject_goods", "fail_goods"):
                 value = {int(v) for v in value}
             elif name == "repeat_shipment":
                 if value not in REPEAT_SHIPMENT_ANSWERS:
@@ -307,6 +311,7 @@ class TemuState:
         out["reject_shipments"] = sorted(out["reject_shipments"])
         out["reject_skus"] = sorted(out["reject_skus"])
         out["reject_goods"] = sorted(out["reject_goods"])
+        out["fail_goods"] = sorted(out["fail_goods"])
         return out
 
     def now(self) -> float:
@@ -1063,6 +1068,8 @@ class TemuState:
         with self._lock:
             if goods_id not in self._goods:
                 raise Reject(GOODS_INVALID, f"goodsId {goods_id} does not exist")
+            if goods_id in self.fail_goods:
+                raise Reject(SYSTEM_EXCEPTION, "SYSTEM_EXCEPTION (simulated)")
             if goods_id in self.reject_goods:
                 raise Reject(GOODS_REFUSED, "The product cannot be edited now (under review)")
             repeated = key is not None and (grant["mall"], str(key)) in self._edit_keys
