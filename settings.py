@@ -387,6 +387,14 @@ class TemuSettings(_Section):
         validation_alias=_env("orders_interval_minutes", "TEMU_ORDERS_INTERVAL_MINUTES"),
     )
     """Schedule interval of the orders workflow."""
+    orders_overlap_seconds: int = Field(
+        default=600,
+        ge=0,
+        validation_alias=_env("orders_overlap_seconds", "TEMU_ORDERS_OVERLAP_SECONDS"),
+    )
+    """Seconds before the checkpoint every orders pass reads again: TEMU's clock may be up
+    to 300 s off the worker's and its list shows changes late (index lag); fingerprints
+    keep the re-read from publishing twice. Values below 300 risk losing changes."""
     inventory_interval_minutes: int = Field(
         default=5,
         ge=1,

@@ -172,7 +172,7 @@ class SyncActivities:
         page = await connector.fetch_page(part, cursor, input.params, known, checkpoint)
         if page.unchanged:
             kept = await self._store.keep_page(src, part, input.run_token, cursor_id)
-            counts = RecordCounts(fetched=kept, unchanged=kept)
+            counts = RecordCounts(fetched=kept, unchanged=kept, requests=page.requests)
             return SyncPageResult(
                 records=counts,
                 next_cursor=page.next_cursor,
@@ -187,7 +187,9 @@ class SyncActivities:
             records[rec.key] = rec
             fps[rec.key] = fingerprint(canonical(rec.data))
         deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
-        counts = RecordCounts(fetched=len(page.records) + len(page.malformed))
+        counts = RecordCounts(
+            fetched=len(page.records) + len(page.malformed), requests=page.requests
+        )
 
         snap = await self._store.snapshot(src, part, list(fps), [*fps, *deleted])
         out: list[OutMessage] = []

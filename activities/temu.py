@@ -3,9 +3,14 @@
 The ERP publishes one message per shipment on ``erp.shipments`` (key = parent order,
 value ``{"shop", "parent_order_sn", "order_sns", "carrier_id", "tracking_number"}``). Each
 shop reads the topic as its own consumer group, acts on its own messages and commits every
-offset only after TEMU has answered, so a crash re-sends at most the message in flight,
-which TEMU accepts idempotently. A confirmation TEMU rejects goes to the dead-letter topic
-with TEMU's message and is committed: retrying cannot change TEMU's mind.
+offset only after TEMU has answered, so a crash re-sends at most the message in flight.
+What TEMU answers to such a repeat is not documented: success, success marked duplicate, or
+a rejection. So a rejection is checked before it is believed: the order's detail is read,
+and if the shipment's lines are already shipped, the confirmation counts as a duplicate (it
+was confirmed before). A confirmation TEMU really rejects goes to the dead-letter topic
+with TEMU's message and is committed: retrying cannot change TEMU's mind. One the client
+refuses before sending (an order with nothing left to ship, a line not in the order) is
+dead-lettered as "not sent to TEMU" and counted ``refused``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from activities.errors import translate_errors
 from activities.heartbeat import heartbeating
 from activities.messages import deadletter_message, traceparent
 from connectors.temu.client import TemuClient
-from connectors.temu.errors import TemuBusinessError
+from connectors.temu.errors import TemuBusinessError, TemuLocalRefusal
+from connectors.temu.schemas import ParentOrder, ParentOrderStatus
 from infra.consumer import CommittingReader, Consumed
 from infra.publisher import KafkaPublisher
 from models.errors import NotConfiguredError
@@ -75,7 +81,7 @@ class TemuActivities:
         client = self._clients.get(shop)
         if client is None:
             raise NotConfiguredError(f"TEMU shop {shop!r} is not configured", setting="TEMU_SHOPS")
-        counts = {"confirmed": 0, "duplicates": 0, "rejected": 0, "invalid": 0}
+        counts = {"confirmed": 0, "duplicates": 0, "rejected": 0, "refused": 0, "invalid": 0}
         trace = traceparent(input.run_token)
         reader = await asyncio.to_thread(
             CommittingReader, self._brokers, self._shipments, f"synchub-temu-shipments-{shop}"
@@ -120,12 +126,42 @@ class TemuActivities:
                 carrier_id=shipment.carrier_id,
                 tracking_number=shipment.tracking_number,
             )
-        except TemuBusinessError as exc:  # TEMU said no: retrying cannot help
+        except TemuLocalRefusal as exc:  # never reached TEMU
+            await self._dead(
+                shop, shipment.parent_order_sn, f"shipment not sent to TEMU: {exc}", raw, trace
+            )
+            return "refused"
+        except TemuBusinessError as exc:  # TEMU said no; maybe to a repeat of a confirmed one
+            if await self._already_shipped(client, shipment):
+                log.info(
+                    "temu-orders/%s: %s already shipped; TEMU's refusal of the repeat ignored",
+                    shop,
+                    shipment.parent_order_sn,
+                )
+                return "duplicates"
             await self._dead(
                 shop, shipment.parent_order_sn, f"TEMU rejected the shipment: {exc}", raw, trace
             )
             return "rejected"
         return "duplicates" if isinstance(result, dict) and result.get("duplicate") else "confirmed"
+
+    @staticmethod
+    async def _already_shipped(client: TemuClient, shipment: Shipment) -> bool:
+        """True when TEMU's order shows every line of the shipment shipped (or received).
+
+        An empty ``order_sns`` means every line not cancelled. An order TEMU cannot find or
+        answers in an unknown shape is not shipped: the rejection stands.
+        """
+        try:
+            order = ParentOrder.model_validate(await client.order_detail(shipment.parent_order_sn))
+        except (TemuBusinessError, ValidationError):
+            return False
+        wanted = shipment.order_sns or [
+            line.orderSn for line in order.orderList if (line.quantity or 0) > 0
+        ]
+        done = {ParentOrderStatus.SHIPPED, ParentOrderStatus.RECEIPTED}
+        lines = [order.line(sn) for sn in wanted]
+        return bool(lines) and all(line is not None and line.orderStatus in done for line in lines)
 
     async def _dead(self, shop: str, key: str | None, reason: str, raw: Any, trace: str) -> None:
         await self._publisher.publish(

@@ -39,7 +39,7 @@ from activities.errors import translate_errors
 from activities.heartbeat import heartbeating
 from activities.messages import audit_message, deadletter_message, traceparent
 from connectors.temu.client import TemuClient
-from connectors.temu.errors import DUPLICATE_REQUEST, TemuBusinessError
+from connectors.temu.errors import TemuBusinessError
 from connectors.temu.inventory import SOURCE
 from infra.consumer import CommittingReader, Consumed
 from infra.publisher import KafkaPublisher, OutMessage
@@ -410,21 +410,25 @@ class TemuInventoryActivities:
                         "skus": {str(s): [ok, msg] for s, (ok, msg) in statuses.items()},
                     }
                 except TemuBusinessError as exc:
-                    if exc.code != DUPLICATE_REQUEST:
-                        raise
-                    # this exact desired state was sent before: TEMU applied it then
-                    outcome = {"dup": True, "skus": {str(s): [True, None] for s in targets}}
+                    # neither "applied" nor a per-SKU rejection: a repeated key (whatever
+                    # code TEMU gives it) or a refused product. TEMU's stock decides.
+                    outcome = await self._verify(client, edit, exc)
                 counts.edits += 1
             await self._r.hset(done_key, edit.key, json.dumps(outcome))
             await self._r.expire(done_key, RUN_TTL_SECONDS)
             return outcome
 
-        outcomes = await asyncio.gather(*(send(e) for e in plan.edits))
+        # An edit that fails (retries exhausted, credentials) must not hide the others: what
+        # TEMU applied is audited and settled first, then the failure fails the batch.
+        results = await asyncio.gather(*(send(e) for e in plan.edits), return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
         now = float(self._clock())
         trace = traceparent(input.run_token)
         out: list[OutMessage] = []
         pipe = self._r.pipeline(transaction=True)
-        for edit, outcome in zip(plan.edits, outcomes, strict=True):
+        for edit, outcome in zip(plan.edits, results, strict=True):
+            if isinstance(outcome, BaseException):
+                continue  # unknown: its SKUs stay dirty, the retry sends the same key
             for c in edit.changes:
                 ok, why = outcome["skus"].get(str(c.sku_id), [False, "no status from TEMU"])
                 if ok:
@@ -432,8 +436,8 @@ class TemuInventoryActivities:
                     counts.duplicates += int(outcome["dup"])
                     out.append(self._audit_event(shop, edit, c, trace))
                     pipe.srem(f"{p}:dirty", c.sku)
-                    if outcome["dup"]:  # answered for an earlier attempt: verify next run
-                        pipe.sadd(f"{p}:retry", c.sku)
+                    if outcome["dup"] and not outcome.get("verified"):
+                        pipe.sadd(f"{p}:retry", c.sku)  # assumed applied: verify next run
                     else:
                         pipe.srem(f"{p}:retry", c.sku)
                     pipe.hset(f"{p}:pushed", c.sku, _Pushed(c.version, c.gen, now, True).dump())
@@ -448,7 +452,44 @@ class TemuInventoryActivities:
         await pipe.execute()
         if counts.applied or counts.failed:
             log.info("%s/%s: batch at %d: %s", SOURCE, shop, input.cursor, counts.model_dump())
+        if failure is not None:
+            raise failure
         return ReconcileBatchResult(counts=counts, next_cursor=plan.next_cursor)
+
+    async def _verify(
+        self, client: TemuClient, edit: Edit, answer: TemuBusinessError
+    ) -> dict[str, Any]:
+        """Decide an edit TEMU answered ambiguously from TEMU's current stock of its SKUs.
+
+        A SKU showing the target counts as applied (typically a repeat of an edit TEMU
+        applied before, answered with whatever code that TEMU uses); any other SKU as not
+        applied, with TEMU's answer as the reason, so it is dead-lettered and re-pushed
+        under a new key by the next run. A read taken within TEMU's ~5 s visibility lag of
+        an earlier attempt may still show the old stock: then the SKU is pushed once more
+        with the same absolute target, which sets nothing new.
+        """
+        shown = {
+            int(row["skuId"]): row.get("stock")
+            for row in await client.stock_query(sku_ids=[c.sku_id for c in edit.changes])
+            if row.get("skuId") is not None
+        }
+        skus: dict[str, list[Any]] = {}
+        for c in edit.changes:
+            have = shown.get(c.sku_id)
+            if have == c.to:
+                skus[str(c.sku_id)] = [True, None]
+            else:
+                skus[str(c.sku_id)] = [False, f"{answer}; TEMU shows stock {have}, not {c.to}"]
+        log.info(
+            "%s/%s: edit of goods %d answered %s; verified %d of %d applied",
+            SOURCE,
+            client.shop_id,
+            edit.goods_id,
+            answer.code,
+            sum(1 for ok, _ in skus.values() if ok),
+            len(skus),
+        )
+        return {"dup": True, "verified": True, "skus": skus}
 
     async def _plan(self, input: ReconcileBatchInput, client: TemuClient) -> BatchPlan:
         """Read the batch's SKUs, their desired and TEMU's current stock; decide the edits.

@@ -476,10 +476,10 @@ def render_temu(results: dict[str, Any]) -> str:
         t = first["temu"]
         w = first["without_enrichment"]
         lines += [
-            f"orders first sync: {first['list_calls']:,} list calls (pages of 100, last page "
-            f"first) + {first['shipping_info_calls']:,} shipping-info calls (one per new order "
-            f"in a shippable status: {first['shippable_orders']:,} of {first['orders']:,} = "
-            f"{first['shippable_orders'] / max(1, first['orders']):.0%})",
+            f"orders first sync: {first['list_calls']:,} list calls (pages of 100, newest "
+            f"first, each page once) + {first['shipping_info_calls']:,} shipping-info calls "
+            f"(one per new order in a shippable status: {first['shippable_orders']:,} of "
+            f"{first['orders']:,} = {first['shippable_orders'] / max(1, first['orders']):.0%})",
             f"    rate-bound: {t['total_requests']:,} requests need >= "
             f"{first['rate_floor_seconds']:.0f}s at the client's {t['client_target_qps']:.0f}/s "
             f"(>= {first['limit_floor_seconds']:.0f}s at the {t['limit_qps']:.0f} QPS limit); "
@@ -507,7 +507,8 @@ def render_temu(results: dict[str, Any]) -> str:
         )
     if again:
         lines.append(
-            f"orders no-change re-sync from the checkpoint: {again['list_calls']} list call(s), "
+            f"orders no-change re-sync from the checkpoint (with the overlap re-read): "
+            f"{again['list_calls']} list call(s), "
             f"{again['fetched']} orders read, {again['published']} published"
         )
     if reread and first:

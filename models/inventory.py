@@ -15,7 +15,8 @@ class InventoryCounts(BaseModel):
     applied: int = 0
     """Stock changes TEMU confirmed per SKU (duplicates of an earlier send included)."""
     duplicates: int = 0
-    """Of ``applied``: edits TEMU answered "duplicate requestUniqueKey", i.e. already applied."""
+    """Of ``applied``: SKUs of edits TEMU answered with a business error (a repeated
+    ``requestUniqueKey``, whatever code it uses) that its stock, read back, shows applied."""
     failed: int = 0
     """SKUs whose update TEMU rejected; kept in the retry set for the next run."""
     not_listed: int = 0

@@ -68,6 +68,9 @@ class Page(BaseModel):
     checkpoint: str | None = None
     """Incremental connectors: where the next pass starts once this one completes (e.g. the
     upper end of the time window read). The last one returned in a pass is stored."""
+    requests: int = 0
+    """Upstream list requests made to read this page, where the connector counts them (the
+    cost of a pass, e.g. TEMU's overlap and tie re-reads)."""
 
 
 class Lookup(BaseModel):

@@ -35,6 +35,8 @@ class RecordCounts(BaseModel):
     """Tombstones published."""
     dead_lettered: int = 0
     """Malformed records sent to the dead-letter topic."""
+    requests: int = 0
+    """Upstream list requests made to read the pages (connectors that count them)."""
 
     def add(self, other: RecordCounts) -> RecordCounts:
         """Return the field-wise sum (models are treated as values)."""

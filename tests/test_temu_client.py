@@ -21,6 +21,7 @@ from connectors.temu import (
     ParentOrder,
     TemuBusinessError,
     TemuClient,
+    TemuLocalRefusal,
     TemuRateLimitError,
     TemuRejectedError,
     TemuRetryableError,
@@ -437,11 +438,11 @@ async def test_shipment_confirm_is_idempotent_and_can_be_refused(
     cancelled = next(
         sn for sn in sns if order_of(sim, sn)["parentOrderMap"]["parentOrderStatus"] == 3
     )
-    with pytest.raises(TemuBusinessError, match="no line left to ship"):
+    with pytest.raises(TemuLocalRefusal, match="no line left to ship"):
         await client.confirm_shipment(
             parent_order_sn=cancelled, order_sns=[], carrier_id="1", tracking_number="T5"
         )
-    with pytest.raises(TemuBusinessError, match="is not part of parent order"):
+    with pytest.raises(TemuLocalRefusal, match="is not part of parent order"):
         await client.confirm_shipment(
             parent_order_sn=refused, order_sns=["211-0"], carrier_id="1", tracking_number="T3"
         )

@@ -281,3 +281,134 @@ async def test_params_are_validated_before_anything_starts() -> None:
         spec.validate_params({"batch_size": 101})
     with pytest.raises(InvalidParamsError, match="days_back: Extra inputs"):
         spec.validate_params({"days_back": 1})
+
+
+# -- ambiguous answers are checked against TEMU's stock, never assumed -------------------
+
+
+@pytest.mark.parametrize("code", [150010099, 0], ids=["unknown-code", "accepted"])
+async def test_a_repeated_key_answered_with_another_code_is_verified_and_audited(
+    sim, engine: Engine, code: int
+) -> None:
+    state, _ = sim
+    state.set_knobs(duplicate_key_code=code)  # not the code the client knows, or success
+    skus = catalogue(state, 4, 3, seed=25)
+    names = sorted(skus)
+    publish_stock(engine, {n: skus[n]["stock"] + 5 for n in names})
+    connector = build_temu_inventory(engine.settings)
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    publisher = KafkaPublisher(engine.settings.kafka.brokers)
+    acts = TemuInventoryActivities(
+        connector.clients,
+        r,
+        publisher,
+        brokers=engine.settings.kafka.brokers,
+        stock_topic=engine.settings.temu.stock_topic,
+        audit_topic=engine.settings.temu.inventory_topic,
+        deadletter_topic=engine.settings.kafka.deadletter_topic,
+    )
+    env = ActivityEnvironment()
+    token = f"test/{uuid.uuid4().hex[:8]}"
+    try:
+        await env.run(
+            acts.load_desired_stock, LoadStockInput(shop=SHOP, run_token=token, mode="quick")
+        )
+        batch = ReconcileBatchInput(shop=SHOP, run_token=token, cursor=0, batch_size=100)
+        applied_before = len(state.stock_edits)
+        once = await env.run(acts.reconcile_batch, batch)
+        assert once.counts.applied == 12
+        # the answers were lost (a crash right after TEMU applied): the retry repeats the keys
+        # and this TEMU answers them with a business code nobody documented
+        await r.delete(f"{acts.prefix(SHOP)}:batch:{token}:0:done")
+        lost = await env.run(acts.reconcile_batch, batch)
+        assert lost.counts.applied == 12 and lost.counts.failed == 0
+        assert lost.counts.duplicates == (12 if code else 0)  # verified / plainly applied
+        assert len(state.stock_edits) - applied_before == 12
+        audit = await read(engine.topic, idle=1.0, expect=24)
+        assert len(audit) == 24 and len({m.headers["event_id"] for m in audit}) == 12
+        assert await read(engine.deadletter, idle=0.5) == []
+    finally:
+        publisher.close()
+        await connector.aclose()
+        await r.aclose()
+
+
+async def test_one_refused_product_is_dead_lettered_and_the_rest_goes_through(
+    sim, engine: Engine
+) -> None:
+    state, _ = sim
+    skus = catalogue(state, 5, 2, seed=26)
+    names = sorted(skus)
+    desired = {n: skus[n]["stock"] + 9 for n in names}
+    refused_goods = skus[names[0]]["goodsId"]
+    refused = sorted(n for n in names if skus[n]["goodsId"] == refused_goods)
+    publish_stock(engine, desired)
+    state.set_knobs(reject_goods={refused_goods})  # a business error for the whole product
+
+    result = await run(engine, "quick")
+    assert result.records.upserted == len(names) - len(refused)
+    assert result.steps["inventory.failed"] == len(refused)
+    current = {s["outSkuSn"]: s["stock"] for s in state.skus()}
+    assert {n: current[n] for n in names if n not in refused} == {
+        n: desired[n] for n in names if n not in refused
+    }
+    audit = await read(engine.topic, idle=1.0, expect=len(names) - len(refused))
+    assert sorted(m.key for m in audit) == sorted(n for n in names if n not in refused)
+    dead = await read(engine.deadletter, idle=0.5)
+    assert sorted(m.key for m in dead) == refused
+    assert all("150010030" in envelope(m)["reason"] for m in dead)
+
+    state.set_knobs(reject_goods=set())  # refused products are retried by the next run
+    again = await run(engine, "quick")
+    assert again.records.upserted == len(refused)
+    assert {n: state.stock(skus[n]["skuId"]) for n in refused} == {n: desired[n] for n in refused}
+    await read(engine.topic, idle=0.5)
+
+
+async def test_what_temu_applied_is_audited_even_when_the_batch_fails(sim, engine: Engine) -> None:
+    state, _ = sim
+    skus = catalogue(state, 3, 2, seed=27)
+    names = sorted(skus)
+    desired = {n: skus[n]["stock"] + 4 for n in names}
+    failing_goods = skus[names[0]]["goodsId"]
+    failing = sorted(n for n in names if skus[n]["goodsId"] == failing_goods)
+    publish_stock(engine, desired)
+    state.set_knobs(fail_goods={failing_goods})  # TEMU keeps failing this product's edits
+    connector = build_temu_inventory(engine.settings)
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    publisher = KafkaPublisher(engine.settings.kafka.brokers)
+    acts = TemuInventoryActivities(
+        connector.clients,
+        r,
+        publisher,
+        brokers=engine.settings.kafka.brokers,
+        stock_topic=engine.settings.temu.stock_topic,
+        audit_topic=engine.settings.temu.inventory_topic,
+        deadletter_topic=engine.settings.kafka.deadletter_topic,
+    )
+    env = ActivityEnvironment()
+    token = f"test/{uuid.uuid4().hex[:8]}"
+    try:
+        await env.run(
+            acts.load_desired_stock, LoadStockInput(shop=SHOP, run_token=token, mode="quick")
+        )
+        batch = ReconcileBatchInput(shop=SHOP, run_token=token, cursor=0, batch_size=100)
+        with pytest.raises(Exception, match="4000000"):
+            await env.run(acts.reconcile_batch, batch)
+        applied = sorted(n for n in names if n not in failing)
+        audit = await read(engine.topic, idle=1.0, expect=len(applied))
+        assert sorted(m.key for m in audit) == applied  # audited although the batch failed
+
+        state.set_knobs(fail_goods=set())  # the activity's retry: only the failed edit is sent
+        calls = edit_calls(state)
+        retried = await env.run(acts.reconcile_batch, batch)
+        assert retried.counts.applied == len(names) and edit_calls(state) - calls == 1
+        assert {n: state.stock(skus[n]["skuId"]) for n in names} == desired
+        again = await read(engine.topic, idle=1.0, expect=len(names))
+        assert sorted(m.key for m in again) == names  # the others repeat their event ids
+        ids = {m.key: m.headers["event_id"] for m in audit}
+        assert all(ids[m.key] == m.headers["event_id"] for m in again if m.key in ids)
+    finally:
+        publisher.close()
+        await connector.aclose()
+        await r.aclose()

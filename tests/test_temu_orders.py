@@ -144,10 +144,10 @@ async def test_orders_first_run_no_change_and_changes(sim, engine: Engine) -> No
         data = envelope(m)["data"]
         if m.key in changes["cancelled"]:
             assert data["parentOrderMap"]["parentOrderStatus"] == 3
+        shippable = data["parentOrderMap"]["parentOrderStatus"] in (1, 2, 41)
+        assert ("shipping" in data) == shippable  # every state of a shippable order has it
         if m.key in changes["new"]:
             assert "shipping" in data  # new and waiting for shipment
-        else:
-            assert "shipping" not in data  # addresses are fetched once, for new orders
     assert third.records.upserted == len(expected)
 
     # an operator's re-read of the last days publishes nothing that did not change
@@ -310,3 +310,176 @@ async def test_shipment_survives_a_crash_between_temu_and_the_offset_commit(
     # the message was delivered again, TEMU answered "duplicate", one shipment exists
     assert result.steps.get("confirm_shipments.duplicates") == 1
     assert [s["parentOrderSn"] for s in state.shipment_log()].count(sn) == 1
+
+
+# -- real-world timing: the checkpoint never passes an order it has not read -------------
+
+
+def list_calls(state: TemuState) -> int:
+    return state.requests["bg.order.list.v2.get"]
+
+
+async def first_pass(engine: Engine, state: TemuState, n: int, seed: int) -> list[str]:
+    """Seed ``n`` older orders and sync them once; the topic is drained afterwards."""
+    now = int(state.now())
+    seeded = state.seed_orders(n, start_ts=now - 86_400, end_ts=now - 3_600, seed=seed)
+    first = await sync(engine.client, engine.settings)
+    assert first.state == RunState.COMPLETED, first
+    await read(engine.topic, expect=len(seeded))
+    await read(engine.topic, idle=0.5)
+    return seeded
+
+
+async def test_clock_skew_behind_the_worker_loses_no_change(sim, engine: Engine) -> None:
+    state, _ = sim
+    state.set_knobs(clock_offset_seconds=-20)  # TEMU's clock runs 20 s behind the worker's
+    await first_pass(engine, state, 30, seed=31)
+    # made right after the pass, stamped with TEMU's (earlier) time: before the checkpoint
+    changes = state.advance(n_new=5, n_status_changes=10, n_cancellations=5)
+    expected = {*changes["new"], *changes["changed"], *changes["cancelled"]}
+    second = await sync(engine.client, engine.settings)
+    assert second.state == RunState.COMPLETED, second
+    msgs = await read(engine.topic, idle=1.5)
+    assert {m.key for m in msgs} == expected
+    assert len(msgs) == len(expected)  # the overlap re-read publishes nothing twice
+
+
+async def test_index_lag_loses_no_change(sim, engine: Engine) -> None:
+    state, _ = sim
+    state.set_knobs(list_lag_seconds=60)  # TEMU's list shows a change a minute after it
+    await first_pass(engine, state, 30, seed=32)
+    changes = state.advance(
+        n_new=4, n_status_changes=8, n_cancellations=3, now=int(state.now()) - 1
+    )
+    expected = {*changes["new"], *changes["changed"], *changes["cancelled"]}
+    blind = await sync(engine.client, engine.settings)  # the list does not show them yet
+    assert blind.records.upserted == 0
+    state.set_knobs(clock_offset_seconds=70)  # 70 s pass at TEMU: its list has caught up
+    caught_up = await sync(engine.client, engine.settings)
+    assert caught_up.state == RunState.COMPLETED, caught_up
+    msgs = await read(engine.topic, idle=1.5)
+    assert {m.key for m in msgs} == expected
+    assert len(msgs) == len(expected)
+
+
+async def test_orders_tied_in_one_second_are_all_read(sim, engine: Engine) -> None:
+    state, _ = sim
+    await first_pass(engine, state, 50, seed=33)
+    state.set_knobs(unstable_ties=True)  # equal updateTime: a new order on every request
+    tied = state.advance(n_new=260)["new"]  # one bulk change: 260 orders in the same second
+    result = await sync(engine.client, engine.settings)
+    assert result.state == RunState.COMPLETED, result
+    msgs = await read(engine.topic, idle=1.5)
+    assert sorted({m.key for m in msgs}) == sorted(tied)
+    assert len(msgs) == len(tied)
+    again = await sync(engine.client, engine.settings)  # the overlap: read, nothing published
+    assert again.records.fetched >= 260 and again.records.upserted == 0
+    assert await read(engine.topic, idle=1.0) == []
+
+
+async def test_each_pass_reads_every_list_page_once(sim, engine: Engine) -> None:
+    state, _ = sim
+    now = int(state.now())
+    state.seed_orders(250, start_ts=now - 3 * 86_400, end_ts=now - 3_600, seed=34)
+    before = list_calls(state)
+    first = await sync(engine.client, engine.settings)
+    assert first.state == RunState.COMPLETED, first
+    assert list_calls(state) - before == 3  # 250 orders, pages of 100: page 1 once
+    assert first.records.requests == 3  # the cost of a pass is in the run result
+    assert first.records.fetched == 250
+    await read(engine.topic, expect=250)
+    await read(engine.topic, idle=0.5)
+    before = list_calls(state)
+    again = await sync(engine.client, engine.settings)  # only the overlap: one call
+    assert again.records.requests == list_calls(state) - before == 1
+
+
+def set_status(state: TemuState, sn: str, status: int) -> None:
+    """A status change made at TEMU (the simulator's own step, bumping updateTime)."""
+    with state._lock:
+        state._set_status(sn, status, int(state.now()))
+
+
+def ship_one_line(state: TemuState, sn: str) -> None:
+    """The seller ships one line of a multi-line order in the seller center: 41."""
+    with state._lock:
+        first_line = state._orders[sn]["orderList"][0]["orderSn"]
+        state._ship(sn, [first_line], int(state.now()))
+
+
+async def test_every_published_state_of_a_shippable_order_carries_its_address(
+    sim, engine: Engine
+) -> None:
+    state, _ = sim
+    now = int(state.now())
+    state.seed_orders(60, start_ts=now - 86_400, end_ts=now - 3_600, seed=35)
+    by_status: dict[int, list[str]] = {}
+    for sn in state.order_sns():
+        order = state.order(sn)
+        assert order is not None
+        by_status.setdefault(order["parentOrderMap"]["parentOrderStatus"], []).append(sn)
+    pending = by_status[1][0]
+    multi_line = [
+        sn for sn in by_status[2] if len((state.order(sn) or {}).get("orderList", [])) > 1
+    ]
+    partial = multi_line[0]
+    moved = next(sn for sn in by_status[2] if sn != partial)
+    first = await sync(engine.client, engine.settings)
+    assert first.state == RunState.COMPLETED, first
+    await read(engine.topic, expect=60)
+    await read(engine.topic, idle=0.5)
+
+    set_status(state, pending, 2)  # paid: now waiting for shipment
+    ship_one_line(state, partial)  # partially shipped: the rest still has to go
+    new_address = state.change_address(moved)  # the buyer moved
+    second = await sync(engine.client, engine.settings)
+    assert second.state == RunState.COMPLETED, second
+    msgs = {m.key: envelope(m)["data"] for m in await read(engine.topic, idle=1.5)}
+    assert set(msgs) == {pending, partial, moved}
+    assert msgs[partial]["parentOrderMap"]["parentOrderStatus"] == 41
+    for sn, data in msgs.items():
+        assert data.get("shipping") == state.shipping(sn), sn
+    assert msgs[moved]["shipping"] == new_address
+
+
+@pytest.mark.parametrize("answer", ["reject", "success"])
+async def test_a_repeated_confirmation_temu_rejects_is_reported_confirmed(
+    sim, engine: Engine, answer: str
+) -> None:
+    state, _ = sim
+    now = int(state.now())
+    seed = 36 if answer == "reject" else 37  # order numbers of their own: TEMU keeps shipments
+    state.seed_orders(30, start_ts=now - 86_400, end_ts=now - 3_600, seed=seed)
+    paid = [
+        sn
+        for sn in state.order_sns()
+        if state.order(sn)["parentOrderMap"]["parentOrderStatus"] == 2
+    ]
+    sent, cancelled = paid[0], paid[1]
+    set_status(state, cancelled, 3)
+    with state._lock:
+        for line in state._orders[cancelled]["orderList"]:
+            line["quantity"] = 0
+    message = shipment(state, sent, "TRK-REPEAT")
+    topic = engine.settings.temu.shipments_topic
+    publish_shipments(engine.settings.kafka.brokers, topic, [(sent, message)])
+    first = await sync(engine.client, engine.settings)
+    assert first.steps["confirm_shipments.confirmed"] == 1
+
+    # the worker died after TEMU confirmed, before the offset commit: the ERP's message comes
+    # again, and this TEMU answers a repeat with a rejection (or a plain success)
+    state.set_knobs(repeat_shipment=answer)
+    refused = {**shipment(state, cancelled, "TRK-X"), "order_sns": []}  # nothing left to ship
+    publish_shipments(engine.settings.kafka.brokers, topic, [(sent, message), (cancelled, refused)])
+    again = await sync(engine.client, engine.settings)
+    assert again.state == RunState.COMPLETED, again
+    outcome = "duplicates" if answer == "reject" else "confirmed"  # a plain success: no telling
+    assert again.steps.get(f"confirm_shipments.{outcome}") == 1
+    assert again.steps.get("confirm_shipments.rejected", 0) == 0
+    assert again.steps.get("confirm_shipments.refused") == 1
+    assert [s["parentOrderSn"] for s in state.shipment_log()].count(sent) == 1
+    reasons = {m.key: envelope(m)["reason"] for m in await read(engine.deadletter, idle=1.0)}
+    assert sent not in reasons  # no false alarm
+    assert reasons[cancelled].startswith("shipment not sent to TEMU")
+    assert "TEMU rejected" not in reasons[cancelled]
+    await read(engine.topic, idle=0.5)

@@ -31,8 +31,8 @@ from connectors.temu.errors import (
     RATE_LIMITED,
     SHOPS_SETTING,
     SUCCESS,
-    TemuBusinessError,
     TemuError,
+    TemuLocalRefusal,
     TemuRateLimitError,
     TemuRejectedError,
     TemuRetryableError,
@@ -252,7 +252,8 @@ class TemuClient:
             TEMU's ``result``.
 
         Raises:
-            TemuBusinessError: TEMU refused the shipment, or a line is not in the order.
+            TemuLocalRefusal: nothing left to ship, or a line is not in the order (not sent).
+            TemuBusinessError: TEMU refused the shipment.
         """
         if order is None:
             detail = await self.order_detail(parent_order_sn)
@@ -274,17 +275,16 @@ class TemuClient:
         if not order_sns:
             order_sns = [line.orderSn for line in order.orderList if (line.quantity or 0) > 0]
             if not order_sns:
-                raise TemuBusinessError(
-                    f"TEMU {SHIPMENT_CONFIRM} for shop {self.shop.id}: parent order "
-                    f"{parent_order_sn} has no line left to ship (cancelled?)"
+                raise TemuLocalRefusal(
+                    f"shop {self.shop.id}: parent order {parent_order_sn} has no line left "
+                    "to ship (cancelled?)"
                 )._tag(None, SHIPMENT_CONFIRM, self.shop.id, None)
         infos = []
         for sn in order_sns:
             line = order.line(sn)
             if line is None:
-                raise TemuBusinessError(
-                    f"TEMU {SHIPMENT_CONFIRM} for shop {self.shop.id}: line {sn} is not part "
-                    f"of parent order {parent_order_sn}"
+                raise TemuLocalRefusal(
+                    f"shop {self.shop.id}: line {sn} is not part of parent order {parent_order_sn}"
                 )._tag(None, SHIPMENT_CONFIRM, self.shop.id, None)
             infos.append(
                 {

@@ -1,26 +1,43 @@
 """TEMU parent orders as synchub records: one partition per shop, read incrementally.
 
-A pass reads the orders whose ``updateTime`` lies in ``[checkpoint, now]`` (or the last
-``days_back`` days when a run asks for it), and the checkpoint advances to ``now`` only when
-the whole pass has been published and committed, so a failed pass is read again.
+A pass reads the orders whose ``updateTime`` lies in ``[checkpoint - overlap, now]`` (or the
+last ``days_back`` days when a run asks for it), and stores ``now`` as the next checkpoint
+only when the whole pass has been published and committed, so a failed pass is read again.
 
-TEMU sorts by ``updateTime`` *descending* and pages by number. An order updated while a pass
-pages through the window leaves the window (its new ``updateTime`` is past the end), which
-shifts every older order one place up. Read front to back, that shift would move an order
-from a page not yet read into one already read: it would be skipped, and the checkpoint
-would pass it for good. So pages are read from the last to the first: a shift can then only
-move an order into a page still to be read (read twice, published once thanks to its
-fingerprint), never into one already read.
+The overlap (``TEMU_ORDERS_OVERLAP_SECONDS``, default 600) is re-read by every pass, because
+``updateTime`` is stamped by TEMU's clock and shows up in TEMU's list only once its index has
+caught up: a change stamped before the last checkpoint (TEMU's clock behind the worker's,
+which its gateway accepts up to 300 s) or listed late (index lag) is still read. Change
+detection (fingerprints) keeps the overlap from publishing anything twice.
+
+TEMU sorts by ``updateTime`` *descending* and pages by number, and orders with equal
+``updateTime`` may come in a different order on every request. Paging by number through
+one window therefore skips orders twice over: an order updated during the pass leaves the
+window and shifts the rest, and a tie that straddles a page edge is cut differently on each
+request. So a pass never asks for page 2 of a window. It reads page 1 of ``[start, end]``,
+keeps every order newer than the page's oldest second, and asks again for ``[start, that
+second]``: a moving order can only leave what is still to be read, and each second is read
+whole, from one answer. A page that holds a single second (more orders updated in one
+second than fit a page: a bulk edit) is read by itself, page by page, repeatedly until as
+many distinct orders were read as TEMU counts; if that does not succeed within
+``TIE_ROUNDS``, the checkpoint stays below that second, so the next pass reads it again.
+The list calls a pass made are in ``Page.requests`` (the run result's ``records.requests``).
 
 Published record (key = ``parentOrderSn``): the parent order as TEMU sends it
-(``parentOrderMap`` + ``orderList``). New orders in a shippable status also carry
-``shipping`` (the address from ``bg.order.shippinginfo.v2.get``), fetched once, on their
-first publication: personal data that goes to Kafka only, never into workflow history.
+(``parentOrderMap`` + ``orderList``). Every state of an order in a shippable status also
+carries ``shipping`` (the address from ``bg.order.shippinginfo.v2.get``): personal data
+that goes to Kafka and to the shop's address cache in Redis, never into workflow history.
+The cache (hash ``synchub:temu-orders:<shop>:shipping``, order -> ``updateTime`` read at and
+address) holds the shop's shippable orders only, so it is bounded by the live orders; an
+address is fetched again only when the order's ``updateTime`` moved past the cached one
+(TEMU marks an address change only by bumping ``updateTime``), so re-reading the overlap
+costs no address calls, and the calls that remain go through the shared rate limiter.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -46,10 +63,19 @@ SHIPPABLE = {
     ParentOrderStatus.UN_SHIPPING,
     ParentOrderStatus.PARTIALLY_SHIPPED,
 }
-"""Statuses whose orders the ERP still has to ship: only these are enriched with addresses."""
+"""Statuses whose orders the ERP still has to ship: only these carry the address."""
 
 FIRST_PASS_DAYS = 7
 """Days read by a shop's very first pass (no checkpoint yet) unless ``days_back`` is given."""
+DEFAULT_OVERLAP_SECONDS = 600
+"""Seconds before the checkpoint every pass reads again: TEMU's accepted clock skew (300 s)
+plus room for its list's index lag."""
+TIE_ROUNDS = 10
+"""Times the pages of one over-full second are read before the pass gives up on it (and
+keeps the checkpoint below it). With a stable order one round suffices; with the order
+shuffled per request, 260 orders in one second need about five."""
+ADDRESS_TTL_SECONDS = 8 * 86_400
+"""Expiry of a shop's address cache, renewed by every pass that reads a shippable order."""
 
 
 class TemuOrdersParams(BaseModel):
@@ -66,12 +92,22 @@ class TemuOrdersParams(BaseModel):
 
 
 class _Cursor(BaseModel):
-    """Where a pass is: the fixed window and the page to read next (counting down)."""
+    """Where a pass is: what of its fixed window is left to read (newest first)."""
 
     start: int
+    """Lower end of the pass's window (inclusive)."""
     end: int
-    page: int
+    """Upper end of what is left to read (inclusive); the window's end on the first page."""
+    page: int = 1
+    """Only in cursors written before keyset reading (pages counted down); ignored."""
     status: int | None = None
+    keyset: bool = False
+    """False for a cursor of the older page-number reading: the pass restarts its window."""
+    ceiling: int | None = None
+    """The checkpoint this pass may store: the window's end, lowered below any second whose
+    orders could not all be read."""
+    covers: bool = False
+    """The pass reads everything since the stored checkpoint, so it may move it."""
 
 
 class TemuOrdersConnector(ConnectorBase):
@@ -84,7 +120,9 @@ class TemuOrdersConnector(ConnectorBase):
         enrich_concurrency: shipping look-ups in flight per page (the rate limiter still
             keeps every worker under the app key's limit).
         clock: unix seconds; tests move it.
-        redis: the rate limiter's Redis client (owned: closed by ``aclose``).
+        redis: Redis of the rate limiter and the address cache (owned: closed by
+            ``aclose``). Without it every read of a shippable order fetches its address.
+        overlap_seconds: seconds before the checkpoint each pass reads again.
     """
 
     source = "temu-orders"
@@ -100,13 +138,17 @@ class TemuOrdersConnector(ConnectorBase):
         enrich_concurrency: int = 8,
         clock: Callable[[], float] = time.time,
         redis: aioredis.Redis | None = None,
+        overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
     ) -> None:
+        if overlap_seconds < 0:
+            raise ValueError("overlap_seconds must be >= 0 (TEMU_ORDERS_OVERLAP_SECONDS)")
         self.clients = dict(clients)
         self._redis = redis
         self.topic = topic
         self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         self._enrich_gate = asyncio.Semaphore(enrich_concurrency)
         self._clock = clock
+        self.overlap_seconds = overlap_seconds
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
         """The configured shops, or those named in ``shops``."""
@@ -129,62 +171,162 @@ class TemuOrdersConnector(ConnectorBase):
         known_digest: str | None = None,
         checkpoint: str | None = None,
     ) -> Page:
-        """One page of the shop's window, last page first (see the module docstring)."""
+        """The newest orders of what is left of the shop's window (see the module docstring)."""
         client = self._client(partition)
-        p = _params(params)
         if cursor is not None:
             at = _Cursor.model_validate_json(cursor)
-            body = await self._list(client, at, at.page)
-            return self._page(partition, body, at, at.page - 1)
+            if not at.keyset:  # written by the page-number reading: read its window anew
+                at = at.model_copy(update={"keyset": True, "ceiling": at.end, "covers": False})
+        else:
+            at = self._window(partition, _params(params), checkpoint)
+        items, calls, next_end, ceiling = await self._read(client, at)
+        page = self._page(partition, items)
+        page.requests = calls
+        await self._attach_addresses(partition, client, page.records)
+        if next_end is not None and next_end >= at.start:
+            page.next_cursor = at.model_copy(
+                update={"end": next_end, "ceiling": ceiling}
+            ).model_dump_json()
+        elif at.covers and ceiling is not None:
+            page.checkpoint = str(ceiling)
+        return page
 
+    def _window(self, shop: str, p: TemuOrdersParams, checkpoint: str | None) -> _Cursor:
+        """The pass's window: from the checkpoint minus the overlap (or ``days_back``) to now."""
         now = int(self._clock())
         since = int(checkpoint) if checkpoint else None
         if p.days_back is not None:
             start = now - p.days_back * 86_400
+        elif since is not None:
+            start = since - self.overlap_seconds
         else:
-            start = since if since is not None else now - FIRST_PASS_DAYS * 86_400
-        at = _Cursor(start=start, end=now, page=1, status=p.parent_order_status)
+            start = now - FIRST_PASS_DAYS * 86_400
         # Advance only over what this pass reads in full: all statuses, from the checkpoint.
         covers = p.parent_order_status is None and (since is None or start <= since)
-        first = await self._list(client, at, 1)
-        pages = max(1, -(-int(first.get("totalItemNum") or 0) // self.page_size))
-        if pages > 1:
-            first = await self._list(client, at, pages)
-        page = self._page(partition, first, at, pages - 1)
-        page.checkpoint = str(now) if covers else None
         log.info(
-            "temu-orders/%s: window %d..%d, %d pages%s",
-            partition,
+            "temu-orders/%s: window %d..%d%s",
+            shop,
             start,
             now,
-            pages,
             "" if covers else " (checkpoint kept)",
         )
-        return page
+        return _Cursor(
+            start=start,
+            end=now,
+            status=p.parent_order_status,
+            keyset=True,
+            ceiling=now,
+            covers=covers,
+        )
+
+    async def _read(
+        self, client: TemuClient, at: _Cursor
+    ) -> tuple[list[Any], int, int | None, int | None]:
+        """One step of the keyset reading.
+
+        Returns:
+            The raw orders read, the list calls made, the upper end of what is left to
+            read (``None``: the window is through) and the checkpoint the pass may store.
+        """
+        ceiling = at.ceiling if at.ceiling is not None else at.end
+        if at.end < at.start:
+            return [], 0, None, ceiling
+        body = await self._list(client, at, at.start, at.end, 1)
+        items = list(body.get("pageItems") or [])
+        total = int(body.get("totalItemNum") or 0)
+        if not items or total <= len(items):
+            return items, 1, None, ceiling  # everything left came in this answer
+        times = [t for t in map(_raw_time, items) if t is not None]
+        if times and min(times) < max(times):
+            oldest = min(times)  # maybe cut by the page edge: read whole by the next request
+            return [i for i in items if _raw_time(i) != oldest], 1, oldest, ceiling
+        if not times:  # a full page without a readable updateTime: nothing to go by
+            log.warning("temu-orders/%s: list page without updateTime", client.shop_id)
+            return items, 1, None, min(ceiling, at.start - 1)
+        second = times[0]
+        tied, calls, complete = await self._read_second(client, at, second)
+        if not complete:
+            log.warning(
+                "temu-orders/%s: could not read all orders updated at %d; the checkpoint "
+                "stays below it",
+                client.shop_id,
+                second,
+            )
+            ceiling = min(ceiling, second - 1)
+        return tied, 1 + calls, second - 1, ceiling
+
+    async def _read_second(
+        self, client: TemuClient, at: _Cursor, second: int
+    ) -> tuple[list[Any], int, bool]:
+        """Every order updated in one second, read page by page until TEMU's count is met.
+
+        Returns:
+            The distinct raw orders, the list calls made, and whether they are all.
+        """
+        seen: dict[str, Any] = {}
+        calls = 0
+        total: int | None = None
+        for _ in range(TIE_ROUNDS):
+            pages = 1 if total is None else max(1, -(-total // self.page_size))
+            for number in range(1, pages + 1):
+                body = await self._list(client, at, second, second, number)
+                calls += 1
+                total = int(body.get("totalItemNum") or 0)
+                items = body.get("pageItems") or []
+                for raw in items:
+                    seen[_raw_key(raw) or f"#{len(seen)}"] = raw
+                if len(seen) >= total:
+                    return list(seen.values()), calls, True
+                if not items:
+                    break
+        return list(seen.values()), calls, False
 
     async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
         """Never needed: an incremental pass has no missing keys (orders are not deleted)."""
         return []
 
-    async def enrich(self, partition: str, records: list[Record]) -> list[Record]:
-        """Attach the shipping address to new orders that still have to be shipped."""
-        client = self._client(partition)
+    async def _attach_addresses(self, shop: str, client: TemuClient, records: list[Record]) -> None:
+        """Give every shippable order its current address (in place), from the cache or TEMU.
 
-        async def one(record: Record) -> Record:
-            status = record.data.get("parentOrderMap", {}).get("parentOrderStatus")
-            if status not in SHIPPABLE:
-                return record
-            try:
-                async with self._enrich_gate:
-                    shipping = await client.shipping_info(record.key)
-            except TemuBusinessError as exc:  # e.g. no permission for addresses: publish without
-                log.warning(
-                    "temu-orders/%s: no shipping details for %s: %s", partition, record.key, exc
-                )
-                return record
-            return record.model_copy(update={"data": {**record.data, "shipping": shipping}})
+        An address is fetched when the cache has none for the order or holds one read at an
+        older ``updateTime``; orders no longer shippable leave the cache.
+        """
+        shippable = [r for r in records if _status(r) in SHIPPABLE]
+        done = [r.key for r in records if _status(r) not in SHIPPABLE]
+        key = f"synchub:{self.source}:{shop}:shipping"
+        cached: list[Any] = [None] * len(shippable)
+        if self._redis is not None and shippable:
+            cached = await self._redis.hmget(key, [r.key for r in shippable])
+        fresh: dict[Any, Any] = {}  # redis-py types mapping keys invariantly
 
-        return list(await asyncio.gather(*(one(r) for r in records)))
+        async def one(record: Record, raw: Any) -> None:
+            stamp = _update_time(record)
+            entry = _cache_entry(raw)
+            if entry is not None and entry[0] >= stamp:
+                address = entry[1]
+            else:
+                try:
+                    async with self._enrich_gate:
+                        address = await client.shipping_info(record.key)
+                except TemuBusinessError as exc:  # e.g. no permission: publish without
+                    log.warning(
+                        "temu-orders/%s: no shipping details for %s: %s", shop, record.key, exc
+                    )
+                    address = None
+                fresh[record.key] = json.dumps([stamp, address], separators=(",", ":"))
+            if address is not None:
+                record.data = {**record.data, "shipping": address}
+
+        await asyncio.gather(*(one(r, c) for r, c in zip(shippable, cached, strict=True)))
+        if self._redis is None or not (fresh or done or shippable):
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        if fresh:
+            pipe.hset(key, mapping=fresh)
+        if done:
+            pipe.hdel(key, *done)
+        pipe.expire(key, ADDRESS_TTL_SECONDS)
+        await pipe.execute()
 
     async def aclose(self) -> None:
         """Close every shop's HTTP client and the rate limiter's Redis pool."""
@@ -200,22 +342,20 @@ class TemuOrdersConnector(ConnectorBase):
                 f"TEMU shop {shop!r} is not configured on this worker", setting="TEMU_SHOPS"
             ) from None
 
-    async def _list(self, client: TemuClient, at: _Cursor, page: int) -> dict[str, Any]:
+    async def _list(
+        self, client: TemuClient, at: _Cursor, start: int, end: int, page: int
+    ) -> dict[str, Any]:
         return await client.list_orders(
-            update_start=at.start,
-            update_end=at.end,
+            update_start=start,
+            update_end=end,
             page_number=page,
             page_size=self.page_size,
             parent_order_status=at.status,
         )
 
-    def _page(self, shop: str, body: dict[str, Any], at: _Cursor, next_page: int) -> Page:
-        page = Page(
-            next_cursor=at.model_copy(update={"page": next_page}).model_dump_json()
-            if next_page >= 1
-            else None
-        )
-        for raw in body.get("pageItems") or []:
+    def _page(self, shop: str, items: list[Any]) -> Page:
+        page = Page()
+        for raw in items:
             try:
                 order = ParentOrder.model_validate(raw)
             except ValidationError as exc:
@@ -232,7 +372,12 @@ class TemuOrdersConnector(ConnectorBase):
 def build_temu_orders(settings: Settings) -> TemuOrdersConnector:
     """One client per configured shop, all sharing one Redis rate limiter per app key."""
     clients, redis = shop_clients(settings)
-    return TemuOrdersConnector(clients, topic=settings.temu.orders_topic, redis=redis)
+    return TemuOrdersConnector(
+        clients,
+        topic=settings.temu.orders_topic,
+        redis=redis,
+        overlap_seconds=settings.temu.orders_overlap_seconds,
+    )
 
 
 SPEC = ConnectorSpec(
@@ -251,6 +396,34 @@ def _params(params: dict[str, Any]) -> TemuOrdersParams:
         raise InvalidParamsError(
             f"invalid temu-orders parameters: {exc.errors()[0]['msg']}"
         ) from None
+
+
+def _raw_time(raw: Any) -> int | None:
+    """``parentOrderMap.updateTime`` of a raw list item, if it has a readable one."""
+    if isinstance(raw, dict):
+        value = (raw.get("parentOrderMap") or {}).get("updateTime")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _status(record: Record) -> Any:
+    return record.data.get("parentOrderMap", {}).get("parentOrderStatus")
+
+
+def _update_time(record: Record) -> int:
+    return int(record.data.get("parentOrderMap", {}).get("updateTime") or 0)
+
+
+def _cache_entry(raw: Any) -> tuple[int, dict[str, Any] | None] | None:
+    """``(updateTime read at, address or None)`` from the address cache, if readable."""
+    if raw is None:
+        return None
+    try:
+        stamp, address = json.loads(raw)
+        return int(stamp), address if isinstance(address, dict) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _raw_key(raw: Any) -> str | None:

@@ -89,6 +89,14 @@ class TemuBusinessError(TemuError, PermanentError):
     """A business answer such as "order not found"; ``code`` says which."""
 
 
+class TemuLocalRefusal(TemuBusinessError):
+    """Refused by the client before anything was sent to TEMU (``code`` is ``None``).
+
+    E.g. a shipment of an order with no line left to ship (cancelled): TEMU never saw it,
+    so it must not be reported as TEMU's rejection.
+    """
+
+
 def error_for(
     code: int,
     message: str,

@@ -9,12 +9,18 @@ they are not counted and need no credentials:
 * ``POST /_admin/seed_orders`` ``{n, start_ts, end_ts, seed?, replace?}``.
 * ``POST /_admin/seed_stock`` ``{n_goods, skus_per_goods, seed?}``.
 * ``POST /_admin/advance`` ``{n_new?, n_status_changes?, n_cancellations?, now?}``.
-* ``POST /_admin/apps`` ``{app_key, app_secret}``; ``POST /_admin/tokens``
-  ``{token, app_key, mall_id?, expires_at?, scopes?}``.
-* ``GET /_admin/stats``: counters (incl. ``rate_limited`` and ``max_requests_per_second``).
-* ``GET /_admin/request_times``: monotonic arrival times of router requests.
-* ``GET /_admin/shipments``, ``GET /_admin/stock``: what was confirmed, current stock.
-* ``POST /_admin/reset_counters``, ``POST /_admin/reset``.
+* ``POST /_admin/change_address`` ``{parent_order_sn, now?}``: new address, ``updateTime``
+  bumped. ``POST /_admin/touch`` ``{parent_order_sns, now?}``: bulk ``updateTime`` bump.
+
+Knobs a soak run may flip at random while syncs run (``POST /_admin/knobs``, or keywords of
+``TemuState``/``make_sim_app``): ``clock_offset_seconds`` (TEMU's clock vs. the worker's,
+keep within ±300), ``list_lag_seconds`` (index lag of the order list),
+``unstable_ties`` (random order among equal ``updateTime`` per request),
+``duplicate_key_code`` (code for a repeated ``requestUniqueKey``; 0 = accepted silently),
+``repeat_shipment`` (``duplicate``/``success``/``reject``), ``reject_goods`` (product ids
+refused as a whole), ``fail_goods`` (product ids whose edits answer 4000000), next to the
+older ``latency_ms``, ``error_rate``, ``fail_next``, ``qps``, ``burst``,
+``reject_shipments``, ``reject_skus``, ``visibility_delay_seconds``.
 """
 
 from __future__ import annotations
@@ -93,6 +99,16 @@ def create_app(state: TemuState | None = None) -> Starlette:
         Route("/_admin/seed_orders", admin(seed_orders), methods=["POST"]),
         Route("/_admin/seed_stock", admin(seed_stock), methods=["POST"]),
         Route("/_admin/advance", admin(lambda _r, b: temu.advance(**b)), methods=["POST"]),
+        Route(
+            "/_admin/change_address",
+            admin(lambda _r, b: temu.change_address(b["parent_order_sn"], now=b.get("now"))),
+            methods=["POST"],
+        ),
+        Route(
+            "/_admin/touch",
+            admin(lambda _r, b: temu.touch(b["parent_order_sns"], now=b.get("now"))),
+            methods=["POST"],
+        ),
         Route(
             "/_admin/apps",
             admin(lambda _r, b: temu.add_app(b["app_key"], b["app_secret"])),

@@ -15,7 +15,12 @@ Assumptions where TEMU documents nothing ([I] in the reference):
 * TEMU treats a repeated shipment confirmation (same ``parentOrderSn`` and
   ``trackingNumber``) idempotently: it answers success and creates no second shipment. The
   answer carries ``"duplicate": true`` so tests can see it; the real result shape is unknown
-  beyond ``warningMessage``.
+  beyond ``warningMessage``. The knob ``repeat_shipment`` switches to the other answers a
+  real gateway may give (plain success, or a rejection).
+* A repeated ``requestUniqueKey`` is refused with ``DUPLICATE_REQUEST`` and applies nothing;
+  the knob ``duplicate_key_code`` gives another code, or 0 to accept the repeat silently.
+* An address change bumps the order's ``updateTime`` (TEMU also sends the
+  ``bg_trade_logistics_address_changed`` webhook; the order itself carries no other mark).
 * The gateway's limit is a token bucket per app key holding one second of requests
   (``qps`` tokens, refilled at ``qps`` per second).
 * The business error codes of rejected shipments, duplicate ``requestUniqueKey`` s and bad
@@ -63,6 +68,8 @@ ORDER_NOT_FOUND = 140020002
 GOODS_INVALID = 150010003
 SHIPMENT_REJECTED = 140030006
 """[I] code of a refused shipment confirmation."""
+GOODS_REFUSED = 150010030
+"""[I] code of a stock edit refused for the whole product (knob ``reject_goods``)."""
 DUPLICATE_REQUEST = 150010020
 """[I] code of a stock edit whose ``requestUniqueKey`` was used before."""
 MAX_SKEW_SECONDS = 300
@@ -96,8 +103,17 @@ _KNOB_DEFAULTS: dict[str, Any] = {
     "reject_shipments": set(),
     "reject_skus": set(),
     "visibility_delay_seconds": 0.0,
+    "clock_offset_seconds": 0.0,
+    "list_lag_seconds": 0.0,
+    "unstable_ties": False,
+    "duplicate_key_code": DUPLICATE_REQUEST,
+    "repeat_shipment": "duplicate",
+    "reject_goods": set(),
+    "fail_goods": set(),
 }
 """Knobs and their healthy values. ``burst`` 0 means "``qps`` tokens" (one second)."""
+REPEAT_SHIPMENT_ANSWERS = ("duplicate", "success", "reject")
+"""Values of the ``repeat_shipment`` knob."""
 
 _GOODS = [
     "Cotton T-Shirt",
@@ -135,6 +151,15 @@ class Reject(Exception):
         self.message = message
 
 
+def _flag(value: Any) -> bool:
+    """A boolean knob from JSON or a form (``true``/``false``, ``1``/``0``)."""
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value.lower() in ("true", "1")
+    return bool(value)
+
+
 def _int(body: Mapping[str, Any], name: str, default: int | None = None) -> int | None:
     value = body.get(name, default)
     if value is None:
@@ -157,6 +182,22 @@ class TemuState:
     * ``reject_shipments``: parent order numbers whose shipment confirmation is refused.
     * ``reject_skus``: SKU ids whose stock edit fails (per SKU, the rest applies).
     * ``visibility_delay_seconds``: how long a stock edit stays invisible to queries.
+    * ``clock_offset_seconds``: TEMU's clock minus the ``clock`` given (e.g. -20: TEMU runs
+      20 s behind the worker). Stamps ``updateTime``, checks request timestamps (±300 s).
+    * ``list_lag_seconds``: the order list shows a change this long after it was made
+      (until then the order's previous state, or nothing for a new order); details,
+      shipping info and stock are current.
+    * ``unstable_ties``: orders with equal ``updateTime`` come in a new random order on
+      every list request (pages by number then skip and repeat orders of a tie).
+    * ``duplicate_key_code``: the ``errorCode`` answering a stock edit whose
+      ``requestUniqueKey`` was used before; 0 = answer success and apply nothing again.
+    * ``repeat_shipment``: answer to a shipment already confirmed with the same tracking
+      number: ``duplicate`` (success, ``"duplicate": true``), ``success`` (plain success,
+      no marker) or ``reject`` (``SHIPMENT_REJECTED``).
+    * ``reject_goods``: product ids whose stock edits are refused as a whole with the
+      business error ``GOODS_REFUSED`` (nothing applied).
+    * ``fail_goods``: product ids whose stock edits answer ``4000000`` (system exception,
+      nothing applied) for as long as the knob is set.
 
     Counters: ``requests`` (per ``type``), ``request_times`` (monotonic arrival time of every
     router request; see ``max_in_window``), ``error_codes`` (per answered ``errorCode``,
@@ -180,6 +221,13 @@ class TemuState:
     reject_shipments: set[str]
     reject_skus: set[int]
     visibility_delay_seconds: float
+    clock_offset_seconds: float
+    list_lag_seconds: float
+    unstable_ties: bool
+    duplicate_key_code: int
+    repeat_shipment: str
+    reject_goods: set[int]
+    fail_goods: set[int]
 
     def __init__(
         self,
@@ -204,6 +252,9 @@ class TemuState:
         self._skus: dict[int, dict[str, Any]] = {}
         self._goods: dict[int, list[int]] = {}
         self._edit_keys: set[tuple[int, str]] = set()
+        self._unlisted: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        """Orders whose last change the list does not show yet: sn -> (shown from, state
+        shown until then, ``None`` = not listed at all). See ``list_lag_seconds``."""
         self.shipments: list[dict[str, Any]] = []
         self.stock_edits: list[dict[str, Any]] = []
         self.requests: Counter[str] = Counter()
@@ -234,8 +285,15 @@ class TemuState:
                 raise ValueError(f"unknown knob {name!r}; known: {', '.join(_KNOB_DEFAULTS)}")
             if name == "reject_shipments":
                 value = {str(v) for v in value}
-            elif name == "reject_skus":
+            elif name in ("reject_skus", "reject_goods", "fail_goods"):
                 value = {int(v) for v in value}
+            elif name == "repeat_shipment":
+                if value not in REPEAT_SHIPMENT_ANSWERS:
+                    raise ValueError(
+                        f"repeat_shipment must be one of {', '.join(REPEAT_SHIPMENT_ANSWERS)}"
+                    )
+            elif name == "unstable_ties":
+                value = _flag(value)
             else:
                 value = type(_KNOB_DEFAULTS[name])(value)
             if name == "qps" and value <= 0:
@@ -252,7 +310,13 @@ class TemuState:
             out = {name: getattr(self, name) for name in _KNOB_DEFAULTS}
         out["reject_shipments"] = sorted(out["reject_shipments"])
         out["reject_skus"] = sorted(out["reject_skus"])
+        out["reject_goods"] = sorted(out["reject_goods"])
+        out["fail_goods"] = sorted(out["fail_goods"])
         return out
+
+    def now(self) -> float:
+        """TEMU's clock: the injected ``clock`` plus ``clock_offset_seconds``."""
+        return self.clock() + self.clock_offset_seconds
 
     def add_app(self, app_key: str, app_secret: str) -> None:
         """Register an app (``app_key`` -> secret)."""
@@ -299,7 +363,7 @@ class TemuState:
         Apps and tokens are kept.
         """
         with self._lock:
-            for pool in (self._orders, self._shipping, self._skus, self._goods):
+            for pool in (self._orders, self._shipping, self._skus, self._goods, self._unlisted):
                 pool.clear()
             self._edit_keys.clear()
             self.shipments.clear()
@@ -401,7 +465,7 @@ class TemuState:
         if stamp is None:
             raise Reject(NO_TIMESTAMP, "The timestamp parameter is required")
         try:
-            skew = float(stamp) - self.clock()
+            skew = float(stamp) - self.now()
         except (TypeError, ValueError):
             raise Reject(NO_TIMESTAMP, "The timestamp parameter is invalid") from None
         if skew > MAX_SKEW_SECONDS:
@@ -587,10 +651,12 @@ class TemuState:
         Returns:
             ``{"new": [...], "changed": [...], "cancelled": [...]}`` order numbers.
         """
-        stamp = int(self.clock()) if now is None else now
+        stamp = int(self.now()) if now is None else now
         rng = self._rng
         with self._lock:
             new = [self._new_order(rng, stamp, stamp, 2) for _ in range(n_new)]
+            for sn in new:
+                self._hide_change(sn, new=True)
             movable = sorted(
                 sn
                 for sn, o in self._orders.items()
@@ -620,8 +686,69 @@ class TemuState:
                 self._set_status(sn, 3, stamp)
         return {"new": new, "changed": changed, "cancelled": cancelled}
 
+    def _hide_change(self, sn: str, *, new: bool = False) -> None:
+        """Before changing an order: keep showing its state in the list for the lag (lock held).
+
+        A change made while an earlier one is still hidden keeps the state from before the
+        earlier one and hides both until ``list_lag_seconds`` after this one.
+        """
+        if self.list_lag_seconds <= 0:
+            return
+        now = self.now()
+        earlier = self._unlisted.get(sn)
+        if earlier is not None and earlier[0] > now:
+            shown = earlier[1]
+        else:
+            shown = None if new else copy.deepcopy(self._orders[sn])
+        self._unlisted[sn] = (now + self.list_lag_seconds, shown)
+
+    def change_address(self, parent_order_sn: str, *, now: int | None = None) -> dict[str, Any]:
+        """The buyer changes the shipping address: new address, ``updateTime`` bumped.
+
+        Returns:
+            The new address.
+
+        Raises:
+            KeyError: unknown order.
+        """
+        stamp = int(self.now()) if now is None else now
+        with self._lock:
+            order = self._orders[parent_order_sn]
+            self._hide_change(parent_order_sn)
+            address = dict(self._shipping[parent_order_sn])
+            number = int(str(address["addressLine1"]).split(" ")[0]) % 9999 + 1
+            address["addressLine1"] = f"{number} {self._rng.choice(_STREETS)}"
+            address["postCode"] = f"{self._rng.randrange(10**5):05d}"
+            self._shipping[parent_order_sn] = address
+            head = order["parentOrderMap"]
+            head["updateTime"] = max(stamp, head["updateTime"] + 1)
+            return dict(address)
+
+    def touch(self, parent_order_sns: Iterable[str], *, now: int | None = None) -> None:
+        """Set ``updateTime`` of these orders to ``now`` (or later), as a bulk edit would.
+
+        Raises:
+            KeyError: unknown order.
+        """
+        stamp = int(self.now()) if now is None else now
+        with self._lock:
+            for sn in parent_order_sns:
+                head = self._orders[sn]["parentOrderMap"]
+                self._hide_change(sn)
+                head["updateTime"] = max(stamp, head["updateTime"])
+
+    def shipping(self, parent_order_sn: str) -> dict[str, Any]:
+        """The current shipping address of an order (a copy).
+
+        Raises:
+            KeyError: unknown order.
+        """
+        with self._lock:
+            return dict(self._shipping[parent_order_sn])
+
     def _set_status(self, sn: str, status: int, now: int) -> None:
         """Set parent and line status and bump ``updateTime`` (lock held)."""
+        self._hide_change(sn)
         order = self._orders[sn]
         head = order["parentOrderMap"]
         head["parentOrderStatus"] = status
@@ -662,9 +789,16 @@ class TemuState:
         if sortby not in ("updateTime", "createTime"):
             raise Reject(BAD_PARAMS, "sortby must be updateTime or createTime")
         sort_key = "updateTime" if sortby == "updateTime" else "parentOrderTime"
+        now = self.now()
         with self._lock:
-            picked = []
-            for order in self._orders.values():
+            picked: list[dict[str, Any]] = []
+            for sn, live in self._orders.items():
+                order = live
+                hidden = self._unlisted.get(sn)
+                if hidden is not None and hidden[0] > now:
+                    if hidden[1] is None:  # new, not in the index yet
+                        continue
+                    order = hidden[1]  # the index has not caught up with the last change
                 head = order["parentOrderMap"]
                 if upd_lo is not None and not upd_lo <= head["updateTime"] <= (upd_hi or 0):
                     continue
@@ -675,10 +809,21 @@ class TemuState:
                 if wanted is not None and head["parentOrderSn"] not in wanted:
                     continue
                 picked.append(order)
-            picked.sort(
-                key=lambda o: (o["parentOrderMap"][sort_key], o["parentOrderMap"]["parentOrderSn"]),
-                reverse=True,
-            )
+            for sn in [sn for sn, (shown, _) in self._unlisted.items() if shown <= now]:
+                del self._unlisted[sn]  # caught up
+            if self.unstable_ties:  # equal sort keys in a new order on every request
+                rank = {id(o): self._rng.random() for o in picked}
+                picked.sort(
+                    key=lambda o: (o["parentOrderMap"][sort_key], rank[id(o)]), reverse=True
+                )
+            else:
+                picked.sort(
+                    key=lambda o: (
+                        o["parentOrderMap"][sort_key],
+                        o["parentOrderMap"]["parentOrderSn"],
+                    ),
+                    reverse=True,
+                )
             items = copy.deepcopy(picked[(page - 1) * size : page * size])
         return {"totalItemNum": len(picked), "pageItems": items}
 
@@ -715,7 +860,7 @@ class TemuState:
         requests = body.get("sendRequestList")
         if not isinstance(requests, list) or not requests:
             raise Reject(BAD_PARAMS, "sendRequestList is required")
-        now = int(self.clock())
+        now = int(self.now())
         with self._lock:
             plans = []
             for request in requests:
@@ -743,6 +888,8 @@ class TemuState:
                     s["parentOrderSn"] == sn and s["trackingNumber"] == tracking
                     for s in self.shipments
                 )
+                if duplicate and self.repeat_shipment == "reject":
+                    raise Reject(SHIPMENT_REJECTED, "The order has already been shipped")
                 if not duplicate:
                     status = order["parentOrderMap"]["parentOrderStatus"]
                     if sn in self.reject_shipments or status not in (2, 41):
@@ -779,7 +926,7 @@ class TemuState:
                         "parentOrderSn": sn,
                         "trackingNumber": tracking,
                         "packageSn": package,
-                        "duplicate": duplicate,
+                        "duplicate": duplicate and self.repeat_shipment == "duplicate",
                     }
                 )
         return {
@@ -790,6 +937,7 @@ class TemuState:
 
     def _ship(self, sn: str, order_sns: list[str], now: int) -> None:
         """Mark lines shipped; the parent is shipped once every live line is (lock held)."""
+        self._hide_change(sn)
         order = self._orders[sn]
         for line in order["orderList"]:
             if line["orderSn"] in order_sns:
@@ -857,7 +1005,7 @@ class TemuState:
         history: list[tuple[float, int]] = sku["history"]
         if not visible:
             return history[-1][1]
-        now = self.clock()
+        now = self.now()
         # the newest edit already visible (edits may become visible out of order when the
         # delay knob changes between them)
         return next((value for when, value in reversed(history) if when <= now), history[0][1])
@@ -916,13 +1064,18 @@ class TemuState:
         if not isinstance(entries, list) or not entries:
             raise Reject(GOODS_INVALID, "The SKU list must not be empty")
         key = body.get("requestUniqueKey")
-        visible_at = self.clock() + self.visibility_delay_seconds
+        visible_at = self.now() + self.visibility_delay_seconds
         with self._lock:
             if goods_id not in self._goods:
                 raise Reject(GOODS_INVALID, f"goodsId {goods_id} does not exist")
+            if goods_id in self.fail_goods:
+                raise Reject(SYSTEM_EXCEPTION, "SYSTEM_EXCEPTION (simulated)")
+            if goods_id in self.reject_goods:
+                raise Reject(GOODS_REFUSED, "The product cannot be edited now (under review)")
+            repeated = key is not None and (grant["mall"], str(key)) in self._edit_keys
+            if repeated and self.duplicate_key_code:
+                raise Reject(self.duplicate_key_code, "Duplicate requestUniqueKey")
             if key is not None:
-                if (grant["mall"], str(key)) in self._edit_keys:
-                    raise Reject(DUPLICATE_REQUEST, "Duplicate requestUniqueKey")
                 self._edit_keys.add((grant["mall"], str(key)))
             statuses = []
             for entry in entries:
@@ -936,6 +1089,8 @@ class TemuState:
                     error = f"{field} must be an integer"
                 elif sku_id in self.reject_skus:
                     error = "Stock update failed, please try again later"
+                elif repeated:  # duplicate_key_code 0: accepted, nothing applied again
+                    pass
                 else:
                     new = value if field == "stockTarget" else sku["history"][-1][1] + value
                     if new < 0:
