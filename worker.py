@@ -89,7 +89,12 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         await asyncio.to_thread(
             ensure_topics, settings.kafka.brokers, topics, settings.kafka.topic_partitions
         )
-        publisher = KafkaPublisher(settings.kafka.brokers, client_id="synchub-worker")
+        publisher = KafkaPublisher(
+            settings.kafka.brokers,
+            client_id="synchub-worker",
+            delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
+            topic_partitions=settings.kafka.topic_partitions,
+        )
         resources.callback(publisher.close)
         activities = SyncActivities(
             connectors, store, publisher, settings.kafka.deadletter_topic, unconfigured
@@ -133,6 +138,11 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             # heartbeats carry the committed cursor; the SDK's default throttle (80 % of the
             # 20 s heartbeat timeout) would hold it back until after a crash
             max_heartbeat_throttle_interval=timedelta(0),
+            # SIGTERM: running pages finish and commit (a flush is bounded by the Kafka
+            # delivery timeout) instead of being cancelled and redone by the next worker
+            graceful_shutdown_timeout=timedelta(
+                seconds=settings.temporal.graceful_shutdown_seconds
+            ),
         )
     except BaseException:
         await resources.aclose()
@@ -162,7 +172,10 @@ async def run_worker(settings: Settings) -> None:
     try:
         async with bundle.worker:
             await stop.wait()
-            log.info("shutting down: waiting for running activities")
+            log.info(
+                "shutting down: running activities get up to %.0f s to finish",
+                settings.temporal.graceful_shutdown_seconds,
+            )
     finally:
         await bundle.aclose()
 

@@ -752,6 +752,36 @@ class DevStack:
         for proc in started:
             proc.stop()
 
+    def kill(self, service: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Kill one service abruptly (SIGKILL by default), as a crash would; for chaos tests.
+
+        Its port is kept, so ``restart`` brings it back on the same address. The tansu broker
+        keeps its topics in memory, so they are gone after a restart; valkey keeps its data only
+        with ``redis_appendonly``; the Temporal dev server keeps everything in its SQLite file.
+        """
+        self._require(service)
+        with self._lock:
+            proc = self.processes.pop(service, None)
+        if proc is None or proc.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        proc.stop()  # reaps it (and SIGKILLs the group if the signal did not end it)
+
+    def restart(self, service: str) -> float:
+        """Start a killed (or running) service again on the same port; returns seconds to ready.
+
+        Raises:
+            ServiceError: the service did not come back.
+
+        """
+        self._require(service)
+        if service in self.processes:
+            self.kill(service, signal.SIGTERM)
+        began = time.monotonic()
+        self._launch(service)
+        return time.monotonic() - began
+
     def __enter__(self) -> DevStack:
         return self.start()
 
