@@ -26,6 +26,7 @@ from activities.temu_inventory import TemuInventoryActivities
 from connectors import REGISTRY, Connector
 from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
+from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
@@ -96,8 +97,15 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             topic_partitions=settings.kafka.topic_partitions,
         )
         resources.callback(publisher.close)
+        epochs_redis = aioredis.Redis.from_url(settings.redis.url)
+        resources.push_async_callback(epochs_redis.aclose)
         activities = SyncActivities(
-            connectors, store, publisher, settings.kafka.deadletter_topic, unconfigured
+            connectors,
+            store,
+            publisher,
+            settings.kafka.deadletter_topic,
+            unconfigured,
+            epochs=CacheEpochs(epochs_redis, settings.redis.expire_cache),
         )
         extra: list[Callable[..., Any]] = []
         orders = connectors.get("temu-orders")

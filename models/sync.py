@@ -35,6 +35,9 @@ class RecordCounts(BaseModel):
     """Tombstones published."""
     dead_lettered: int = 0
     """Malformed records sent to the dead-letter topic."""
+    republished: int = 0
+    """Unchanged records published again, under their earlier event ids, because the cache
+    was void (the topic was recreated or truncated, or an operator asked for a resync)."""
 
     def add(self, other: RecordCounts) -> RecordCounts:
         """Return the field-wise sum (models are treated as values)."""
@@ -81,6 +84,8 @@ class Progress(BaseModel):
     """Step counts of finished partitions, as ``<step>.<count>``."""
     errors: list[PartitionError] = Field(default_factory=list)
     """Last errors, newest last, at most ``MAX_ERRORS``."""
+    notices: list[str] = Field(default_factory=list)
+    """What the run noticed and acted on, e.g. a recreated topic that voided the cache."""
 
 
 class ListPartitionsInput(BaseModel):
@@ -90,6 +95,9 @@ class ListPartitionsInput(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     only: list[str] | None = None
     """Restrict to these partitions (still validated against what the upstream lists)."""
+    resync: bool = False
+    """Void the cache of the listed partitions first, so their current state is published
+    again under the same event ids (``starter.py resync``)."""
 
 
 class ListPartitionsResult(BaseModel):
@@ -102,6 +110,8 @@ class ListPartitionsResult(BaseModel):
     """Step activities each partition runs after its pages (from the connector's spec)."""
     child_workflow: str = "SyncPartitionWorkflow"
     """Workflow type run per partition (from the connector's spec)."""
+    cache_voided: str | None = None
+    """Why the cache was voided before this run (recreated topic, resync), if it was."""
 
 
 class SyncAllInput(BaseModel):
@@ -115,6 +125,8 @@ class SyncAllInput(BaseModel):
     """Partition workflows running at once."""
     partitions: list[str] | None = None
     """Sync only these partitions; ``None`` = all the connector lists."""
+    resync: bool = False
+    """Publish the current state again, ignoring the cache (same event ids)."""
     children_per_run: int = 500
     """Continue as new after starting this many children, so history stays small however
     many partitions there are (each child costs about ten events in this history)."""
@@ -149,6 +161,8 @@ class SyncAllResult(BaseModel):
     """Failed partitions and why (bounded)."""
     skipped: list[str] = Field(default_factory=list)
     """Partitions skipped because another run was syncing them (bounded)."""
+    notices: list[str] = Field(default_factory=list)
+    """What the run noticed and acted on, e.g. a recreated topic that voided the cache."""
 
 
 class SyncPartitionInput(BaseModel):

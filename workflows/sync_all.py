@@ -56,6 +56,7 @@ class SyncAllWorkflow:
         self._steps: list[str] = []
         self._child = "SyncPartitionWorkflow"
         self._step_counts: dict[str, int] = {}
+        self._notices: list[str] = []
 
     @workflow.run
     async def run(self, input: SyncAllInput) -> SyncAllResult:
@@ -68,13 +69,17 @@ class SyncAllWorkflow:
             self._unchanged_pages = input.carried.unchanged_pages
             self._step_counts = dict(input.carried.steps)
             self._errors = list(input.carried.errors)
+            self._notices = list(input.carried.notices)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
             try:
                 listed = await workflow.execute_activity(
                     options.LIST_PARTITIONS_ACTIVITY,
                     ListPartitionsInput(
-                        source=input.source, params=input.params, only=input.partitions
+                        source=input.source,
+                        params=input.params,
+                        only=input.partitions,
+                        resync=input.resync,
                     ),
                     result_type=ListPartitionsResult,
                     **options.LIST_PARTITIONS,
@@ -91,6 +96,8 @@ class SyncAllWorkflow:
             self._steps = listed.steps
             self._child = listed.child_workflow
             self._counts.total = len(remaining)
+            if listed.cache_voided:
+                self._notices.append(listed.cache_voided)
             workflow.logger.info("%s: found %d %ss", input.source, len(remaining), self._noun)
         else:
             remaining = input.remaining
@@ -169,6 +176,7 @@ class SyncAllWorkflow:
             steps=dict(self._step_counts),
             failed=list(self._errors),
             skipped=self._skipped[-MAX_ERRORS:],
+            notices=list(self._notices),
         )
 
     async def _start_child(self, input: SyncAllInput, partition: str) -> bool:
@@ -308,4 +316,5 @@ class SyncAllWorkflow:
             unchanged_pages=self._unchanged_pages,
             steps=dict(self._step_counts),
             errors=list(self._errors),
+            notices=list(self._notices),
         )
