@@ -26,6 +26,7 @@ from models.sync import RunState, SyncAllInput, SyncAllResult
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
 from tests.helpers import SIM_TOKEN, Engine, days, make_settings, running_engine
+from tests.test_starter import settings_env, starter
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -140,3 +141,21 @@ async def test_resync_republishes_current_state_with_same_ids(
     for key, ids in after.items():
         assert set(ids) == set(before[key]), key  # republished under the same event id
     assert (await sync(engine)).records.republished == 0
+
+
+async def test_starter_resync_command(sim: tuple[WiwState, ThreadedServer], engine: Engine) -> None:
+    state, _ = sim
+    state.seed(30, days=days(DAYS), seed=7)
+    await sync(engine)
+    one_day = days(DAYS)[0].isoformat()
+    in_day = sum(1 for s in state.all_shifts() if day_of(s) == one_day)
+    ran = await starter(
+        settings_env(engine.settings), "resync", "wiw", "--partition", one_day, "--wait"
+    )
+    assert ran.code == 0, ran
+    assert f"republished (cache void, same event ids): {in_day}" in ran.out, ran
+    assert "notice: resync" in ran.out, ran
+    bad = await starter(
+        settings_env(engine.settings), "resync", "wiw", "--partition", "1999-01-01", "--wait"
+    )
+    assert bad.code == 1 and "1999-01-01" in bad.out + bad.err, bad
