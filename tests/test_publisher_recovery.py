@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,23 @@ async def test_producer_recovers_after_broker_restart(
     finally:
         reader.close()
     assert sorted(m.value.decode() for m in got) == sorted(f"after-{i}" for i in range(20))
+
+
+async def test_publish_to_a_dead_broker_gives_up_within_the_delivery_timeout(
+    broker: DevStack,
+) -> None:
+    """A flush stuck on a dead broker is bounded, so a SIGTERMed worker still exits in time."""
+    ensure_topics(broker.kafka_brokers, [TOPIC], 2)
+    publisher = KafkaPublisher(
+        broker.kafka_brokers, delivery_timeout_seconds=2.0, topic_partitions=2
+    )
+    try:
+        broker.kill(KAFKA)
+        began = time.monotonic()
+        with pytest.raises(
+            RetryableError, match=f"Kafka did not acknowledge 5 of 5 messages to {TOPIC}"
+        ):
+            await publisher.publish(batch(5, "dead"))
+        assert time.monotonic() - began < 2.0 + 6.0
+    finally:
+        publisher.close(1.0)
