@@ -28,6 +28,7 @@ from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
+from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
 from models.errors import NotConfiguredError
@@ -174,6 +175,7 @@ async def run_worker(settings: Settings) -> None:
         ", ".join(bundle.connectors) or "none",
     )
     stop = asyncio.Event()
+    monitor = LoopStallMonitor().start()  # CPU work holding the loop delays heartbeats
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -186,6 +188,12 @@ async def run_worker(settings: Settings) -> None:
             )
     finally:
         await bundle.aclose()
+        longest = await monitor.stop()
+        log.info(
+            "longest event-loop stall: %.0f ms (%d over 100 ms)",
+            longest * 1000,
+            monitor.stalls_over_100ms,
+        )
 
 
 def configure_logging() -> None:

@@ -8,6 +8,7 @@ versions it computes are only committed after the publish succeeded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -200,11 +201,7 @@ class SyncActivities:
             )
         trace = traceparent(input.run_token)
 
-        records: dict[str, Record] = {}
-        fps: dict[str, str] = {}
-        for rec in page.records:  # a key repeated within a page: the last state wins
-            records[rec.key] = rec
-            fps[rec.key] = fingerprint(canonical(rec.data))
+        records, fps = await asyncio.to_thread(_fingerprints, page.records)  # CPU: off the loop
         deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
         counts = RecordCounts(fetched=len(page.records) + len(page.malformed))
 
@@ -231,12 +228,17 @@ class SyncActivities:
         enrich = first_time + [records[k] for k in again]
         if enrich:  # fingerprints stay those of the records as fetched
             records.update({r.key: r for r in await connector.enrich(part, enrich)})
-        for key, ver in change.set_versions.items():
-            out.append(self._upsert(connector, src, part, records[key], fps[key], ver, trace))
-            counts.upserted += 1
-        for key, ver in again.items():
-            out.append(self._upsert(connector, src, part, records[key], fps[key], ver, trace))
-            counts.republished += 1
+
+        def upserts(versions: dict[str, Version]) -> list[OutMessage]:
+            return [
+                self._upsert(connector, src, part, records[k], fps[k], v, trace)
+                for k, v in versions.items()
+            ]
+
+        out += await asyncio.to_thread(upserts, change.set_versions)  # CPU: off the loop
+        counts.upserted += len(change.set_versions)
+        out += await asyncio.to_thread(upserts, again)
+        counts.republished += len(again)
         for key in deleted:
             change.drop_fp.append(key)
             current = snap.versions[key]
@@ -363,3 +365,13 @@ class SyncActivities:
             data=None,
             trace=trace,
         )
+
+
+def _fingerprints(page: list[Record]) -> tuple[dict[str, Record], dict[str, str]]:
+    """Records by key and their fingerprints; a key repeated within a page: the last wins."""
+    records: dict[str, Record] = {}
+    fps: dict[str, str] = {}
+    for rec in page:
+        records[rec.key] = rec
+        fps[rec.key] = fingerprint(canonical(rec.data))
+    return records, fps
