@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -70,7 +71,9 @@ class Size:
 
 SHORT = Size(shifts=400, days=5, latency_ms=400, big_day_shifts=1500)
 """The CI version: seconds per case."""
-LONG = Size(shifts=4000, days=10, latency_ms=300, max_concurrent=4, gap_seconds=10.0)
+LONG = Size(
+    shifts=4000, days=10, latency_ms=300, max_concurrent=4, gap_seconds=10.0, big_day_shifts=15000
+)
 """``make chaos``: a few thousand shifts, the restarts of issue 9."""
 
 
@@ -109,6 +112,8 @@ class CaseResult:
     """Sync runs it took (the faulted one included) until the topic was whole."""
     final: Verdict
     notes: list[str] = field(default_factory=list)
+    loop_stall_ms: int | None = None
+    """Longest event-loop stall any worker of the case reported when it stopped."""
 
     @property
     def ok(self) -> bool:
@@ -334,6 +339,7 @@ async def run_case(rig: Rig, case: Case, index: int) -> CaseResult:
         "WORKER_GRACEFUL_SHUTDOWN_SECONDS": "45",
     }
     run = CaseRun(tag, env, topic, f"chaos-{tag}", redis_url)
+    log_from = rig.log.stat().st_size if rig.log.exists() else 0
     r = aioredis.Redis.from_url(redis_url)
     await r.flushdb()
     await r.aclose()
@@ -381,7 +387,11 @@ async def run_case(rig: Rig, case: Case, index: int) -> CaseResult:
     run.notes.append(f"changed {changed} shifts, run: {_state(after)}")
     final = check_topic(await _read_topic(rig, topic), state.all_shifts())
     rig.stop_workers()
+    with rig.log.open("rb") as fh:
+        fh.seek(log_from)
+        stalls = [int(x) for x in re.findall(rb"longest event-loop stall: (\d+) ms", fh.read())]
     return CaseResult(
+        loop_stall_ms=max(stalls) if stalls else None,
         case=case.name,
         recovery_seconds=None if recovered is None else round(recovered, 1),
         republished=republished,
@@ -468,13 +478,17 @@ CASES: dict[str, Case] = {
 
 def table(results: list[CaseResult]) -> str:
     """The chaos table, as in issue 9: case, recovery seconds, re-published, lost."""
-    head = f"{'case':<38} {'recovery s':>10} {'re-published':>12} {'lost':>5} {'bad dups':>8} {'runs':>4}"
+    head = (
+        f"{'case':<38} {'recovery s':>10} {'re-published':>12} {'lost':>5} {'bad dups':>8} "
+        f"{'runs':>4} {'loop stall ms':>13}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         rec = "never" if r.recovery_seconds is None else f"{r.recovery_seconds:.1f}"
+        stall = "-" if r.loop_stall_ms is None else str(r.loop_stall_ms)
         lines.append(
             f"{r.case:<38} {rec:>10} {r.republished:>12} {r.lost:>5} "
-            f"{r.bad_duplicates:>8} {r.runs_after_fault:>4}"
+            f"{r.bad_duplicates:>8} {r.runs_after_fault:>4} {stall:>13}"
         )
     return "\n".join(lines)
 
