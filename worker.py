@@ -187,13 +187,13 @@ async def run_worker(settings: Settings) -> None:
                 settings.temporal.graceful_shutdown_seconds,
             )
     finally:
-        await bundle.aclose()
-        longest = await monitor.stop()
+        longest = await monitor.stop()  # while serving; closing may block on purpose
         log.info(
             "longest event-loop stall: %.0f ms (%d over 100 ms)",
             longest * 1000,
             monitor.stalls_over_100ms,
         )
+        await bundle.aclose()
 
 
 def configure_logging() -> None:
