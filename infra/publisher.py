@@ -219,8 +219,16 @@ class KafkaPublisher:
         return await asyncio.to_thread(topic_incarnation, self._brokers, topic)
 
     async def ensure_topics(self, topics: Iterable[str]) -> list[str]:
-        """Create those of ``topics`` that do not exist, with the configured partition count."""
-        return await asyncio.to_thread(ensure_topics, self._brokers, topics, self._partitions)
+        """Create those of ``topics`` that do not exist, with the configured partition count.
+
+        Raises:
+            RetryableError: the broker did not answer or refused to create a topic.
+
+        """
+        try:
+            return await asyncio.to_thread(ensure_topics, self._brokers, topics, self._partitions)
+        except (KafkaException, RuntimeError) as exc:
+            raise RetryableError(f"cannot check Kafka topics on {self._brokers}: {exc}") from None
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued, then close the producer's connections.
