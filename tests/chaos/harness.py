@@ -448,6 +448,22 @@ async def _sigkill(rig: Rig, run: CaseRun) -> None:
     await _worker_signal(rig, run, signal.SIGKILL)
 
 
+async def _sigterm_broker_down(rig: Rig, run: CaseRun) -> None:
+    """SIGTERM while publishes hang on a dead broker: the worker must still exit in time."""
+    assert run.worker is not None
+    await asyncio.to_thread(rig.stack.kill, KAFKA)
+    await asyncio.sleep(1.0)
+    began = time.monotonic()
+    os.killpg(run.worker.pid, signal.SIGTERM)
+    await asyncio.to_thread(run.worker.wait, 90)
+    took = time.monotonic() - began
+    run.notes.append(f"worker exited {took:.1f} s after SIGTERM with the broker down")
+    if took > float(run.env["WORKER_GRACEFUL_SHUTDOWN_SECONDS"]):
+        run.notes.append("worker outlived its graceful shutdown timeout")
+    await asyncio.to_thread(rig.stack.restart, KAFKA)
+    run.worker = rig.start_worker(run.env)
+
+
 async def _nothing(rig: Rig, run: CaseRun) -> None:
     return None
 
@@ -471,6 +487,7 @@ CASES: dict[str, Case] = {
         Case("temporal kill+restart", _kill_restart(TEMPORAL)),
         Case("worker SIGTERM", _sigterm),
         Case("worker SIGKILL", _sigkill),
+        Case("worker SIGTERM, broker down", _sigterm_broker_down),
         Case("big page under load", _nothing, big_page=True),
     ]
 }
