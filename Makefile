@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench worker clean
+.PHONY: install run test lint bench chaos worker clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: install
 
 bench: install  ## throughput and history size against the naive per-record syncer
 	$(PY) -m bench
+
+chaos: install  ## kill and restart broker, Redis, Temporal and workers mid-sync; prints the table
+	$(PY) -m tests.chaos
 
 clean:
 	rm -rf $(VENV) .synchub .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -78,6 +78,13 @@ class TemporalSettings(_Section):
     """API key for Temporal Cloud; implies TLS."""
     tls: bool = Field(default=False, validation_alias=_env("tls", "TEMPORAL_TLS"))
     """Connect with TLS (set for Temporal Cloud or a TLS-terminated cluster)."""
+    graceful_shutdown_seconds: float = Field(
+        default=45.0,
+        ge=0,
+        validation_alias=_env("graceful_shutdown_seconds", "WORKER_GRACEFUL_SHUTDOWN_SECONDS"),
+    )
+    """After SIGTERM, running pages get this long to finish and commit before they are
+    cancelled; keep it below the pod's ``terminationGracePeriodSeconds`` (60 s)."""
 
 
 class KafkaSettings(_Section):
@@ -106,6 +113,13 @@ class KafkaSettings(_Section):
         default=4, ge=1, validation_alias=_env("topic_partitions", "KAFKA_TOPIC_PARTITIONS")
     )
     """Partitions for topics synchub creates at start (existing topics are left alone)."""
+    delivery_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_env("delivery_timeout_seconds", "KAFKA_DELIVERY_TIMEOUT_SECONDS"),
+    )
+    """How long a message may wait for the broker's acknowledgement (``message.timeout.ms``);
+    bounds a publish against a dead broker; keep it below the graceful shutdown timeout."""
 
     @field_validator("brokers")
     @classmethod

@@ -5,6 +5,7 @@ Examples::
     python starter.py dev                       # the embedded default, everything local
     python starter.py run wiw --wait            # one sync now, progress until done
     python starter.py run wiw --param days_ahead=7
+    python starter.py resync wiw --partition 2026-11-24   # republish, ignoring the cache
     python starter.py status <workflow-id>
     python starter.py stop|pause|resume <workflow-id>
     python starter.py schedules apply|list|pause|unpause|trigger [schedule-id]
@@ -76,6 +77,9 @@ def format_result(r: SyncAllResult) -> str:
     ]
     lines.append(f"  pages {r.pages} ({r.unchanged_pages} proven unchanged by digest)")
     lines += [f"  failed {e.partition}: {e.error}" for e in r.failed]
+    lines += [f"  notice: {n}" for n in r.notices]
+    if r.records.republished:
+        lines.append(f"  republished (cache void, same event ids): {r.records.republished}")
     if r.skipped:
         lines.append(f"  skipped (already running elsewhere): {', '.join(r.skipped)}")
     lines += [f"  warning: {w}" for w in r.warnings]
@@ -90,8 +94,9 @@ async def start_sync(
     partitions: list[str] | None,
     max_concurrent: int | None,
     workflow_id: str | None,
+    resync: bool = False,
 ) -> WorkflowHandle[SyncAllWorkflow, SyncAllResult]:
-    """Validate, then start a sync-all run."""
+    """Validate, then start a sync-all run (``resync``: ignoring the cache)."""
     checked = get_spec(source).validate_params(params)
     wid = workflow_id or sync_all_workflow_id(source, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
     return await client.start_workflow(
@@ -101,6 +106,7 @@ async def start_sync(
             params=checked,
             partitions=partitions,
             max_concurrent=max_concurrent or settings.sync.max_concurrent,
+            resync=resync,
         ),
         id=wid,
         task_queue=settings.temporal.task_queue,
@@ -189,11 +195,18 @@ async def wait_for(
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """``run``: start a sync now, optionally waiting for it."""
+    """``run`` / ``resync``: start a sync now, optionally waiting for it."""
     params = parse_params(args.param)
     client = await connect(settings.temporal)
     handle = await start_sync(
-        client, settings, args.source, params, args.partition or None, args.max_concurrent, args.id
+        client,
+        settings,
+        args.source,
+        params,
+        args.partition or None,
+        args.max_concurrent,
+        args.id,
+        resync=args.command == "resync",
     )
     print(f"started {handle.id} (run {handle.result_run_id})")
     print(f"  progress: python starter.py status {handle.id}")
@@ -277,30 +290,39 @@ def build_parser() -> argparse.ArgumentParser:
         "worker and schedules; Ctrl-C stops everything",
     )
     run = sub.add_parser("run", help="start a sync of one source now")
-    run.add_argument("source", help="registered source, e.g. wiw")
-    run.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="connector parameter (repeatable)",
+    resync = sub.add_parser(
+        "resync",
+        help="publish a source's current state again, ignoring the cache "
+        "(same event ids; e.g. after a topic lost messages)",
     )
-    run.add_argument(
-        "--partition", action="append", default=[], help="sync only this partition (repeatable)"
-    )
-    run.add_argument(
-        "--max-concurrent", type=int, help="partitions at once (default from settings)"
-    )
-    run.add_argument("--id", help="workflow id (default syncall/<source>/<timestamp>)")
-    run.add_argument("--wait", action="store_true", help="print progress until done")
-    run.add_argument(
-        "--reconnect-timeout",
-        type=float,
-        default=RECONNECT_SECONDS,
-        metavar="SECONDS",
-        help="with --wait: how long to keep reconnecting when Temporal cannot be reached "
-        f"(default {RECONNECT_SECONDS:.0f})",
-    )
+    for cmd in (run, resync):  # resync is a run that ignores the cache: same arguments
+        cmd.add_argument("source", help="registered source, e.g. wiw")
+        cmd.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="connector parameter (repeatable)",
+        )
+        cmd.add_argument(
+            "--partition",
+            action="append",
+            default=[],
+            help="sync only this partition (repeatable)",
+        )
+        cmd.add_argument(
+            "--max-concurrent", type=int, help="partitions at once (default from settings)"
+        )
+        cmd.add_argument("--id", help="workflow id (default syncall/<source>/<timestamp>)")
+        cmd.add_argument("--wait", action="store_true", help="print progress until done")
+        cmd.add_argument(
+            "--reconnect-timeout",
+            type=float,
+            default=RECONNECT_SECONDS,
+            metavar="SECONDS",
+            help="with --wait: how long to keep reconnecting when Temporal cannot be reached "
+            f"(default {RECONNECT_SECONDS:.0f})",
+        )
     for name, text in (
         ("status", "state and progress of a run"),
         ("stop", "stop a run"),
@@ -329,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_dev(settings)
         if args.command == "watch":
             return cmd_watch(args, settings)
-        if args.command == "run":
+        if args.command in ("run", "resync"):
             get_spec(args.source).validate_params(parse_params(args.param))
             if args.max_concurrent is not None and args.max_concurrent < 1:
                 raise UsageError("--max-concurrent must be at least 1")
@@ -340,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")
         handler = {
             "run": cmd_run,
+            "resync": cmd_run,
             "status": cmd_status,
             "stop": cmd_signal,
             "pause": cmd_signal,

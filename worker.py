@@ -26,7 +26,9 @@ from activities.temu_inventory import TemuInventoryActivities
 from connectors import REGISTRY, Connector
 from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
+from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
+from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
 from models.errors import NotConfiguredError
@@ -89,10 +91,22 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         await asyncio.to_thread(
             ensure_topics, settings.kafka.brokers, topics, settings.kafka.topic_partitions
         )
-        publisher = KafkaPublisher(settings.kafka.brokers, client_id="synchub-worker")
+        publisher = KafkaPublisher(
+            settings.kafka.brokers,
+            client_id="synchub-worker",
+            delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
+            topic_partitions=settings.kafka.topic_partitions,
+        )
         resources.callback(publisher.close)
+        epochs_redis = aioredis.Redis.from_url(settings.redis.url)
+        resources.push_async_callback(epochs_redis.aclose)
         activities = SyncActivities(
-            connectors, store, publisher, settings.kafka.deadletter_topic, unconfigured
+            connectors,
+            store,
+            publisher,
+            settings.kafka.deadletter_topic,
+            unconfigured,
+            epochs=CacheEpochs(epochs_redis, settings.redis.expire_cache),
         )
         extra: list[Callable[..., Any]] = []
         orders = connectors.get("temu-orders")
@@ -133,6 +147,11 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             # heartbeats carry the committed cursor; the SDK's default throttle (80 % of the
             # 20 s heartbeat timeout) would hold it back until after a crash
             max_heartbeat_throttle_interval=timedelta(0),
+            # SIGTERM: running pages finish and commit (a flush is bounded by the Kafka
+            # delivery timeout) instead of being cancelled and redone by the next worker
+            graceful_shutdown_timeout=timedelta(
+                seconds=settings.temporal.graceful_shutdown_seconds
+            ),
         )
     except BaseException:
         await resources.aclose()
@@ -156,14 +175,24 @@ async def run_worker(settings: Settings) -> None:
         ", ".join(bundle.connectors) or "none",
     )
     stop = asyncio.Event()
+    monitor = LoopStallMonitor().start()  # CPU work holding the loop delays heartbeats
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
         async with bundle.worker:
             await stop.wait()
-            log.info("shutting down: waiting for running activities")
+            log.info(
+                "shutting down: running activities get up to %.0f s to finish",
+                settings.temporal.graceful_shutdown_seconds,
+            )
     finally:
+        longest = await monitor.stop()  # while serving; closing may block on purpose
+        log.info(
+            "longest event-loop stall: %.0f ms (%d over 100 ms)",
+            longest * 1000,
+            monitor.stalls_over_100ms,
+        )
         await bundle.aclose()
 
 

@@ -8,6 +8,7 @@ versions it computes are only committed after the publish succeeded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from activities.heartbeat import heartbeating, resumed_details
 from activities.messages import canonical, change_message, deadletter_message, traceparent
 from connectors import get_spec
 from connectors.base import Connector
+from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
     TOMBSTONE,
     ChangeStore,
@@ -57,12 +59,14 @@ class SyncActivities:
         publisher: KafkaPublisher,
         deadletter_topic: str,
         unconfigured: Mapping[str, str] | None = None,
+        epochs: CacheEpochs | None = None,
     ) -> None:
         self._connectors = connectors
         self._store = store
         self._publisher = publisher
         self._deadletter = deadletter_topic
         self._unconfigured = unconfigured or {}
+        self._epochs = epochs
 
     def _connector(self, source: str) -> Connector:
         try:
@@ -82,27 +86,26 @@ class SyncActivities:
         log.info("Fetching %ss from %s", noun, input.source)
         listed = await connector.list_partitions(input.params)
         log.info("Found %d %ss", len(listed), noun)
-        if input.only is None:
-            return ListPartitionsResult(
-                partitions=listed,
-                noun=noun,
-                steps=steps,
-                child_workflow=child,
-                warning=await self._check_empty(input.source, noun, len(listed)),
-            )
-        unknown = sorted(set(input.only) - set(listed))
-        if unknown:
-            shown = ", ".join(listed[:10]) + (" ..." if len(listed) > 10 else "")
-            raise InvalidParamsError(
-                f"{input.source} has no partitions {', '.join(unknown)} "
-                f"(it lists {len(listed)}: {shown})"
-            )
-        wanted = set(input.only)
+        if input.only is not None:
+            unknown = sorted(set(input.only) - set(listed))
+            if unknown:
+                shown = ", ".join(listed[:10]) + (" ..." if len(listed) > 10 else "")
+                raise InvalidParamsError(
+                    f"{input.source} has no partitions {', '.join(unknown)} "
+                    f"(it lists {len(listed)}: {shown})"
+                )
+            wanted = set(input.only)
+            listed = [p for p in listed if p in wanted]
+        voided = await self._check_cache(input, connector, listed)
         return ListPartitionsResult(
-            partitions=[p for p in listed if p in wanted],
+            partitions=listed,
             noun=noun,
             steps=steps,
             child_workflow=child,
+            cache_voided=voided,
+            warning=None
+            if input.only is not None
+            else await self._check_empty(input.source, noun, len(listed)),
         )
 
     async def _check_empty(self, source: str, noun: str, count: int) -> str | None:
@@ -123,6 +126,33 @@ class SyncActivities:
         )
         log.warning("%s", warning)
         return warning
+
+    async def _check_cache(
+        self, input: ListPartitionsInput, connector: Connector, listed: list[str]
+    ) -> str | None:
+        """Void the cache when the topic was recreated (or on a resync); say why, if so.
+
+        The topic is created first when it is missing (a broker restarted without its data),
+        with synchub's partition count rather than the broker's auto-create default.
+        """
+        if self._epochs is None:
+            return None
+        src, topic = input.source, connector.topic
+        if input.resync:
+            await self._epochs.void(src, listed if input.only is not None else None)
+            what = f"{len(listed)} {connector.partition_noun}s" if input.only else "all"
+            log.warning("%s: resync requested: cache of %s voided", src, what)
+            return f"resync: cache of {what} voided; current state republished"
+        await self._publisher.ensure_topics([topic, self._deadletter])
+        topic_id = await self._publisher.topic_id(topic)
+        if topic_id is None or not await self._epochs.check_topic(src, topic_id):
+            return None
+        why = (
+            f"Kafka topic {topic} was recreated or truncated (new topic id {topic_id}); "
+            f"cache of {src} voided, current state republished"
+        )
+        log.warning("%s: %s", src, why)
+        return why
 
     @activity.defn(name=options.SYNC_PAGE)
     @translate_errors
@@ -145,10 +175,11 @@ class SyncActivities:
             beat.details = done.model_dump(mode="json")  # a retry of this retry resumes too
             started = time.monotonic()
             first = done.pages == 0 and input.cursor is None
+            void = await self._is_void(input.source, input.partition)
             while done.pages < input.max_pages:
                 if not first and done.next_cursor is None:
                     break  # the pass is through (possibly before a crash)
-                one = await self._sync_page(input, done.next_cursor)
+                one = await self._sync_page(input, done.next_cursor, void)
                 first = False
                 done = SyncPageResult(
                     records=done.records.add(one.records),
@@ -161,14 +192,29 @@ class SyncActivities:
                 beat.now()  # the committed cursor reaches the server before the next page
                 if time.monotonic() - started >= input.budget_seconds:
                     break
+                if activity.is_worker_shutdown():
+                    break  # SIGTERM: return the committed cursor, the next worker goes on
             return done
 
-    async def _sync_page(self, input: SyncPageInput, cursor: str | None) -> SyncPageResult:
+    async def _is_void(self, source: str, partition: str) -> bool:
+        return self._epochs is not None and await self._epochs.is_void(source, partition)
+
+    async def _sync_page(
+        self, input: SyncPageInput, cursor: str | None, void: bool = False
+    ) -> SyncPageResult:
+        """Fetch, diff, publish and commit one page.
+
+        With ``void`` the cache is not trusted (the topic lost what it says was published):
+        no digest shortcut, no checkpoint, and unchanged records are published again under
+        their current version, so with the same event id as before.
+        """
         connector = self._connector(input.source)
         src, part = input.source, input.partition
         cursor_id = cursor or "start"
-        known = await self._store.page_digest(src, part, cursor_id)
-        checkpoint = await self._store.checkpoint(src, part) if cursor is None else None
+        known = None if void else await self._store.page_digest(src, part, cursor_id)
+        checkpoint = (
+            await self._store.checkpoint(src, part) if cursor is None and not void else None
+        )
         page = await connector.fetch_page(part, cursor, input.params, known, checkpoint)
         if page.unchanged:
             kept = await self._store.keep_page(src, part, input.run_token, cursor_id)
@@ -181,11 +227,7 @@ class SyncActivities:
             )
         trace = traceparent(input.run_token)
 
-        records: dict[str, Record] = {}
-        fps: dict[str, str] = {}
-        for rec in page.records:  # a key repeated within a page: the last state wins
-            records[rec.key] = rec
-            fps[rec.key] = fingerprint(canonical(rec.data))
+        records, fps = await asyncio.to_thread(_fingerprints, page.records)  # CPU: off the loop
         deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
         counts = RecordCounts(
             fetched=len(page.records) + len(page.malformed), requests=page.requests
@@ -195,23 +237,36 @@ class SyncActivities:
         out: list[OutMessage] = []
         change = Commit(seen=list(fps))
         first_time: list[Record] = []
+        again: dict[str, Version] = {}  # void cache: published before, the topic lost it
         for key, fp in fps.items():
-            if snap.cached[key] == fp:
+            if snap.cached[key] == fp and not void:
                 counts.unchanged += 1
                 continue
             change.set_fp[key] = fp
             current = snap.versions[key]
             if current.fingerprint == fp:  # already published by another partition (moved here)
-                counts.unchanged += 1
+                if void:
+                    again[key] = current  # same version and fingerprint: same event id
+                else:
+                    counts.unchanged += 1
                 continue
             change.set_versions[key] = Version(current.number + 1, fp)
             if current.number == 0:
                 first_time.append(records[key])
-        if first_time:  # fingerprints stay those of the records as fetched
-            records.update({r.key: r for r in await connector.enrich(part, first_time)})
-        for key, ver in change.set_versions.items():
-            out.append(self._upsert(connector, src, part, records[key], fps[key], ver, trace))
-            counts.upserted += 1
+        enrich = first_time + [records[k] for k in again]
+        if enrich:  # fingerprints stay those of the records as fetched
+            records.update({r.key: r for r in await connector.enrich(part, enrich)})
+
+        def upserts(versions: dict[str, Version]) -> list[OutMessage]:
+            return [
+                self._upsert(connector, src, part, records[k], fps[k], v, trace)
+                for k, v in versions.items()
+            ]
+
+        out += await asyncio.to_thread(upserts, change.set_versions)  # CPU: off the loop
+        counts.upserted += len(change.set_versions)
+        out += await asyncio.to_thread(upserts, again)
+        counts.republished += len(again)
         for key in deleted:
             change.drop_fp.append(key)
             current = snap.versions[key]
@@ -264,6 +319,8 @@ class SyncActivities:
             await self._store.end_pass(src, part, input.run_token)
             if input.complete and input.checkpoint is not None:
                 await self._store.set_checkpoint(src, part, input.checkpoint)
+            if input.complete and self._epochs is not None:
+                await self._epochs.mark_complete(src, part)
             return FinishPartitionResult(records=counts)
         trace = traceparent(input.run_token)
         missing = await self._store.missing_keys(src, part, input.run_token)
@@ -299,6 +356,8 @@ class SyncActivities:
         await self._store.end_pass(src, part, input.run_token)
         if input.checkpoint is not None:
             await self._store.set_checkpoint(src, part, input.checkpoint)
+        if self._epochs is not None:
+            await self._epochs.mark_complete(src, part)
         if missing:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, len(missing), counts)
         return FinishPartitionResult(records=counts, missing=len(missing))
@@ -334,3 +393,13 @@ class SyncActivities:
             data=None,
             trace=trace,
         )
+
+
+def _fingerprints(page: list[Record]) -> tuple[dict[str, Record], dict[str, str]]:
+    """Records by key and their fingerprints; a key repeated within a page: the last wins."""
+    records: dict[str, Record] = {}
+    fps: dict[str, str] = {}
+    for rec in page:
+        records[rec.key] = rec
+        fps[rec.key] = fingerprint(canonical(rec.data))
+    return records, fps

@@ -465,6 +465,8 @@ class DevStack:
         startup_timeout: Seconds each service may take to become ready.
         temporal_db: SQLite file of the Temporal history; ``state_dir/temporal.db`` by default.
             History, running workflows and schedules survive a restart with the same file.
+        redis_appendonly: Persist valkey in an append-only file under ``state_dir/valkey``
+            (fsync every second), so Redis state survives a restart; False keeps it in memory.
 
     """
 
@@ -485,6 +487,7 @@ class DevStack:
         topic_partitions: int = 1,
         startup_timeout: float = 60.0,
         temporal_db: Path | str | None = None,
+        redis_appendonly: bool = True,
     ) -> None:
         unknown = set(services) - set(ALL_SERVICES)
         if unknown:
@@ -500,6 +503,7 @@ class DevStack:
         self.state_dir = Path(state_dir)
         self.log_dir = self.state_dir / "logs"
         self.temporal_db = Path(temporal_db) if temporal_db else self.state_dir / "temporal.db"
+        self.redis_appendonly = redis_appendonly
 
         taken: set[int] = set()
         self.temporal_port = self._port(temporal_port, TEMPORAL in self.services, taken)
@@ -596,7 +600,11 @@ class DevStack:
         if KAFKA in self.services:
             lines.append(f"Kafka      {self.kafka_brokers}  (tansu, in memory)")
         if REDIS in self.services:
-            lines.append(f"Redis      {self.redis_url}  (valkey, in memory)")
+            kept = "append-only file in " + str(self.state_dir / "valkey")
+            lines.append(
+                f"Redis      {self.redis_url}  (valkey, "
+                f"{kept if self.redis_appendonly else 'in memory'})"
+            )
         lines.append(f"Logs       {self.log_dir}")
         return lines
 
@@ -679,11 +687,19 @@ class DevStack:
             self.host,
             "--save",
             "",
-            "--appendonly",
-            "no",
             "--daemonize",
             "no",
         ]
+        if self.redis_appendonly:
+            # Append-only file in the state dir, fsynced every second: a restarted valkey
+            # keeps fingerprints, versions and checkpoints (production needs the same, see
+            # README); without it every restart republishes everything.
+            data = self.state_dir / "valkey"
+            data.mkdir(parents=True, exist_ok=True)
+            argv += ["--dir", str(data.resolve()), "--appendonly", "yes"]
+            argv += ["--appendfsync", "everysec"]
+        else:
+            argv += ["--appendonly", "no"]
         return ServiceProcess(
             "Redis server (valkey)",
             argv,
@@ -751,6 +767,36 @@ class DevStack:
             proc.terminate()
         for proc in started:
             proc.stop()
+
+    def kill(self, service: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Kill one service abruptly (SIGKILL by default), as a crash would; for chaos tests.
+
+        Its port is kept, so ``restart`` brings it back on the same address. The tansu broker
+        keeps its topics in memory, so they are gone after a restart; valkey keeps its data only
+        with ``redis_appendonly``; the Temporal dev server keeps everything in its SQLite file.
+        """
+        self._require(service)
+        with self._lock:
+            proc = self.processes.pop(service, None)
+        if proc is None or proc.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        proc.stop()  # reaps it (and SIGKILLs the group if the signal did not end it)
+
+    def restart(self, service: str) -> float:
+        """Start a killed (or running) service again on the same port; returns seconds to ready.
+
+        Raises:
+            ServiceError: the service did not come back.
+
+        """
+        self._require(service)
+        if service in self.processes:
+            self.kill(service, signal.SIGTERM)
+        began = time.monotonic()
+        self._launch(service)
+        return time.monotonic() - began
 
     def __enter__(self) -> DevStack:
         return self.start()

@@ -9,15 +9,19 @@ fingerprints to Redis: publish first, then commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from models.errors import RetryableError
+
+log = logging.getLogger("synchub.publisher")
 
 
 @dataclass(frozen=True)
@@ -30,11 +34,51 @@ class OutMessage:
     headers: list[tuple[str, str | bytes | None]]
 
 
-class KafkaPublisher:
-    """One producer per worker process, shared by all activities."""
+RECOVERABLE_BY_REBUILD = frozenset(
+    {
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError._FATAL,
+        KafkaError._MSG_TIMED_OUT,
+    }
+)
+"""Delivery errors after which the producer is replaced by a new one.
 
-    def __init__(self, brokers: str, client_id: str = "synchub", **overrides: Any) -> None:
-        config: dict[str, Any] = {
+A restarted broker that lost its state (tansu in memory) answers every produce of the old
+idempotent producer with ``UnknownProducerId``; librdkafka keeps retrying internally and
+reports only ``Message timed out``. A new producer gets a new producer id, so a timed-out
+batch also rebuilds it: rebuilding is cheap, and staying with a dead producer loses the run.
+"""
+
+
+class KafkaPublisher:
+    """One producer per worker process, shared by all activities.
+
+    Args:
+        brokers: Comma-separated bootstrap servers.
+        client_id: Client id the broker logs.
+        delivery_timeout_seconds: How long a message may wait for its acknowledgement
+            (``message.timeout.ms``); bounds a flush against a dead broker, so it must stay
+            below the worker's graceful shutdown timeout.
+        topic_partitions: Partition count for topics the publisher recreates when they have
+            vanished (a broker restarted without its data).
+        **overrides: librdkafka settings, e.g. ``{"linger.ms": 20}``.
+
+    """
+
+    def __init__(
+        self,
+        brokers: str,
+        client_id: str = "synchub",
+        *,
+        delivery_timeout_seconds: float = 30.0,
+        topic_partitions: int = 4,
+        **overrides: Any,
+    ) -> None:
+        self._brokers = brokers
+        self._partitions = topic_partitions
+        self._config: dict[str, Any] = {
             "bootstrap.servers": brokers,
             "client.id": client_id,
             "acks": "all",
@@ -42,25 +86,43 @@ class KafkaPublisher:
             "linger.ms": 5,
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 1_000_000,
-            "message.timeout.ms": 60_000,
+            "message.timeout.ms": int(delivery_timeout_seconds * 1000),
+            # a vanished topic is recreated by us with our partition count (see _recover),
+            # not auto-created by the broker with its own
+            "allow.auto.create.topics": False,
+            "error_cb": self._on_error,
         }
-        config.update(overrides)
-        self._producer = Producer(config)
-        self._timeout = config["message.timeout.ms"] / 1000 + 5
+        self._config.update(overrides)
+        self._timeout = self._config["message.timeout.ms"] / 1000 + 5
         self._lock = threading.Lock()
+        self._swap = threading.Lock()
+        self._fatal: KafkaError | None = None
+        self.rebuilds = 0
+        """How often the producer was replaced (fatal or idempotence errors, timeouts)."""
+        self._producer = Producer(self._config)
+
+    def _on_error(self, err: KafkaError) -> None:
+        """Error callback of librdkafka: remember a fatal error so the next batch rebuilds."""
+        if err.fatal():
+            log.error("Kafka producer hit a fatal error: %s", err.str())
+            self._fatal = err
 
     async def publish(self, messages: Sequence[OutMessage]) -> None:
         """Publish a batch and wait until every message is acknowledged by all replicas.
 
         Raises:
             RetryableError: a message was not acknowledged; the page is redone on retry,
-                and repeated messages carry the same ``event_id``.
+                and repeated messages carry the same ``event_id``. When the producer was
+                broken (fatal or idempotence error, timeout), it has been rebuilt already.
 
         """
         if messages:
             await asyncio.to_thread(self._publish_blocking, list(messages), self._timeout)
 
     def _publish_blocking(self, messages: list[OutMessage], timeout: float) -> None:
+        if self._fatal is not None:
+            self._rebuild(self._producer, f"fatal error {self._fatal.str()}")
+        producer = self._producer
         errors: list[KafkaError] = []
         remaining = [len(messages)]
         done = threading.Event()
@@ -75,7 +137,7 @@ class KafkaPublisher:
         for m in messages:
             while True:
                 try:
-                    self._producer.produce(
+                    producer.produce(
                         m.topic,
                         key=m.key,
                         value=m.value,
@@ -84,20 +146,89 @@ class KafkaPublisher:
                     )
                     break
                 except BufferError:
-                    self._producer.poll(0.05)
+                    producer.poll(0.05)
                 except KafkaException as exc:
+                    self._recover(producer, exc.args[0], messages)
                     raise RetryableError(f"Kafka produce failed: {exc}") from None
         # flush serves the delivery callbacks; other activities' messages may flush too.
         with self._lock:
-            self._producer.flush(timeout)
+            producer.flush(timeout)
         if not done.is_set():
             done.wait(0.1)
         if errors or remaining[0] > 0:
-            first = errors[0].str() if errors else "delivery timed out"
+            first = errors[0] if errors else None
+            rebuilt = self._recover(producer, first, messages)
+            topics = ", ".join(sorted({m.topic for m in messages}))
+            why = first.str() if first is not None else "delivery timed out"
             raise RetryableError(
                 f"Kafka did not acknowledge {len(errors) or remaining[0]} of {len(messages)} "
-                f"messages: {first}"
+                f"messages to {topics}: {why}"
+                + ("; the producer was rebuilt, the retry uses a new one" if rebuilt else "")
             )
+
+    def _recover(
+        self, producer: Producer, err: KafkaError | None, messages: list[OutMessage]
+    ) -> bool:
+        """After a failed batch: rebuild a broken producer and recreate vanished topics.
+
+        Returns:
+            True when the producer was rebuilt.
+
+        """
+        rebuilt = False
+        if err is None or err.fatal() or err.code() in RECOVERABLE_BY_REBUILD:
+            reason = err.str() if err is not None else "delivery timed out"
+            rebuilt = self._rebuild(producer, reason)
+        try:
+            created = ensure_topics(
+                self._brokers, {m.topic for m in messages}, self._partitions, timeout=5.0
+            )
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("cannot check Kafka topics after a failed publish: %s", exc)
+        else:
+            if created:
+                log.error(
+                    "Kafka topics %s had vanished (broker restarted without its data?); "
+                    "recreated with %d partitions",
+                    ", ".join(created),
+                    self._partitions,
+                )
+        return rebuilt
+
+    def _rebuild(self, broken: Producer, reason: str) -> bool:
+        """Replace ``broken`` by a new producer unless another batch already did."""
+        with self._swap:
+            if self._producer is not broken:
+                return True  # a concurrent batch rebuilt it already
+            self._producer = Producer(self._config)
+            self._fatal = None
+            self.rebuilds += 1
+        log.error("Kafka producer rebuilt after: %s", reason)
+        # the old producer's queue holds only failed messages; drop it without waiting
+        with contextlib.suppress(Exception):
+            broken.purge(in_queue=True, in_flight=True)
+            broken.flush(0)
+        return True
+
+    async def topic_id(self, topic: str) -> str | None:
+        """The broker's id of ``topic``'s current incarnation, None when it does not exist.
+
+        A deleted and recreated topic (or one a restarted in-memory broker lost) gets a new
+        id, which is how a sync notices that what it published before is gone.
+        """
+        return await asyncio.to_thread(topic_incarnation, self._brokers, topic)
+
+    async def ensure_topics(self, topics: Iterable[str]) -> list[str]:
+        """Create those of ``topics`` that do not exist, with the configured partition count.
+
+        Raises:
+            RetryableError: the broker did not answer or refused to create a topic.
+
+        """
+        try:
+            return await asyncio.to_thread(ensure_topics, self._brokers, topics, self._partitions)
+        except (KafkaException, RuntimeError) as exc:
+            raise RetryableError(f"cannot check Kafka topics on {self._brokers}: {exc}") from None
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued, then close the producer's connections.
@@ -107,6 +238,25 @@ class KafkaPublisher:
         """
         self._producer.flush(timeout)
         self._producer.close()
+
+
+def topic_incarnation(brokers: str, topic: str, timeout: float = 10.0) -> str | None:
+    """Topic id from ``DescribeTopics`` (tansu and Kafka ≥ 2.8 assign one), None if absent.
+
+    Raises:
+        RetryableError: the broker did not answer.
+
+    """
+    admin = AdminClient({"bootstrap.servers": brokers})
+    future = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)[topic]
+    try:
+        desc = future.result(timeout)
+    except KafkaException as exc:
+        err = exc.args[0]
+        if isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return None
+        raise RetryableError(f"cannot describe Kafka topic {topic!r}: {exc}") from None
+    return str(desc.topic_id)
 
 
 def ensure_topics(

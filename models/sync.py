@@ -37,6 +37,9 @@ class RecordCounts(BaseModel):
     """Malformed records sent to the dead-letter topic."""
     requests: int = 0
     """Upstream list requests made to read the pages (connectors that count them)."""
+    republished: int = 0
+    """Unchanged records published again, under their earlier event ids, because the cache
+    was void (the topic was recreated or truncated, or an operator asked for a resync)."""
 
     def add(self, other: RecordCounts) -> RecordCounts:
         """Return the field-wise sum (models are treated as values)."""
@@ -88,6 +91,8 @@ class Progress(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     """Things an operator should look at although nothing failed (e.g. 0 partitions listed
     where the last listing had some)."""
+    notices: list[str] = Field(default_factory=list)
+    """What the run noticed and acted on, e.g. a recreated topic that voided the cache."""
 
 
 class ListPartitionsInput(BaseModel):
@@ -97,6 +102,9 @@ class ListPartitionsInput(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     only: list[str] | None = None
     """Restrict to these partitions (still validated against what the upstream lists)."""
+    resync: bool = False
+    """Void the cache of the listed partitions first, so their current state is published
+    again under the same event ids (``starter.py resync``)."""
 
 
 class ListPartitionsResult(BaseModel):
@@ -112,6 +120,8 @@ class ListPartitionsResult(BaseModel):
     warning: str | None = None
     """Set when the listing looks wrong without being an error: 0 partitions where the
     source's last listing had some."""
+    cache_voided: str | None = None
+    """Why the cache was voided before this run (recreated topic, resync), if it was."""
 
 
 class SyncAllInput(BaseModel):
@@ -125,6 +135,8 @@ class SyncAllInput(BaseModel):
     """Partition workflows running at once."""
     partitions: list[str] | None = None
     """Sync only these partitions; ``None`` = all the connector lists."""
+    resync: bool = False
+    """Publish the current state again, ignoring the cache (same event ids)."""
     children_per_run: int = 500
     """Continue as new after starting this many children, so history stays small however
     many partitions there are (each child costs about ten events in this history)."""
@@ -161,6 +173,8 @@ class SyncAllResult(BaseModel):
     """Partitions skipped because another run was syncing them (bounded)."""
     warnings: list[str] = Field(default_factory=list)
     """Things to look at although the run completed (see ``Progress.warnings``)."""
+    notices: list[str] = Field(default_factory=list)
+    """What the run noticed and acted on, e.g. a recreated topic that voided the cache."""
 
 
 class SyncPartitionInput(BaseModel):

@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from infra.devstack import (
+    REDIS,
     DevStack,
     ServiceError,
     ServiceProcess,
@@ -288,3 +289,35 @@ def test_service_never_ready_times_out_and_is_killed_with_its_children(tmp_path:
     assert proc.pid is not None
     assert not _alive(proc.pid)
     assert not _alive(grandchild)
+
+
+def test_redis_keeps_state_across_a_kill_with_append_only(tmp_path: Path) -> None:
+    """The embedded default persists Redis (append-only file in the state dir): a SIGKILLed
+    valkey comes back with its data, so a restart does not void every fingerprint."""
+    with DevStack(redis_port=0, services=[REDIS], state_dir=tmp_path) as dev:
+        client = redis.Redis.from_url(dev.redis_url)
+        try:
+            client.set("synchub:test:survives", "yes")
+            client.hset("synchub:test:fp", mapping={"a": "1", "b": "2"})
+            time.sleep(1.2)  # appendfsync everysec: what a crash may lose at most
+            dev.kill(REDIS)
+            dev.restart(REDIS)
+            assert client.get("synchub:test:survives") == b"yes"
+            assert client.hlen("synchub:test:fp") == 2
+        finally:
+            client.close()
+    assert list((tmp_path / "valkey").iterdir())  # the append-only files live in the state dir
+
+
+def test_redis_without_persistence_starts_empty_after_a_kill(tmp_path: Path) -> None:
+    with DevStack(
+        redis_port=0, services=[REDIS], state_dir=tmp_path, redis_appendonly=False
+    ) as dev:
+        client = redis.Redis.from_url(dev.redis_url)
+        try:
+            client.set("synchub:test:gone", "yes")
+            dev.kill(REDIS)
+            dev.restart(REDIS)
+            assert client.get("synchub:test:gone") is None
+        finally:
+            client.close()

@@ -62,6 +62,7 @@ class SyncAllWorkflow:
         self._steps: list[str] = []
         self._child = "SyncPartitionWorkflow"
         self._step_counts: dict[str, int] = {}
+        self._notices: list[str] = []
 
     @workflow.run
     async def run(self, input: SyncAllInput) -> SyncAllResult:
@@ -76,13 +77,17 @@ class SyncAllWorkflow:
             self._errors = list(input.carried.errors)
             self._skipped = list(input.carried.skipped)
             self._warnings = list(input.carried.warnings)
+            self._notices = list(input.carried.notices)
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
             try:
                 listed = await workflow.execute_activity(
                     options.LIST_PARTITIONS_ACTIVITY,
                     ListPartitionsInput(
-                        source=input.source, params=input.params, only=input.partitions
+                        source=input.source,
+                        params=input.params,
+                        only=input.partitions,
+                        resync=input.resync,
                     ),
                     result_type=ListPartitionsResult,
                     **options.LIST_PARTITIONS,
@@ -99,6 +104,8 @@ class SyncAllWorkflow:
             self._steps = listed.steps
             self._child = listed.child_workflow
             self._counts.total = len(remaining)
+            if listed.cache_voided:
+                self._notices.append(listed.cache_voided)
             workflow.logger.info("%s: found %d %ss", input.source, len(remaining), self._noun)
             if listed.warning:
                 self._warnings.append(listed.warning)
@@ -191,6 +198,7 @@ class SyncAllWorkflow:
             failed=list(self._errors),
             skipped=self._skipped[-MAX_ERRORS:],
             warnings=list(self._warnings),
+            notices=list(self._notices),
         )
 
     async def _start_child(self, input: SyncAllInput, partition: str) -> bool:
@@ -332,4 +340,5 @@ class SyncAllWorkflow:
             errors=list(self._errors),
             skipped=self._skipped[-MAX_ERRORS:],
             warnings=list(self._warnings),
+            notices=list(self._notices),
         )

@@ -9,6 +9,7 @@ once, from its start day, although both days' windows return it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -91,6 +92,13 @@ class WiwConnector(ConnectorBase):
         start = datetime.combine(day, time(), tzinfo=self.tz)
         end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.tz)
         body = await self.client.shifts(start, end)
+        # hashing and parsing a big day takes seconds of CPU: off the event loop, which
+        # also serves workflow tasks, heartbeats and the Redis client
+        return await asyncio.to_thread(self._page, body, partition, day, known_digest)
+
+    def _page(
+        self, body: dict[str, Any], partition: str, day: date, known_digest: str | None
+    ) -> Page:
         shifts = body.get("shifts") or []
         deleted = body.get("deleted_ids") or []
         digest = raw_digest(
