@@ -64,7 +64,12 @@ class Connector(Protocol):
         """Point lookups for keys missing from the partition's window.
 
         Returns one ``Lookup`` per key; ``record=None`` means the upstream says the record
-        does not exist (a deletion). Raises a ``RetryableError`` when it cannot tell.
+        does not exist (a deletion). A found record's ``partition`` says where it belongs
+        in *this run's* window: the partition whose pages will return it, or ``None`` when
+        none will (it aged out of the window or moved beyond it). Only a record whose
+        ``partition`` equals ``partition`` stays in this partition's cache; any other is
+        published once if it changed and then forgotten here, so it is never looked up
+        again. Raises a ``RetryableError`` when it cannot tell.
         """
         ...
 

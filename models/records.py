@@ -30,7 +30,9 @@ class Record(BaseModel):
     data: dict[str, Any]
     """The value published downstream; fingerprinted for change detection."""
     partition: str | None = None
-    """Partition the record belongs to now, when the connector can tell (used after lookups)."""
+    """Partition the record belongs to now. After a point lookup: the partition whose window
+    holds it in this run, or ``None`` when no partition's window does (aged out, moved far
+    away); the engine keeps a looked-up key only where this equals the partition asking."""
 
 
 class Malformed(BaseModel):

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.wiw.client import WiwClient
 from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
+from models import clock
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class WiwConnector(ConnectorBase):
         self.tz = ZoneInfo(timezone)
         self.days_ahead = days_ahead
         self.days_prior = days_prior
-        self._today = today or (lambda: datetime.now(self.tz).date())
+        self._today = today or (lambda: clock.today(self.tz))
         self._lookup_concurrency = lookup_concurrency or client.settings.lookup_concurrency
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
@@ -118,12 +119,14 @@ class WiwConnector(ConnectorBase):
     async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
         """Current state of shifts missing from their day, ``record=None`` when WIW says 404.
 
-        The found record's ``partition`` is the day it starts on now (it may have moved).
+        The found record's ``partition`` is the day it starts on now (it may have moved), or
+        ``None`` when that day is outside this run's window (no partition will see it).
         A key that is not a number cannot be a WIW shift id and is answered as not found.
         A shift that exists but cannot be read gets no ``Lookup`` (it is neither deleted nor
         known): the engine should leave such keys as they are; the day that now holds the
         shift dead-letters it.
         """
+        window = set(await self.list_partitions(params))
 
         def convert(key: str, raw: dict[str, Any]) -> Lookup | None:
             try:
@@ -132,7 +135,8 @@ class WiwConnector(ConnectorBase):
                 log.warning("WIW shift %s is malformed, left unresolved: %s", key, exc.reason)
                 return None
             day = shift.start_time.astimezone(self.tz).date().isoformat()
-            return Lookup(key=key, record=Record(key=key, data=shift.published(), partition=day))
+            owner = day if day in window else None
+            return Lookup(key=key, record=Record(key=key, data=shift.published(), partition=owner))
 
         return await point_lookups(keys, self.client.shift, convert, self._lookup_concurrency)
 

@@ -1,0 +1,182 @@
+"""Missing keys over simulated time: records that leave a window, lookups under 5xx, deletions.
+
+Real services (Temporal dev server, tansu, valkey) and the simulators over real HTTP. "Today"
+comes from a ``ManualClock`` installed as the process-wide clock, so the window slides by
+days without waiting; lookups are counted at the simulator.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from temporalio.client import Client
+
+from infra.devrun import local_advoware_settings
+from models import clock as clock_module
+from models.clock import ManualClock
+from models.sync import RunState, SyncAllInput, SyncAllResult
+from simulators.advoware import AdvowareState
+from simulators.advoware import make_sim_app as make_advoware_app
+from simulators.advoware.app import TERMIN
+from simulators.server import ThreadedServer
+from simulators.wiw import WiwState
+from simulators.wiw import make_sim_app as make_wiw_app
+from tests.helpers import SIM_TOKEN, Engine, make_settings, read, running_engine
+from workflows.sync_all import SyncAllWorkflow
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+BERLIN = ZoneInfo("Europe/Berlin")
+DAYS_BACK, DAYS_AHEAD = 3, 10
+WIW_LOOKUP = "GET /2/shifts/{id}"
+START = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # a Monday; Berlin and UTC on the same day
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """The process-wide clock, set by the test and restored afterwards."""
+    saved = clock_module.default_clock()
+    manual = ManualClock(START)
+    clock_module.set_default_clock(manual)
+    try:
+        yield manual
+    finally:
+        clock_module.set_default_clock(saved)
+
+
+@pytest.fixture(scope="module")
+def adv_sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
+    state, app = make_advoware_app()
+    server = ThreadedServer(app).start()
+    yield state, server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def wiw_sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
+    state, app = make_wiw_app(timezone="UTC", static_token=SIM_TOKEN)
+    server = ThreadedServer(app).start()
+    yield state, server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def adv(
+    adv_sim, temporal_client: Client, temporal_address, kafka_brokers, redis_url
+) -> AsyncIterator[Engine]:
+    state, server = adv_sim
+    settings = make_settings(
+        temporal_address=temporal_address,
+        kafka_brokers=kafka_brokers,
+        redis_url=redis_url,
+        redis_db=13,
+        advoware=local_advoware_settings(
+            state, server.url, days_back=DAYS_BACK, days_ahead=DAYS_AHEAD, page_days=7
+        ),
+    )
+    async with running_engine(temporal_client, settings, settings.kafka.advoware_topic) as eng:
+        yield eng
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def wiw(
+    wiw_sim, temporal_client: Client, temporal_address, kafka_brokers, redis_url
+) -> AsyncIterator[Engine]:
+    settings = make_settings(
+        temporal_address=temporal_address,
+        kafka_brokers=kafka_brokers,
+        redis_url=redis_url,
+        redis_db=14,
+        wiw_url=wiw_sim[1].url,
+        days_ahead=2,
+        days_prior=0,
+    )
+    async with running_engine(temporal_client, settings) as eng:
+        yield eng
+
+
+async def flush(eng: Engine) -> None:
+    r = aioredis.Redis.from_url(eng.settings.redis.url)
+    await r.flushdb()
+    await r.aclose()
+
+
+async def sync(eng: Engine, source: str, **kw) -> SyncAllResult:
+    result = await eng.client.execute_workflow(
+        SyncAllWorkflow.run,
+        SyncAllInput(source=source, **kw),
+        id=f"syncall/{source}/test-{uuid.uuid4().hex[:8]}",
+        task_queue=eng.settings.temporal.task_queue,
+    )
+    assert result.state == RunState.COMPLETED, result
+    return result
+
+
+def at(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour))
+
+
+async def test_advoware_records_leaving_the_window_are_looked_up_once(
+    adv_sim, adv: Engine, clock: ManualClock
+) -> None:
+    state, _ = adv_sim
+    await flush(adv)
+    await read(adv.topic, idle=0.5)
+    today = clock.now().astimezone(BERLIN).date()
+    state.seed(2, 15, today - timedelta(days=DAYS_BACK), today + timedelta(days=2), seed=5)
+    owner = next(e["kuerzel"] for e in state.employees() if e["aktiv"])
+    far = state.add(owner, at(today + timedelta(days=1), 9), at(today + timedelta(days=1), 10))
+
+    await sync(adv, "advoware")
+    await read(adv.topic, idle=1.0)
+
+    # a week later everything seeded has aged out; one appointment moved far ahead
+    clock.advance(timedelta(days=7))
+    state.move(far, at(today + timedelta(days=400), 9))
+    state.reset_counters()
+    second = await sync(adv, "advoware")
+    aged_lookups = state.requests[TERMIN]
+    assert aged_lookups > 20  # every cached appointment was missing once
+    msgs = await read(adv.topic, idle=1.5)
+    assert [m.key for m in msgs] == [str(far)]  # only the one that changed is published
+    assert second.records.upserted == 1 and second.records.deleted == 0
+
+    # they left the employees' caches: the next runs ask for none of them again
+    for _ in range(2):
+        state.reset_counters()
+        again = await sync(adv, "advoware")
+        assert state.requests[TERMIN] == 0
+        assert again.records.upserted == 0 and again.records.deleted == 0
+    assert await read(adv.topic, idle=1.0) == []
+
+
+async def test_wiw_shift_moved_out_of_the_window_is_looked_up_once(
+    wiw_sim, wiw: Engine, clock: ManualClock
+) -> None:
+    state, _ = wiw_sim
+    await flush(wiw)
+    await read(wiw.topic, idle=0.5)
+    today = clock.now().date()
+    window = [today + timedelta(days=d) for d in range(3)]
+    ids = state.seed(12, days=window, seed=7)
+    await sync(wiw, "wiw")
+    await read(wiw.topic, idle=1.0)
+
+    moved = ids[0]
+    state.move(moved, datetime.combine(today + timedelta(days=30), time(9), UTC))
+    state.reset_counters()
+    await sync(wiw, "wiw")
+    assert state.requests[WIW_LOOKUP] == 1
+    assert [m.key for m in await read(wiw.topic, idle=1.5)] == [str(moved)]
+
+    state.reset_counters()
+    await sync(wiw, "wiw")
+    assert state.requests[WIW_LOOKUP] == 0
+    assert await read(wiw.topic, idle=1.0) == []
+    assert Counter(state.statuses)[500] == 0
