@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from temporalio import activity
 
 from activities.errors import translate_errors
-from activities.heartbeat import heartbeating, resumed_details
+from activities.heartbeat import Beat, heartbeating, resumed_details
 from activities.messages import canonical, change_message, deadletter_message, traceparent
 from connectors import get_spec
 from connectors.base import Connector
@@ -226,12 +226,16 @@ class SyncActivities:
         Not found -> tombstone. Found elsewhere (another day, another employee, outside the
         window) -> upsert of its new state, and it leaves this partition's cache.
         """
-        async with heartbeating():
-            return await self._finish_partition(input)
+        async with heartbeating() as beat:
+            return await self._finish_partition(input, beat)
 
-    async def _finish_partition(self, input: FinishPartitionInput) -> FinishPartitionResult:
+    async def _finish_partition(
+        self, input: FinishPartitionInput, beat: Beat
+    ) -> FinishPartitionResult:
         src, part = input.source, input.partition
-        counts = RecordCounts()
+        resumed = resumed_details()
+        done = FinishPartitionResult.model_validate(resumed) if resumed else None
+        counts = done.records if done else RecordCounts()
         connector = self._connector(src)
         if not input.complete or connector.incremental:
             # a stopped pass did not see everything, and an incremental pass reads only
@@ -241,7 +245,10 @@ class SyncActivities:
                 await self._store.set_checkpoint(src, part, input.checkpoint)
             return FinishPartitionResult(records=counts)
         trace = traceparent(input.run_token)
+        # a resolved key leaves the missing set (dropped, or marked seen), so a retried
+        # attempt computes only what its predecessor did not commit
         missing = await self._store.missing_keys(src, part, input.run_token)
+        total = done.missing if done else len(missing)
         for start in range(0, len(missing), LOOKUP_CHUNK):
             chunk = missing[start : start + LOOKUP_CHUNK]
             found = await connector.lookup(part, chunk, input.params)
@@ -271,12 +278,16 @@ class SyncActivities:
                     counts.upserted += 1
             await self._publisher.publish(out)
             await self._store.commit(src, part, input.run_token, change)
+            beat.details = FinishPartitionResult(records=counts, missing=total).model_dump(
+                mode="json"
+            )
+            beat.now()  # the committed chunk reaches the server before the next one
         await self._store.end_pass(src, part, input.run_token)
         if input.checkpoint is not None:
             await self._store.set_checkpoint(src, part, input.checkpoint)
-        if missing:
-            log.info("%s/%s: %d missing keys resolved: %s", src, part, len(missing), counts)
-        return FinishPartitionResult(records=counts, missing=len(missing))
+        if total:
+            log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
+        return FinishPartitionResult(records=counts, missing=total)
 
     @staticmethod
     def _upsert(

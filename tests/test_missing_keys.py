@@ -180,3 +180,33 @@ async def test_wiw_shift_moved_out_of_the_window_is_looked_up_once(
     assert state.requests[WIW_LOOKUP] == 0
     assert await read(wiw.topic, idle=1.0) == []
     assert Counter(state.statuses)[500] == 0
+
+
+async def test_lookups_converge_under_5xx(wiw_sim, wiw: Engine, clock: ManualClock) -> None:
+    """300 shifts move out of the window while 5 % of requests answer 500: one run resolves
+    all of them (per-lookup retries), and none is looked up again."""
+    state, _ = wiw_sim
+    await flush(wiw)
+    await read(wiw.topic, idle=0.5)
+    today = clock.now().date()
+    ids = state.seed(300, days=[today + timedelta(days=d) for d in range(3)], seed=9)
+    await sync(wiw, "wiw")
+    await read(wiw.topic, expect=300)
+
+    for n, shift_id in enumerate(ids):
+        state.move(shift_id, datetime.combine(today + timedelta(days=40 + n % 5), time(9), UTC))
+    state.reset_counters()
+    state.set_knobs(error_rate=0.05)
+    try:
+        moved = await sync(wiw, "wiw")
+    finally:
+        state.set_knobs(error_rate=0.0)
+    assert state.statuses[500] > 5  # the faults did happen
+    assert moved.records.upserted == 300
+    msgs = await read(wiw.topic, expect=300)
+    msgs += await read(wiw.topic, idle=1.0)
+    assert {m.key for m in msgs} == {str(i) for i in ids}
+
+    state.reset_counters()
+    await sync(wiw, "wiw")
+    assert state.requests[WIW_LOOKUP] == 0
