@@ -166,7 +166,7 @@ class SyncActivities:
         deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
         counts = RecordCounts(fetched=len(page.records) + len(page.malformed))
 
-        snap = await self._store.snapshot(src, part, list(fps), [*fps, *deleted])
+        snap = await self._store.snapshot(src, part, [*fps, *deleted], [*fps, *deleted])
         out: list[OutMessage] = []
         change = Commit(seen=list(fps))
         first_time: list[Record] = []
@@ -188,6 +188,10 @@ class SyncActivities:
             out.append(self._upsert(connector, src, part, records[key], fps[key], ver, trace))
             counts.upserted += 1
         for key in deleted:
+            if snap.cached[key] is None:
+                # reported by a window this partition shares (a shift crossing midnight):
+                # the partition that owns the key deletes it, once
+                continue
             change.drop_fp.append(key)
             current = snap.versions[key]
             if current.number == 0 or current.fingerprint == TOMBSTONE:

@@ -7,6 +7,8 @@ days without waiting; lookups are counted at the simulator.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -18,10 +20,13 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
+from activities.sync import SyncActivities
+from infra.change_store import ChangeStore
 from infra.devrun import local_advoware_settings
+from infra.publisher import KafkaPublisher
 from models import clock as clock_module
 from models.clock import ManualClock
-from models.sync import RunState, SyncAllInput, SyncAllResult
+from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPageInput
 from simulators.advoware import AdvowareState
 from simulators.advoware import make_sim_app as make_advoware_app
 from simulators.advoware.app import TERMIN
@@ -29,6 +34,7 @@ from simulators.server import ThreadedServer
 from simulators.wiw import WiwState
 from simulators.wiw import make_sim_app as make_wiw_app
 from tests.helpers import SIM_TOKEN, Engine, make_settings, read, running_engine
+from worker import build_connectors
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -210,3 +216,53 @@ async def test_lookups_converge_under_5xx(wiw_sim, wiw: Engine, clock: ManualClo
     state.reset_counters()
     await sync(wiw, "wiw")
     assert state.requests[WIW_LOOKUP] == 0
+
+
+@contextlib.asynccontextmanager
+async def page_activities(eng: Engine) -> AsyncIterator[SyncActivities]:
+    """The engine's activities with their real dependencies, to call outside a workflow."""
+    connectors, _ = build_connectors(eng.settings)
+    store = ChangeStore.from_url(eng.settings.redis.url, eng.settings.redis.expire_cache)
+    publisher = KafkaPublisher(eng.settings.kafka.brokers)
+    try:
+        yield SyncActivities(connectors, store, publisher, eng.settings.kafka.deadletter_topic)
+    finally:
+        publisher.close()
+        await store.aclose()
+        for conn in connectors.values():
+            await conn.aclose()
+
+
+async def test_deleted_midnight_crossing_shifts_are_deleted_once(
+    wiw_sim, wiw: Engine, clock: ManualClock
+) -> None:
+    """Both days' windows report a deleted overnight shift; only its start day deletes it,
+    even when both days' pages are diffed at the same moment."""
+    state, _ = wiw_sim
+    await flush(wiw)
+    await read(wiw.topic, idle=0.5)
+    today = clock.now().date()
+    night = [
+        state.add(
+            datetime.combine(today, time(22, 0), UTC) + timedelta(minutes=10 * n),
+            datetime.combine(today, time(4, 0), UTC) + timedelta(days=1),
+        )
+        for n in range(4)
+    ]
+    await sync(wiw, "wiw")
+    await read(wiw.topic, expect=len(night))
+
+    for shift_id in night:
+        state.delete(shift_id)
+    days_ = [today.isoformat(), (today + timedelta(days=1)).isoformat()]
+    async with page_activities(wiw) as acts:
+        results = await asyncio.gather(
+            *(
+                acts._sync_page(SyncPageInput(source="wiw", partition=d, run_token="t"), None)
+                for d in days_
+            )
+        )
+    msgs = await read(wiw.topic, idle=1.5)
+    deletes = Counter(m.key for m in msgs if m.headers["op"] == "delete" and m.value)
+    assert deletes == Counter(str(i) for i in night)
+    assert [r.records.deleted for r in results] == [len(night), 0]

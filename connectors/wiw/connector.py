@@ -4,7 +4,8 @@ A day is a natural partition for WIW: ``/2/shifts`` has no pagination, one day's
 small, re-fetching it yields the same page unless something changed (so the engine's page
 digest applies), and the deleted feed (``deleted_ids``) comes with it. A shift belongs to
 the day of its start in the configured timezone, so one that crosses midnight is published
-once, from its start day, although both days' windows return it.
+once, from its start day, although both days' windows return it; and deleted once, by the
+day whose cache holds it, although both days' ``deleted_ids`` report it.
 """
 
 from __future__ import annotations
