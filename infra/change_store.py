@@ -11,7 +11,9 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
 
-Every operation is one round trip per page (a pipeline or a script), never one per record.
+Every operation is a few round trips per page (a pipeline or a script), never one per
+record, and every round trip carries at most ``STORE_CHUNK`` keys: a 40,000-record page is
+diffed and committed in bounded steps that never approach the client's read timeout.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ TOMBSTONE = "-"
 SEEN_TTL_SECONDS = 86_400
 """A pass that never finishes (worker gone for good) leaves its seen-set for a day at most."""
 
+STORE_CHUNK = 1_000
+"""Keys per Redis command and per round trip: a 40,000-record page is 40 short round trips,
+never one that outlasts the client's read timeout or blocks the server."""
+
 
 def fingerprint(payload: bytes) -> str:
     """Content fingerprint of a record's canonical JSON."""
@@ -39,15 +45,35 @@ def event_id(source: str, key: str, version: int, fp: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-# Keys cached for the partition but absent from the pass's seen-set, computed in Redis so a
-# pass where nothing is missing moves no key lists over the network.
-_MISSING = """
+# One bounded step of "keys cached for the partition but absent from the pass's seen-set":
+# HSCAN from a cursor, keep the fields that are not in the set. Computed in Redis, so a pass
+# where nothing is missing moves no key lists over the network, and no call walks a whole
+# hash. Returns {next cursor, missing keys}.
+_MISSING_STEP = """
+local scan = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local out = {}
-for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if redis.call('SISMEMBER', KEYS[2], k) == 0 then out[#out + 1] = k end
+local fields = scan[2]
+for i = 1, #fields, 2 do
+  if redis.call('SISMEMBER', KEYS[2], fields[i]) == 0 then out[#out + 1] = fields[i] end
 end
-return out
+return {scan[1], out}
 """
+
+# One bounded step of "mark an unchanged page's keys seen": SSCAN the page's key set from a
+# cursor and add what it returns to the seen-set. O(page) in all, never O(seen). Returns the
+# next cursor.
+_KEEP_STEP = """
+local scan = redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local keys = scan[2]
+for i = 1, #keys, 500 do
+  redis.call('SADD', KEYS[2], unpack(keys, i, math.min(i + 499, #keys)))
+end
+return scan[1]
+"""
+
+
+def _chunks(items: list[str], size: int = STORE_CHUNK) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -103,7 +129,8 @@ class ChangeStore:
     def __init__(self, client: aioredis.Redis, expire_seconds: int) -> None:
         self._r = client
         self._ttl = expire_seconds
-        self._missing = client.register_script(_MISSING)
+        self._missing_step = client.register_script(_MISSING_STEP)
+        self._keep_step = client.register_script(_KEEP_STEP)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -134,65 +161,89 @@ class ChangeStore:
         return _text(await self._r.get(f"{self._p(source, partition)}:digest:{cursor}"))
 
     async def keep_page(self, source: str, partition: str, run_token: str, cursor: str) -> int:
-        """An unchanged page: mark its keys seen and refresh every TTL, in one round trip.
+        """An unchanged page: mark its keys seen and refresh every TTL.
 
-        Returns the number of records in the page.
+        The page's keys are copied to the seen-set inside Redis in steps of
+        ``STORE_CHUNK`` (SSCAN), so the work is bounded by the page, not by everything seen
+        in the pass so far. Returns the number of records in the page.
         """
         p = self._p(source, partition)
-        seen_key = self._seen(source, partition, run_token)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.scard(f"{p}:keys:{cursor}")
-        pipe.sunionstore(seen_key, [seen_key, f"{p}:keys:{cursor}"])
+        keys_key, seen_key = f"{p}:keys:{cursor}", self._seen(source, partition, run_token)
+        scan: bytes | str | int = 0
+        while True:
+            scan = await self._keep_step(keys=[keys_key, seen_key], args=[scan, STORE_CHUNK])
+            if int(scan) == 0:
+                break
+        pipe = self._r.pipeline(transaction=False)
+        pipe.scard(keys_key)
         pipe.expire(seen_key, SEEN_TTL_SECONDS)
-        for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"):
+        for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", keys_key):
             pipe.expire(key, self._ttl)
         return int((await pipe.execute())[0])
 
     async def snapshot(
         self, source: str, partition: str, keys: list[str], version_keys: list[str]
     ) -> Snapshot:
-        """Read cached fingerprints of ``keys`` and versions of ``version_keys``."""
-        pipe = self._r.pipeline(transaction=False)
-        if keys:
-            pipe.hmget(f"{self._p(source, partition)}:fp", keys)
-        if version_keys:
-            pipe.hmget(self._ver(source), version_keys)
-        replies = await pipe.execute() if keys or version_keys else []
+        """Read cached fingerprints of ``keys`` and versions of ``version_keys``.
+
+        One round trip per ``STORE_CHUNK`` keys of each list.
+        """
+        fp_key, ver_key = f"{self._p(source, partition)}:fp", self._ver(source)
         cached: dict[str, str | None] = {}
         versions: dict[str, Version] = {}
-        if keys:
-            raw = replies.pop(0)
-            cached = {k: _text(v) for k, v in zip(keys, raw, strict=True)}
-        if version_keys:
-            raw = replies.pop(0)
-            versions = {k: Version.parse(v) for k, v in zip(version_keys, raw, strict=True)}
+        key_chunks, ver_chunks = _chunks(keys), _chunks(version_keys)
+        for i in range(max(len(key_chunks), len(ver_chunks))):
+            pipe = self._r.pipeline(transaction=False)
+            some_keys = key_chunks[i] if i < len(key_chunks) else []
+            some_versions = ver_chunks[i] if i < len(ver_chunks) else []
+            if some_keys:
+                pipe.hmget(fp_key, some_keys)
+            if some_versions:
+                pipe.hmget(ver_key, some_versions)
+            replies = await pipe.execute()
+            if some_keys:
+                raw = replies.pop(0)
+                cached.update((k, _text(v)) for k, v in zip(some_keys, raw, strict=True))
+            if some_versions:
+                raw = replies.pop(0)
+                versions.update(
+                    (k, Version.parse(v)) for k, v in zip(some_versions, raw, strict=True)
+                )
         return Snapshot(cached, versions)
 
     async def commit(self, source: str, partition: str, run_token: str, change: Commit) -> None:
-        """Apply a page's writes and refresh every TTL, in one round trip."""
+        """Apply a page's writes and refresh every TTL, ``STORE_CHUNK`` keys per round trip.
+
+        The steps are ordered so that a commit cut short (a crash between round trips)
+        leaves nothing that hides work: versions first (a retried page then finds the
+        publish done and repeats nothing), then fingerprints and seen keys, and the page
+        digest last, after its key set is complete (until then the page is re-diffed).
+        """
         p = self._p(source, partition)
         fp_key, ver_key = f"{p}:fp", self._ver(source)
         seen_key = self._seen(source, partition, run_token)
-        pipe = self._r.pipeline(transaction=True)
-        if change.set_fp:
-            pipe.hset(fp_key, mapping=change.set_fp)  # type: ignore[arg-type]
-        if change.drop_fp:
-            pipe.hdel(fp_key, *change.drop_fp)
-        if change.set_versions:
-            pipe.hset(
-                ver_key,
-                mapping={k: f"{v.number}:{v.fingerprint}" for k, v in change.set_versions.items()},
-            )  # type: ignore[arg-type]
-        if change.seen:
-            pipe.sadd(seen_key, *change.seen)
-            pipe.expire(seen_key, SEEN_TTL_SECONDS)
+        r = self._r
+        ver_items = [(k, f"{v.number}:{v.fingerprint}") for k, v in change.set_versions.items()]
+        for i in range(0, len(ver_items), STORE_CHUNK):
+            await r.hset(ver_key, mapping=dict(ver_items[i : i + STORE_CHUNK]))  # type: ignore[arg-type]
+        fp_items = list(change.set_fp.items())
+        for i in range(0, len(fp_items), STORE_CHUNK):
+            await r.hset(fp_key, mapping=dict(fp_items[i : i + STORE_CHUNK]))  # type: ignore[arg-type]
+        for part in _chunks(change.drop_fp):
+            await r.hdel(fp_key, *part)
+        for part in _chunks(change.seen):
+            await r.sadd(seen_key, *part)
         if change.page is not None:
-            cursor, digest, keys = change.page
-            pipe.delete(f"{p}:keys:{cursor}")
-            if keys:
-                pipe.sadd(f"{p}:keys:{cursor}", *keys)
-                pipe.expire(f"{p}:keys:{cursor}", self._ttl)
-            pipe.set(f"{p}:digest:{cursor}", digest, ex=self._ttl)
+            cursor, digest, page_keys = change.page
+            digest_key, keys_key = f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"
+            await r.delete(digest_key, keys_key)
+            for part in _chunks(page_keys):
+                await r.sadd(keys_key, *part)
+            await r.expire(keys_key, self._ttl)
+            await r.set(digest_key, digest, ex=self._ttl)
+        pipe = self._r.pipeline(transaction=False)
+        if change.seen:
+            pipe.expire(seen_key, SEEN_TTL_SECONDS)
         pipe.expire(fp_key, self._ttl)
         pipe.expire(ver_key, self._ttl)
         await pipe.execute()
@@ -206,9 +257,20 @@ class ChangeStore:
         await self._r.set(f"{self._p(source, partition)}:checkpoint", checkpoint)
 
     async def missing_keys(self, source: str, partition: str, run_token: str) -> list[str]:
-        """Keys cached for the partition but not seen in this pass (one script call)."""
+        """Keys cached for the partition but not seen in this pass.
+
+        Walks the partition's hash in steps of ``STORE_CHUNK`` fields (HSCAN inside a
+        script), so no call holds Redis for the whole hash.
+        """
         keys = [f"{self._p(source, partition)}:fp", self._seen(source, partition, run_token)]
-        return sorted(str(_text(k)) for k in await self._missing(keys=keys))
+        missing: set[str] = set()
+        scan: bytes | str | int = 0
+        while True:
+            scan, found = await self._missing_step(keys=keys, args=[scan, STORE_CHUNK])
+            missing.update(str(_text(k)) for k in found)
+            if int(scan) == 0:
+                break
+        return sorted(missing)
 
     async def end_pass(self, source: str, partition: str, run_token: str) -> None:
         """Forget the pass's seen-set."""

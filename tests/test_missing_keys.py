@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 
 from activities.sync import SyncActivities
-from infra.change_store import ChangeStore
+from infra.change_store import STORE_CHUNK, ChangeStore, Commit, Version
 from infra.devrun import local_advoware_settings
 from infra.publisher import KafkaPublisher
 from models import clock as clock_module
@@ -266,3 +267,55 @@ async def test_deleted_midnight_crossing_shifts_are_deleted_once(
     deletes = Counter(m.key for m in msgs if m.headers["op"] == "delete" and m.value)
     assert deletes == Counter(str(i) for i in night)
     assert [r.records.deleted for r in results] == [len(night), 0]
+
+
+def command_sizes(slowlog: list[dict]) -> list[tuple[int, str]]:
+    """(argument count, command name) of each logged command; valkey logs 31 arguments and
+    then ``... (N more arguments)``."""
+    sizes = []
+    for entry in slowlog:
+        raw = entry["command"]
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        more = re.search(r"\.\.\. \((\d+) more arguments\)$", text)
+        n = 31 + int(more.group(1)) if more else len(text.split(" "))
+        sizes.append((n, text.split(" ", 1)[0]))
+    return sizes
+
+
+async def test_a_page_of_40000_records_goes_to_redis_in_bounded_commands(
+    wiw: Engine,
+) -> None:
+    """Every Redis command for a 40,000-record page (diff, commit, unchanged page, missing
+    keys) carries a bounded number of keys, so no round trip grows with the page."""
+    await flush(wiw)
+    store, src, part = wiw.store, "wiw", "2026-03-02"
+    keys = [str(2_000_000_000 + i) for i in range(40_000)]
+    r = aioredis.Redis.from_url(wiw.settings.redis.url)
+    saved = await r.config_get("slowlog-*")
+    await r.config_set("slowlog-log-slower-than", 0)
+    await r.config_set("slowlog-max-len", 200_000)
+    await r.slowlog_reset()
+    try:
+        snap = await store.snapshot(src, part, keys, keys)
+        change = Commit(
+            set_fp={k: f"fp{k}" for k in keys},
+            set_versions={k: Version(1, f"fp{k}") for k in keys},
+            seen=keys,
+            page=("start", "digest-1", keys),
+        )
+        await store.commit(src, part, "run-1", change)
+        kept = await store.keep_page(src, part, "run-2", "start")
+        seen_again = await store.missing_keys(src, part, "run-2")
+        missing = await store.missing_keys(src, part, "run-3")
+        log = await r.slowlog_get(200_000)
+    finally:
+        for name, value in saved.items():
+            await r.config_set(str(name), str(value))
+        await r.aclose()
+    assert set(snap.cached.values()) == {None} and len(snap.versions) == 40_000
+    assert kept == 40_000 and seen_again == [] and len(missing) == 40_000
+    assert await store.cached_count(src, part) == 40_000
+    sizes = command_sizes(log)
+    assert len(sizes) > 100
+    biggest = max(sizes)
+    assert biggest[0] <= 2 * STORE_CHUNK + 8, biggest
