@@ -24,7 +24,6 @@ from infra.change_store import (
     ChangeStore,
     Commit,
     Version,
-    event_id,
     fingerprint,
 )
 from infra.publisher import KafkaPublisher, OutMessage
@@ -179,7 +178,7 @@ class SyncActivities:
             if current.fingerprint == fp:  # already published by another partition (moved here)
                 counts.unchanged += 1
                 continue
-            change.set_versions[key] = Version(current.number + 1, fp)
+            change.set_versions[key] = Version(current.number + 1, fp, records[key].version_marker)
             if current.number == 0:
                 first_time.append(records[key])
         if first_time:  # fingerprints stay those of the records as fetched
@@ -196,7 +195,7 @@ class SyncActivities:
             current = snap.versions[key]
             if current.number == 0 or current.fingerprint == TOMBSTONE:
                 continue  # never published, or already deleted downstream
-            nxt = Version(current.number + 1, TOMBSTONE)
+            nxt = Version(current.number + 1, TOMBSTONE, current.marker)
             change.set_versions[key] = nxt
             out.append(self._tombstone(connector, src, part, key, nxt, trace))
             counts.deleted += 1
@@ -264,7 +263,7 @@ class SyncActivities:
                 if lk.record is None:
                     change.drop_fp.append(lk.key)
                     if current.number > 0 and current.fingerprint != TOMBSTONE:
-                        nxt = Version(current.number + 1, TOMBSTONE)
+                        nxt = Version(current.number + 1, TOMBSTONE, current.marker)
                         change.set_versions[lk.key] = nxt
                         out.append(self._tombstone(connector, src, part, lk.key, nxt, trace))
                         counts.deleted += 1
@@ -276,7 +275,7 @@ class SyncActivities:
                 else:
                     change.drop_fp.append(lk.key)
                 if current.fingerprint != fp:
-                    nxt = Version(current.number + 1, fp)
+                    nxt = Version(current.number + 1, fp, lk.record.version_marker)
                     change.set_versions[lk.key] = nxt
                     out.append(self._upsert(connector, src, part, lk.record, fp, nxt, trace))
                     counts.upserted += 1
@@ -304,7 +303,7 @@ class SyncActivities:
             key=rec.key,
             op="upsert",
             fp=fp,
-            event=event_id(src, rec.key, ver.number, fp),
+            event=ver.event(src, rec.key),
             data=rec.data,
             trace=trace,
         )
@@ -320,7 +319,7 @@ class SyncActivities:
             key=key,
             op="delete",
             fp=TOMBSTONE,
-            event=event_id(src, key, ver.number, TOMBSTONE),
+            event=ver.event(src, key),
             data=None,
             trace=trace,
         )

@@ -3,9 +3,11 @@
 Layout (``<p>`` = ``synchub:<source>:<partition>``):
 
 * ``<p>:fp`` hash, record key -> fingerprint: what this partition last published.
-* ``synchub:<source>:ver`` hash, record key -> ``"<version>:<fingerprint>"``: the per-key
-  change counter of the whole source, so ``event_id`` stays stable when a record moves
-  between partitions (``-`` as fingerprint marks a tombstone).
+* ``synchub:<source>:ver`` hash, record key -> ``"<version>:<fingerprint>[:<marker>]"``:
+  the per-key change counter of the whole source and the upstream's change marker of the
+  state published last; ``event_id`` comes from the marker where the upstream has one (so
+  it needs no Redis state) and from the counter otherwise (``-`` as fingerprint marks a
+  tombstone).
 * ``<p>:digest:<cursor>`` string: raw digest of a stable page, to prove "unchanged" in one GET.
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
@@ -39,8 +41,13 @@ def fingerprint(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
-def event_id(source: str, key: str, version: int, fp: str) -> str:
-    """Deterministic event id: a retried publish repeats it, a later change never does."""
+def event_id(source: str, key: str, version: int | str, fp: str) -> str:
+    """Deterministic event id: a retried publish repeats it, a later change never does.
+
+    ``version`` is the upstream's change marker (``"m:<marker>"`` for a state,
+    ``"d:<marker>"`` for the deletion after it) where the upstream has one, so the id needs
+    no Redis state; otherwise synchub's per-key change counter.
+    """
     raw = f"{source}\x1f{key}\x1f{version}\x1f{fp}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
@@ -86,15 +93,36 @@ class Version:
 
     number: int = 0
     fingerprint: str | None = None
+    marker: str | None = None
+    """Upstream change marker of the state published last (``None``: it has none)."""
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> Version:
-        """Read ``"<n>:<fp>"``; absent -> version 0, never published."""
+        """Read ``"<n>:<fp>[:<marker>]"``; absent -> version 0, never published."""
         if raw is None:
             return cls()
         text = raw.decode() if isinstance(raw, bytes) else raw
-        number, _, fp = text.partition(":")
-        return cls(int(number), fp or None)
+        number, _, rest = text.partition(":")
+        fp, sep, marker = rest.partition(":")
+        return cls(int(number), fp or None, marker if sep else None)
+
+    def dump(self) -> str:
+        """The stored form (see ``parse``)."""
+        head = f"{self.number}:{self.fingerprint}"
+        return head if self.marker is None else f"{head}:{self.marker}"
+
+    def event(self, source: str, key: str) -> str:
+        """The ``event_id`` of publishing this version of ``key``.
+
+        From the upstream's marker where there is one (the same change always gets the
+        same id, also after Redis lost everything; a later change has a later marker),
+        else from the counter.
+        """
+        fp = self.fingerprint or TOMBSTONE
+        if self.marker is None:
+            return event_id(source, key, self.number, fp)
+        kind = "d" if fp == TOMBSTONE else "m"
+        return event_id(source, key, f"{kind}:{self.marker}", fp)
 
 
 @dataclass
@@ -223,7 +251,7 @@ class ChangeStore:
         fp_key, ver_key = f"{p}:fp", self._ver(source)
         seen_key = self._seen(source, partition, run_token)
         r = self._r
-        ver_items = [(k, f"{v.number}:{v.fingerprint}") for k, v in change.set_versions.items()]
+        ver_items = [(k, v.dump()) for k, v in change.set_versions.items()]
         for i in range(0, len(ver_items), STORE_CHUNK):
             await r.hset(ver_key, mapping=dict(ver_items[i : i + STORE_CHUNK]))  # type: ignore[arg-type]
         fp_items = list(change.set_fp.items())

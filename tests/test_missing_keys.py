@@ -319,3 +319,43 @@ async def test_a_page_of_40000_records_goes_to_redis_in_bounded_commands(
     assert len(sizes) > 100
     biggest = max(sizes)
     assert biggest[0] <= 2 * STORE_CHUNK + 8, biggest
+
+
+async def test_event_ids_survive_a_redis_that_lost_everything(
+    wiw_sim, wiw: Engine, clock: ManualClock
+) -> None:
+    """After FLUSHDB every record is republished under the id it had (same data, same id),
+    and a record that returns to an earlier state gets an id never used before."""
+    state, _ = wiw_sim
+    await flush(wiw)
+    await read(wiw.topic, idle=0.5)
+    today = clock.now().date()
+    ids = state.seed(10, days=[today], seed=17)
+    edited, back = ids[0], ids[1]
+    original_notes = state.shift(back).get("notes")
+    await sync(wiw, "wiw")
+    used: dict[str, set[str]] = {}
+    latest: dict[str, str] = {}
+
+    def note(msgs) -> None:
+        for m in msgs:
+            used.setdefault(m.key, set()).add(m.headers["event_id"])
+            latest[m.key] = m.headers["event_id"]
+
+    note(await read(wiw.topic, expect=10))
+    state.change(edited, notes="edited once")
+    state.change(back, notes="edited, then changed back")
+    await sync(wiw, "wiw")
+    note(await read(wiw.topic, expect=2))
+    before = dict(latest)
+
+    await flush(wiw)  # Redis lost everything: every record is published again
+    await sync(wiw, "wiw")
+    again = await read(wiw.topic, expect=10)
+    assert {m.key: m.headers["event_id"] for m in again} == before
+
+    state.change(back, notes=original_notes)  # the earlier state, changed again upstream
+    await sync(wiw, "wiw")
+    [returned] = await read(wiw.topic, expect=1)
+    assert returned.key == str(back)
+    assert returned.headers["event_id"] not in used[str(back)]

@@ -276,7 +276,12 @@ class AdvowareConnector(ConnectorBase):
 
 def _record(termin: Termin, full: bool) -> Record:
     owner = termin.owner or None
-    return Record(key=str(termin.frNr), data=termin.published(full_content=full), partition=owner)
+    return Record(
+        key=str(termin.frNr),
+        data=termin.published(full_content=full),
+        partition=owner,
+        version_marker=termin.zuletztGeaendertAm,
+    )
 
 
 def _overlaps(termin: Termin, first: date, last: date) -> bool:

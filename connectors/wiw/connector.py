@@ -18,7 +18,12 @@ from zoneinfo import ZoneInfo
 
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.wiw.client import WiwClient
-from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
+from connectors.wiw.schemas import (
+    MalformedShiftError,
+    WiwShift,
+    parse_shift,
+    parse_wiw_datetime,
+)
 from models import clock
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
@@ -111,9 +116,7 @@ class WiwConnector(ConnectorBase):
                 continue
             if shift.start_time.astimezone(self.tz).date() != day:
                 continue
-            page.records.append(
-                Record(key=str(shift.id), data=shift.published(), partition=partition)
-            )
+            page.records.append(_record(shift, partition))
         page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
         return page
 
@@ -136,8 +139,7 @@ class WiwConnector(ConnectorBase):
                 log.warning("WIW shift %s is malformed, left unresolved: %s", key, exc.reason)
                 return None
             day = shift.start_time.astimezone(self.tz).date().isoformat()
-            owner = day if day in window else None
-            return Lookup(key=key, record=Record(key=key, data=shift.published(), partition=owner))
+            return Lookup(key=key, record=_record(shift, day if day in window else None))
 
         return await point_lookups(keys, self.client.shift, convert, self._lookup_concurrency)
 
@@ -155,6 +157,17 @@ class WiwConnector(ConnectorBase):
         except ValueError:
             return False
         return start.astimezone(self.tz).date() != day
+
+
+def _record(shift: WiwShift, partition: str | None) -> Record:
+    data = shift.published()
+    marker = data.get("updated_at")
+    return Record(
+        key=str(shift.id),
+        data=data,
+        partition=partition,
+        version_marker=str(marker) if marker else None,
+    )
 
 
 __all__ = ["WiwConnector"]
