@@ -167,7 +167,7 @@ class SyncActivities:
 
         snap = await self._store.snapshot(src, part, [*fps, *deleted], [*fps, *deleted])
         out: list[OutMessage] = []
-        change = Commit(seen=list(fps))
+        change = Commit(seen=list(fps), stamp_fp=connector.incremental)
         first_time: list[Record] = []
         for key, fp in fps.items():
             if snap.cached[key] == fp:
@@ -193,8 +193,8 @@ class SyncActivities:
                 continue
             change.drop_fp.append(key)
             current = snap.versions[key]
-            if current.number == 0 or current.fingerprint == TOMBSTONE:
-                continue  # never published, or already deleted downstream
+            if current.fingerprint == TOMBSTONE:
+                continue  # already deleted downstream (cached here = it was published)
             nxt = Version(current.number + 1, TOMBSTONE, current.marker)
             change.set_versions[key] = nxt
             out.append(self._tombstone(connector, src, part, key, nxt, trace))
@@ -246,6 +246,7 @@ class SyncActivities:
             await self._store.end_pass(src, part, input.run_token)
             if input.complete and input.checkpoint is not None:
                 await self._store.set_checkpoint(src, part, input.checkpoint)
+            await self._store.prune(src, part)
             return FinishPartitionResult(records=counts)
         trace = traceparent(input.run_token)
         # a resolved key leaves the missing set (dropped, or marked seen), so a retried
@@ -255,14 +256,15 @@ class SyncActivities:
         for start in range(0, len(missing), LOOKUP_CHUNK):
             chunk = missing[start : start + LOOKUP_CHUNK]
             found = await connector.lookup(part, chunk, input.params)
-            snap = await self._store.snapshot(src, part, [], [lk.key for lk in found])
+            found_keys = [lk.key for lk in found]
+            snap = await self._store.snapshot(src, part, found_keys, found_keys)
             out: list[OutMessage] = []
             change = Commit()
             for lk in found:
                 current = snap.versions[lk.key]
                 if lk.record is None:
                     change.drop_fp.append(lk.key)
-                    if current.number > 0 and current.fingerprint != TOMBSTONE:
+                    if current.fingerprint != TOMBSTONE:  # cached here = published
                         nxt = Version(current.number + 1, TOMBSTONE, current.marker)
                         change.set_versions[lk.key] = nxt
                         out.append(self._tombstone(connector, src, part, lk.key, nxt, trace))
@@ -274,7 +276,9 @@ class SyncActivities:
                     change.seen.append(lk.key)
                 else:
                     change.drop_fp.append(lk.key)
-                if current.fingerprint != fp:
+                # published before: by this partition (the state it cached) or by the
+                # partition it moved to (the source-wide version)
+                if fp not in (snap.cached[lk.key], current.fingerprint):
                     nxt = Version(current.number + 1, fp, lk.record.version_marker)
                     change.set_versions[lk.key] = nxt
                     out.append(self._upsert(connector, src, part, lk.record, fp, nxt, trace))
@@ -288,6 +292,7 @@ class SyncActivities:
         await self._store.end_pass(src, part, input.run_token)
         if input.checkpoint is not None:
             await self._store.set_checkpoint(src, part, input.checkpoint)
+        await self._store.prune(src, part)
         if total:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
         return FinishPartitionResult(records=counts, missing=total)

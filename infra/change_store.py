@@ -12,6 +12,12 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
+* ``synchub:<source>:ver:at`` sorted set, record key -> when its version was last written
+  (epoch seconds, from ``models.clock``): versions and tombstones not written for the
+  retention (``EXPIRE_CACHE``) are dropped in bounded steps at the end of each partition.
+  So the hash holds what changed within the retention, not every key ever seen.
+* ``<p>:fp:at`` sorted set (incremental sources only): when each fingerprint was last
+  written; fingerprints not written for the retention drop out the same way.
 
 Every operation is a few round trips per page (a pipeline or a script), never one per
 record, and every round trip carries at most ``STORE_CHUNK`` keys: a 40,000-record page is
@@ -24,6 +30,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+
+from models import clock
 
 TOMBSTONE = "-"
 """Fingerprint stored in the version hash after a delete."""
@@ -77,6 +85,22 @@ for i = 1, #keys, 500 do
 end
 return scan[1]
 """
+
+
+# One bounded step of retention: the members of a "written at" sorted set older than the
+# cutoff leave it and the hash they stamp. Returns how many went.
+_PRUNE_STEP = """
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #old > 0 then
+  redis.call('HDEL', KEYS[1], unpack(old))
+  redis.call('ZREM', KEYS[2], unpack(old))
+end
+return #old
+"""
+
+PRUNE_STEPS = 8
+"""Retention steps (of ``STORE_CHUNK`` keys each) per finished partition: far more than a
+run writes, so retention keeps pace, and still bounded per run."""
 
 
 def _chunks(items: list[str], size: int = STORE_CHUNK) -> list[list[str]]:
@@ -149,6 +173,10 @@ class Commit:
     """Keys seen in this pass."""
     page: tuple[str, str, list[str]] | None = None
     """``(cursor, raw digest, keys)`` of a stable page, for the next pass's unchanged check."""
+    stamp_fp: bool = False
+    """Record when ``set_fp`` keys were written, so fingerprints not written again for the
+    retention drop out (incremental sources: a pass reads only what changed, so a key
+    never read again would otherwise stay forever)."""
 
 
 class ChangeStore:
@@ -159,6 +187,7 @@ class ChangeStore:
         self._ttl = expire_seconds
         self._missing_step = client.register_script(_MISSING_STEP)
         self._keep_step = client.register_script(_KEEP_STEP)
+        self._prune_step = client.register_script(_PRUNE_STEP)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -180,6 +209,11 @@ class ChangeStore:
     @staticmethod
     def _ver(source: str) -> str:
         return f"synchub:{source}:ver"
+
+    @staticmethod
+    def _at(hash_key: str) -> str:
+        """The sorted set of write times (epoch seconds) of a hash's fields."""
+        return f"{hash_key}:at"
 
     def _seen(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:seen:{run_token}"
@@ -251,12 +285,22 @@ class ChangeStore:
         fp_key, ver_key = f"{p}:fp", self._ver(source)
         seen_key = self._seen(source, partition, run_token)
         r = self._r
+        stamp = clock.now().timestamp()
         ver_items = [(k, v.dump()) for k, v in change.set_versions.items()]
         for i in range(0, len(ver_items), STORE_CHUNK):
-            await r.hset(ver_key, mapping=dict(ver_items[i : i + STORE_CHUNK]))  # type: ignore[arg-type]
+            batch = dict(ver_items[i : i + STORE_CHUNK])
+            pipe = r.pipeline(transaction=True)
+            pipe.hset(ver_key, mapping=batch)  # type: ignore[arg-type]
+            pipe.zadd(self._at(ver_key), dict.fromkeys(batch, stamp))
+            await pipe.execute()
         fp_items = list(change.set_fp.items())
         for i in range(0, len(fp_items), STORE_CHUNK):
-            await r.hset(fp_key, mapping=dict(fp_items[i : i + STORE_CHUNK]))  # type: ignore[arg-type]
+            batch = dict(fp_items[i : i + STORE_CHUNK])
+            pipe = r.pipeline(transaction=True)
+            pipe.hset(fp_key, mapping=batch)  # type: ignore[arg-type]
+            if change.stamp_fp:
+                pipe.zadd(self._at(fp_key), dict.fromkeys(batch, stamp))
+            await pipe.execute()
         for part in _chunks(change.drop_fp):
             await r.hdel(fp_key, *part)
         for part in _chunks(change.seen):
@@ -272,9 +316,31 @@ class ChangeStore:
         pipe = self._r.pipeline(transaction=False)
         if change.seen:
             pipe.expire(seen_key, SEEN_TTL_SECONDS)
-        pipe.expire(fp_key, self._ttl)
-        pipe.expire(ver_key, self._ttl)
+        for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key)):
+            pipe.expire(key, self._ttl)
         await pipe.execute()
+
+    async def prune(self, source: str, partition: str) -> int:
+        """Apply the retention (``expire_seconds``, i.e. ``EXPIRE_CACHE``) in bounded steps.
+
+        Versions (tombstones included) not written for the retention leave the source's
+        version hash, and so do stamped fingerprints (``Commit.stamp_fp``) of the
+        partition. Event ids do not depend on what is dropped where the upstream has a
+        change marker. Returns how many entries went.
+        """
+        cutoff = clock.now().timestamp() - self._ttl
+        gone = 0
+        for hash_key in (self._ver(source), f"{self._p(source, partition)}:fp"):
+            for _ in range(PRUNE_STEPS):
+                n = int(
+                    await self._prune_step(
+                        keys=[hash_key, self._at(hash_key)], args=[cutoff, STORE_CHUNK]
+                    )
+                )
+                gone += n
+                if n < STORE_CHUNK:
+                    break
+        return gone
 
     async def checkpoint(self, source: str, partition: str) -> str | None:
         """Where the next pass of an incremental partition starts (no TTL: it is state)."""

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -292,9 +293,10 @@ async def test_a_page_of_40000_records_goes_to_redis_in_bounded_commands(
     keys = [str(2_000_000_000 + i) for i in range(40_000)]
     r = aioredis.Redis.from_url(wiw.settings.redis.url)
     saved = await r.config_get("slowlog-*")
-    await r.config_set("slowlog-log-slower-than", 0)
-    await r.config_set("slowlog-max-len", 200_000)
+    await r.config_set("slowlog-log-slower-than", 0)  # log every command with its arguments
+    await r.config_set("slowlog-max-len", 20_000)
     await r.slowlog_reset()
+    await r.config_resetstat()
     try:
         snap = await store.snapshot(src, part, keys, keys)
         change = Commit(
@@ -305,9 +307,11 @@ async def test_a_page_of_40000_records_goes_to_redis_in_bounded_commands(
         )
         await store.commit(src, part, "run-1", change)
         kept = await store.keep_page(src, part, "run-2", "start")
+        log = await r.slowlog_get(20_000)
+        await r.config_set("slowlog-log-slower-than", str(saved["slowlog-log-slower-than"]))
         seen_again = await store.missing_keys(src, part, "run-2")
         missing = await store.missing_keys(src, part, "run-3")
-        log = await r.slowlog_get(200_000)
+        stats = await r.info("commandstats")
     finally:
         for name, value in saved.items():
             await r.config_set(str(name), str(value))
@@ -319,6 +323,10 @@ async def test_a_page_of_40000_records_goes_to_redis_in_bounded_commands(
     assert len(sizes) > 100
     biggest = max(sizes)
     assert biggest[0] <= 2 * STORE_CHUNK + 8, biggest
+    # no command that reads or copies a whole hash or set in one go
+    whole = {"cmdstat_hkeys", "cmdstat_hgetall", "cmdstat_smembers", "cmdstat_sunionstore"}
+    assert not whole & set(stats), sorted(whole & set(stats))
+    assert stats["cmdstat_hscan"]["calls"] >= 40 and stats["cmdstat_sscan"]["calls"] >= 40
 
 
 async def test_event_ids_survive_a_redis_that_lost_everything(
@@ -359,3 +367,87 @@ async def test_event_ids_survive_a_redis_that_lost_everything(
     [returned] = await read(wiw.topic, expect=1)
     assert returned.key == str(back)
     assert returned.headers["event_id"] not in used[str(back)]
+
+
+async def test_redis_state_stays_flat_over_simulated_days(
+    wiw_sim, temporal_client: Client, temporal_address, kafka_brokers, redis_url, clock
+) -> None:
+    """A week of daily churn (new shifts entering the window, edits, deletions) with a
+    one-day retention: the source's version hash does not grow with history."""
+    state, server = wiw_sim
+    settings = make_settings(
+        temporal_address=temporal_address,
+        kafka_brokers=kafka_brokers,
+        redis_url=redis_url,
+        redis_db=15,
+        wiw_url=server.url,
+        days_ahead=1,
+    )
+    settings = settings.model_copy(
+        update={"redis": settings.redis.model_copy(update={"expire_cache": 86_400})}
+    )
+    today = clock.now().date()
+    state.seed(12, days=[today, today + timedelta(days=1)], seed=1)
+    r = aioredis.Redis.from_url(settings.redis.url)
+    sizes: list[int] = []
+    memory: list[int] = []
+    try:
+        async with running_engine(temporal_client, settings) as eng:
+            for d in range(7):
+                if d:
+                    clock.advance(timedelta(days=1))
+                    day = clock.now().date()
+                    state.seed(12, days=[day + timedelta(days=1)], seed=100 + d, replace=False)
+                    live = [
+                        int(s["id"])
+                        for s in state.all_shifts()
+                        if parsedate_to_datetime(s["start_time"]).astimezone(UTC).date() == day
+                    ]
+                    assert len(live) >= 4
+                    for shift_id in live[:2]:
+                        state.delete(shift_id)
+                    for shift_id in live[2:4]:
+                        state.change(shift_id, notes=f"day {d}")
+                await sync(eng, "wiw")
+                sizes.append(int(await r.hlen("synchub:wiw:ver")))
+                memory.append(int(await r.memory_usage("synchub:wiw:ver") or 0))
+            await read(eng.topic, idle=0.5)
+    finally:
+        await r.aclose()
+    assert sizes[0] >= 12
+    assert max(sizes[3:]) <= max(sizes[:3]) + 4, sizes  # flat, not growing by 12 a day
+    assert max(memory[3:]) <= 1.5 * max(memory[:3]), memory
+    print("ver entries per simulated day:", sizes, "bytes:", memory)
+
+
+async def test_retention_drops_old_versions_and_stamped_fingerprints_only(
+    wiw: Engine, clock: ManualClock
+) -> None:
+    """Versions (tombstones too) and stamped fingerprints (incremental sources) not written
+    for ``EXPIRE_CACHE`` are pruned; a window's fingerprints are not."""
+    await flush(wiw)
+    store, ttl = wiw.store, wiw.settings.redis.expire_cache
+    await store.commit(
+        "src",
+        "shop",
+        "run",
+        Commit(set_fp={"old": "f1"}, set_versions={"old": Version(1, "f1")}, stamp_fp=True),
+    )
+    await store.commit(
+        "src", "day", "run", Commit(set_fp={"kept": "f2"}, set_versions={"gone": Version(2, "-")})
+    )
+    clock.advance(timedelta(seconds=ttl - 60))
+    await store.commit(
+        "src",
+        "shop",
+        "run",
+        Commit(set_fp={"new": "f3"}, set_versions={"new": Version(1, "f3")}, stamp_fp=True),
+    )
+    clock.advance(timedelta(seconds=120))
+    assert await store.prune("src", "shop") == 3  # old's version and fingerprint, the tombstone
+    assert await store.prune("src", "day") == 0
+    assert await store.cached("src", "shop") == {"new": "f3"}
+    assert await store.cached("src", "day") == {"kept": "f2"}
+    snap = await store.snapshot("src", "shop", [], ["old", "gone", "new"])
+    assert snap.versions["new"] == Version(1, "f3")
+    assert snap.versions["old"] == snap.versions["gone"] == Version()
