@@ -22,7 +22,8 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
-from activities.sync import SyncActivities
+from activities.sync import LOOKUP_CHUNK, SyncActivities
+from connectors.base import LOOKUP_ATTEMPTS, LOOKUP_BACKOFF_SECONDS
 from infra.change_store import STORE_CHUNK, ChangeStore, Commit, Version
 from infra.devrun import local_advoware_settings
 from infra.publisher import KafkaPublisher
@@ -451,3 +452,43 @@ async def test_retention_drops_old_versions_and_stamped_fingerprints_only(
     snap = await store.snapshot("src", "shop", [], ["old", "gone", "new"])
     assert snap.versions["new"] == Version(1, "f3")
     assert snap.versions["old"] == snap.versions["gone"] == Version()
+
+
+async def test_a_retried_finish_resumes_after_its_last_committed_chunk(
+    wiw_sim, wiw: Engine, clock: ManualClock
+) -> None:
+    """The upstream fails for good while the second chunk of lookups runs: the retried
+    activity looks up only what was not committed, and the run counts every record once."""
+    state, _ = wiw_sim
+    await flush(wiw)
+    await read(wiw.topic, idle=0.5)
+    today = clock.now().date()
+    ids = state.seed(300, days=[today], seed=23)
+    await sync(wiw, "wiw")
+    await read(wiw.topic, expect=300)
+    for shift_id in ids:
+        state.move(shift_id, datetime.combine(today + timedelta(days=60), time(9), UTC))
+    state.reset_counters()
+
+    async def outage_during_second_chunk() -> None:
+        # the simulator counts in its own thread: poll (chunk 2 running = chunk 1 committed)
+        while state.requests[WIW_LOOKUP] < LOOKUP_CHUNK + 5:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        state.set_knobs(fail_next=1_000_000)
+        await asyncio.sleep(LOOKUP_BACKOFF_SECONDS * 2**LOOKUP_ATTEMPTS)  # > all retries
+        state.set_knobs(fail_next=0)
+
+    outage = asyncio.create_task(outage_during_second_chunk())
+    state.set_knobs(rate_limit_per_minute=100_000)  # only the outage, no 429 waits
+    try:
+        result = await sync(wiw, "wiw")
+    finally:
+        outage.cancel()
+        state.set_knobs(fail_next=0, rate_limit_per_minute=600)
+    assert state.statuses[503] > 0  # the outage did fail the first attempt
+    assert result.records.upserted == 300  # counts of the first attempt are kept
+    answered = state.statuses[200] - 3  # minus the three day pages
+    assert 300 <= answered < 300 + 100 + 20, answered  # chunk 1 was not looked up again
+    msgs = await read(wiw.topic, expect=300)
+    msgs += await read(wiw.topic, idle=1.0)
+    assert sorted(m.key for m in msgs) == sorted(str(i) for i in ids)  # each published once
