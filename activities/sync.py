@@ -1,9 +1,15 @@
 """The generic sync activities: list partitions, sync one page, finish a partition.
 
-One activity does a whole page: fetch, fingerprint, compare with Redis (one round trip),
-publish the changes to Kafka (one batch, acks=all), commit to Redis (one round trip). A
-retry re-does the page from the upstream, and repeats the same ``event_id`` s because the
-versions it computes are only committed after the publish succeeded.
+One activity does a whole page: fetch, fingerprint, compare with Redis (one round trip per
+``STORE_CHUNK`` keys), publish the changes to Kafka (one batch, acks=all), commit to Redis
+(bounded round trips). A retry re-does the page from the upstream, and repeats the same
+``event_id`` s: they come from the upstream's change marker (or from versions that are only
+committed after the publish succeeded).
+
+Ownership: a key belongs to the partition whose cache holds it. Only that partition
+tombstones it (a deleted feed shared by two windows deletes it once), and a point lookup
+that finds it in no partition of this run's window drops it from the cache, so it is not
+looked up again.
 """
 
 from __future__ import annotations
