@@ -1,9 +1,15 @@
 """The generic sync activities: list partitions, sync one page, finish a partition.
 
-One activity does a whole page: fetch, fingerprint, compare with Redis (one round trip),
-publish the changes to Kafka (one batch, acks=all), commit to Redis (one round trip). A
-retry re-does the page from the upstream, and repeats the same ``event_id`` s because the
-versions it computes are only committed after the publish succeeded.
+One activity does a whole page: fetch, fingerprint, compare with Redis (one round trip per
+``STORE_CHUNK`` keys), publish the changes to Kafka (one batch, acks=all), commit to Redis
+(bounded round trips). A retry re-does the page from the upstream, and repeats the same
+``event_id`` s: they come from the upstream's change marker (or from versions that are only
+committed after the publish succeeded).
+
+Ownership: a key belongs to the partition whose cache holds it. Only that partition
+tombstones it (a deleted feed shared by two windows deletes it once), and a point lookup
+that finds it in no partition of this run's window drops it from the cache, so it is not
+looked up again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Mapping
 from temporalio import activity
 
 from activities.errors import translate_errors
-from activities.heartbeat import heartbeating, resumed_details
+from activities.heartbeat import Beat, heartbeating, resumed_details
 from activities.messages import canonical, change_message, deadletter_message, traceparent
 from connectors import get_spec
 from connectors.base import Connector
@@ -26,7 +32,6 @@ from infra.change_store import (
     ChangeStore,
     Commit,
     Version,
-    event_id,
     fingerprint,
 )
 from infra.publisher import KafkaPublisher, OutMessage
@@ -233,9 +238,9 @@ class SyncActivities:
             fetched=len(page.records) + len(page.malformed), requests=page.requests
         )
 
-        snap = await self._store.snapshot(src, part, list(fps), [*fps, *deleted])
+        snap = await self._store.snapshot(src, part, [*fps, *deleted], [*fps, *deleted])
         out: list[OutMessage] = []
-        change = Commit(seen=list(fps))
+        change = Commit(seen=list(fps), stamp_fp=connector.incremental)
         first_time: list[Record] = []
         again: dict[str, Version] = {}  # void cache: published before, the topic lost it
         for key, fp in fps.items():
@@ -250,7 +255,7 @@ class SyncActivities:
                 else:
                     counts.unchanged += 1
                 continue
-            change.set_versions[key] = Version(current.number + 1, fp)
+            change.set_versions[key] = Version(current.number + 1, fp, records[key].version_marker)
             if current.number == 0:
                 first_time.append(records[key])
         enrich = first_time + [records[k] for k in again]
@@ -268,11 +273,15 @@ class SyncActivities:
         out += await asyncio.to_thread(upserts, again)
         counts.republished += len(again)
         for key in deleted:
+            if snap.cached[key] is None:
+                # reported by a window this partition shares (a shift crossing midnight):
+                # the partition that owns the key deletes it, once
+                continue
             change.drop_fp.append(key)
             current = snap.versions[key]
-            if current.number == 0 or current.fingerprint == TOMBSTONE:
-                continue  # never published, or already deleted downstream
-            nxt = Version(current.number + 1, TOMBSTONE)
+            if current.fingerprint == TOMBSTONE:
+                continue  # already deleted downstream (cached here = it was published)
+            nxt = Version(current.number + 1, TOMBSTONE, current.marker)
             change.set_versions[key] = nxt
             out.append(self._tombstone(connector, src, part, key, nxt, trace))
             counts.deleted += 1
@@ -306,12 +315,16 @@ class SyncActivities:
         Not found -> tombstone. Found elsewhere (another day, another employee, outside the
         window) -> upsert of its new state, and it leaves this partition's cache.
         """
-        async with heartbeating():
-            return await self._finish_partition(input)
+        async with heartbeating() as beat:
+            return await self._finish_partition(input, beat)
 
-    async def _finish_partition(self, input: FinishPartitionInput) -> FinishPartitionResult:
+    async def _finish_partition(
+        self, input: FinishPartitionInput, beat: Beat
+    ) -> FinishPartitionResult:
         src, part = input.source, input.partition
-        counts = RecordCounts()
+        resumed = resumed_details()
+        done = FinishPartitionResult.model_validate(resumed) if resumed else None
+        counts = done.records if done else RecordCounts()
         connector = self._connector(src)
         if not input.complete or connector.incremental:
             # a stopped pass did not see everything, and an incremental pass reads only
@@ -321,21 +334,26 @@ class SyncActivities:
                 await self._store.set_checkpoint(src, part, input.checkpoint)
             if input.complete and self._epochs is not None:
                 await self._epochs.mark_complete(src, part)
+            await self._store.prune(src, part)
             return FinishPartitionResult(records=counts)
         trace = traceparent(input.run_token)
+        # a resolved key leaves the missing set (dropped, or marked seen), so a retried
+        # attempt computes only what its predecessor did not commit
         missing = await self._store.missing_keys(src, part, input.run_token)
+        total = done.missing if done else len(missing)
         for start in range(0, len(missing), LOOKUP_CHUNK):
             chunk = missing[start : start + LOOKUP_CHUNK]
             found = await connector.lookup(part, chunk, input.params)
-            snap = await self._store.snapshot(src, part, [], [lk.key for lk in found])
+            found_keys = [lk.key for lk in found]
+            snap = await self._store.snapshot(src, part, found_keys, found_keys)
             out: list[OutMessage] = []
             change = Commit()
             for lk in found:
                 current = snap.versions[lk.key]
                 if lk.record is None:
                     change.drop_fp.append(lk.key)
-                    if current.number > 0 and current.fingerprint != TOMBSTONE:
-                        nxt = Version(current.number + 1, TOMBSTONE)
+                    if current.fingerprint != TOMBSTONE:  # cached here = published
+                        nxt = Version(current.number + 1, TOMBSTONE, current.marker)
                         change.set_versions[lk.key] = nxt
                         out.append(self._tombstone(connector, src, part, lk.key, nxt, trace))
                         counts.deleted += 1
@@ -346,21 +364,28 @@ class SyncActivities:
                     change.seen.append(lk.key)
                 else:
                     change.drop_fp.append(lk.key)
-                if current.fingerprint != fp:
-                    nxt = Version(current.number + 1, fp)
+                # published before: by this partition (the state it cached) or by the
+                # partition it moved to (the source-wide version)
+                if fp not in (snap.cached[lk.key], current.fingerprint):
+                    nxt = Version(current.number + 1, fp, lk.record.version_marker)
                     change.set_versions[lk.key] = nxt
                     out.append(self._upsert(connector, src, part, lk.record, fp, nxt, trace))
                     counts.upserted += 1
             await self._publisher.publish(out)
             await self._store.commit(src, part, input.run_token, change)
+            beat.details = FinishPartitionResult(records=counts, missing=total).model_dump(
+                mode="json"
+            )
+            beat.now()  # the committed chunk reaches the server before the next one
         await self._store.end_pass(src, part, input.run_token)
         if input.checkpoint is not None:
             await self._store.set_checkpoint(src, part, input.checkpoint)
         if self._epochs is not None:
             await self._epochs.mark_complete(src, part)
-        if missing:
-            log.info("%s/%s: %d missing keys resolved: %s", src, part, len(missing), counts)
-        return FinishPartitionResult(records=counts, missing=len(missing))
+        await self._store.prune(src, part)
+        if total:
+            log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
+        return FinishPartitionResult(records=counts, missing=total)
 
     @staticmethod
     def _upsert(
@@ -373,7 +398,7 @@ class SyncActivities:
             key=rec.key,
             op="upsert",
             fp=fp,
-            event=event_id(src, rec.key, ver.number, fp),
+            event=ver.event(src, rec.key),
             data=rec.data,
             trace=trace,
         )
@@ -389,7 +414,7 @@ class SyncActivities:
             key=key,
             op="delete",
             fp=TOMBSTONE,
-            event=event_id(src, key, ver.number, TOMBSTONE),
+            event=ver.event(src, key),
             data=None,
             trace=trace,
         )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from models.errors import InvalidParamsError
+from models.errors import InvalidParamsError, RetryableError
 from models.records import Lookup, Page, Record
 
 if TYPE_CHECKING:
@@ -64,7 +64,12 @@ class Connector(Protocol):
         """Point lookups for keys missing from the partition's window.
 
         Returns one ``Lookup`` per key; ``record=None`` means the upstream says the record
-        does not exist (a deletion). Raises a ``RetryableError`` when it cannot tell.
+        does not exist (a deletion). A found record's ``partition`` says where it belongs
+        in *this run's* window: the partition whose pages will return it, or ``None`` when
+        none will (it aged out of the window or moved beyond it). Only a record whose
+        ``partition`` equals ``partition`` stays in this partition's cache; any other is
+        published once if it changed and then forgotten here, so it is never looked up
+        again. Raises a ``RetryableError`` when it cannot tell.
         """
         ...
 
@@ -107,11 +112,22 @@ def iso_day(value: str, what: str) -> date:
         raise InvalidParamsError(f"{what} must be a day as YYYY-MM-DD, got {value!r}") from None
 
 
+LOOKUP_ATTEMPTS = 5
+"""Tries per point lookup before a transient failure fails the chunk (and the activity)."""
+LOOKUP_BACKOFF_SECONDS = 0.2
+"""First wait between tries of one lookup; doubled per try."""
+LOOKUP_MAX_WAIT_SECONDS = 10.0
+"""Longest wait between tries, also when the upstream asks for more (``Retry-After``)."""
+
+
 async def point_lookups(
     keys: list[str],
     fetch: Callable[[int], Awaitable[dict[str, Any] | None]],
     convert: Callable[[str, dict[str, Any]], Lookup | None],
     concurrency: int,
+    *,
+    attempts: int = LOOKUP_ATTEMPTS,
+    backoff: float = LOOKUP_BACKOFF_SECONDS,
 ) -> list[Lookup]:
     """Look up numeric record ids one by one, ``concurrency`` at a time.
 
@@ -119,14 +135,32 @@ async def point_lookups(
     (404) both mean "does not exist": a deletion. ``convert`` turns a found raw record into
     its ``Lookup`` or returns ``None`` when it cannot be read: such a key gets no answer,
     so the engine leaves it as it is instead of guessing.
+
+    Each lookup is retried on its own (``RetryableError``: 5xx, timeouts, rate limits) up to
+    ``attempts`` times with doubling waits (or the upstream's ``Retry-After``), so one 500
+    among hundreds of lookups costs one more request, not the whole chunk.
+
+    Raises:
+        RetryableError: a lookup still failed after ``attempts`` tries.
     """
     gate = asyncio.Semaphore(concurrency)
+
+    async def get(key: str) -> dict[str, Any] | None:
+        for attempt in range(1, attempts + 1):
+            try:
+                async with gate:
+                    return await fetch(int(key))
+            except RetryableError as exc:
+                if attempt >= attempts:
+                    raise
+                wait = exc.retry_after or backoff * 2 ** (attempt - 1)
+                await asyncio.sleep(min(wait, LOOKUP_MAX_WAIT_SECONDS))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def one(key: str) -> Lookup | None:
         if not key.isdigit():
             return Lookup(key=key, record=None)
-        async with gate:
-            raw = await fetch(int(key))
+        raw = await get(key)
         return Lookup(key=key, record=None) if raw is None else convert(key, raw)
 
     found = await asyncio.gather(*(one(k) for k in keys))

@@ -3,15 +3,25 @@
 Layout (``<p>`` = ``synchub:<source>:<partition>``):
 
 * ``<p>:fp`` hash, record key -> fingerprint: what this partition last published.
-* ``synchub:<source>:ver`` hash, record key -> ``"<version>:<fingerprint>"``: the per-key
-  change counter of the whole source, so ``event_id`` stays stable when a record moves
-  between partitions (``-`` as fingerprint marks a tombstone).
+* ``synchub:<source>:ver`` hash, record key -> ``"<version>:<fingerprint>[:<marker>]"``:
+  the per-key change counter of the whole source and the upstream's change marker of the
+  state published last; ``event_id`` comes from the marker where the upstream has one (so
+  it needs no Redis state) and from the counter otherwise (``-`` as fingerprint marks a
+  tombstone).
 * ``<p>:digest:<cursor>`` string: raw digest of a stable page, to prove "unchanged" in one GET.
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
+* ``synchub:<source>:ver:at`` sorted set, record key -> when its version was last written
+  (epoch seconds, from ``models.clock``): versions and tombstones not written for the
+  retention (``EXPIRE_CACHE``) are dropped in bounded steps at the end of each partition.
+  So the hash holds what changed within the retention, not every key ever seen.
+* ``<p>:fp:at`` sorted set (incremental sources only): when each fingerprint was last
+  written; fingerprints not written for the retention drop out the same way.
 
-Every operation is one round trip per page (a pipeline or a script), never one per record.
+Every operation is a few round trips per page (a pipeline or a script), never one per
+record, and every round trip carries at most ``STORE_CHUNK`` keys: a 40,000-record page is
+diffed and committed in bounded steps that never approach the client's read timeout.
 """
 
 from __future__ import annotations
@@ -21,11 +31,17 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from models import clock
+
 TOMBSTONE = "-"
 """Fingerprint stored in the version hash after a delete."""
 
 SEEN_TTL_SECONDS = 86_400
 """A pass that never finishes (worker gone for good) leaves its seen-set for a day at most."""
+
+STORE_CHUNK = 1_000
+"""Keys per Redis command and per round trip: a 40,000-record page is 40 short round trips,
+never one that outlasts the client's read timeout or blocks the server."""
 
 
 def fingerprint(payload: bytes) -> str:
@@ -33,21 +49,62 @@ def fingerprint(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
-def event_id(source: str, key: str, version: int, fp: str) -> str:
-    """Deterministic event id: a retried publish repeats it, a later change never does."""
+def event_id(source: str, key: str, version: int | str, fp: str) -> str:
+    """Deterministic event id: a retried publish repeats it, a later change never does.
+
+    ``version`` is the upstream's change marker (``"m:<marker>"`` for a state,
+    ``"d:<marker>"`` for the deletion after it) where the upstream has one, so the id needs
+    no Redis state; otherwise synchub's per-key change counter.
+    """
     raw = f"{source}\x1f{key}\x1f{version}\x1f{fp}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-# Keys cached for the partition but absent from the pass's seen-set, computed in Redis so a
-# pass where nothing is missing moves no key lists over the network.
-_MISSING = """
+# One bounded step of "keys cached for the partition but absent from the pass's seen-set":
+# HSCAN from a cursor, keep the fields that are not in the set. Computed in Redis, so a pass
+# where nothing is missing moves no key lists over the network, and no call walks a whole
+# hash. Returns {next cursor, missing keys}.
+_MISSING_STEP = """
+local scan = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local out = {}
-for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if redis.call('SISMEMBER', KEYS[2], k) == 0 then out[#out + 1] = k end
+local fields = scan[2]
+for i = 1, #fields, 2 do
+  if redis.call('SISMEMBER', KEYS[2], fields[i]) == 0 then out[#out + 1] = fields[i] end
 end
-return out
+return {scan[1], out}
 """
+
+# One bounded step of "mark an unchanged page's keys seen": SSCAN the page's key set from a
+# cursor and add what it returns to the seen-set. O(page) in all, never O(seen). Returns the
+# next cursor.
+_KEEP_STEP = """
+local scan = redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local keys = scan[2]
+for i = 1, #keys, 500 do
+  redis.call('SADD', KEYS[2], unpack(keys, i, math.min(i + 499, #keys)))
+end
+return scan[1]
+"""
+
+
+# One bounded step of retention: the members of a "written at" sorted set older than the
+# cutoff leave it and the hash they stamp. Returns how many went.
+_PRUNE_STEP = """
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #old > 0 then
+  redis.call('HDEL', KEYS[1], unpack(old))
+  redis.call('ZREM', KEYS[2], unpack(old))
+end
+return #old
+"""
+
+PRUNE_STEPS = 8
+"""Retention steps (of ``STORE_CHUNK`` keys each) per finished partition: far more than a
+run writes, so retention keeps pace, and still bounded per run."""
+
+
+def _chunks(items: list[str], size: int = STORE_CHUNK) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -60,15 +117,36 @@ class Version:
 
     number: int = 0
     fingerprint: str | None = None
+    marker: str | None = None
+    """Upstream change marker of the state published last (``None``: it has none)."""
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> Version:
-        """Read ``"<n>:<fp>"``; absent -> version 0, never published."""
+        """Read ``"<n>:<fp>[:<marker>]"``; absent -> version 0, never published."""
         if raw is None:
             return cls()
         text = raw.decode() if isinstance(raw, bytes) else raw
-        number, _, fp = text.partition(":")
-        return cls(int(number), fp or None)
+        number, _, rest = text.partition(":")
+        fp, sep, marker = rest.partition(":")
+        return cls(int(number), fp or None, marker if sep else None)
+
+    def dump(self) -> str:
+        """The stored form (see ``parse``)."""
+        head = f"{self.number}:{self.fingerprint}"
+        return head if self.marker is None else f"{head}:{self.marker}"
+
+    def event(self, source: str, key: str) -> str:
+        """The ``event_id`` of publishing this version of ``key``.
+
+        From the upstream's marker where there is one (the same change always gets the
+        same id, also after Redis lost everything; a later change has a later marker),
+        else from the counter.
+        """
+        fp = self.fingerprint or TOMBSTONE
+        if self.marker is None:
+            return event_id(source, key, self.number, fp)
+        kind = "d" if fp == TOMBSTONE else "m"
+        return event_id(source, key, f"{kind}:{self.marker}", fp)
 
 
 @dataclass
@@ -95,6 +173,10 @@ class Commit:
     """Keys seen in this pass."""
     page: tuple[str, str, list[str]] | None = None
     """``(cursor, raw digest, keys)`` of a stable page, for the next pass's unchanged check."""
+    stamp_fp: bool = False
+    """Record when ``set_fp`` keys were written, so fingerprints not written again for the
+    retention drop out (incremental sources: a pass reads only what changed, so a key
+    never read again would otherwise stay forever)."""
 
 
 class ChangeStore:
@@ -103,7 +185,9 @@ class ChangeStore:
     def __init__(self, client: aioredis.Redis, expire_seconds: int) -> None:
         self._r = client
         self._ttl = expire_seconds
-        self._missing = client.register_script(_MISSING)
+        self._missing_step = client.register_script(_MISSING_STEP)
+        self._keep_step = client.register_script(_KEEP_STEP)
+        self._prune_step = client.register_script(_PRUNE_STEP)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -126,6 +210,11 @@ class ChangeStore:
     def _ver(source: str) -> str:
         return f"synchub:{source}:ver"
 
+    @staticmethod
+    def _at(hash_key: str) -> str:
+        """The sorted set of write times (epoch seconds) of a hash's fields."""
+        return f"{hash_key}:at"
+
     def _seen(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:seen:{run_token}"
 
@@ -134,68 +223,124 @@ class ChangeStore:
         return _text(await self._r.get(f"{self._p(source, partition)}:digest:{cursor}"))
 
     async def keep_page(self, source: str, partition: str, run_token: str, cursor: str) -> int:
-        """An unchanged page: mark its keys seen and refresh every TTL, in one round trip.
+        """An unchanged page: mark its keys seen and refresh every TTL.
 
-        Returns the number of records in the page.
+        The page's keys are copied to the seen-set inside Redis in steps of
+        ``STORE_CHUNK`` (SSCAN), so the work is bounded by the page, not by everything seen
+        in the pass so far. Returns the number of records in the page.
         """
         p = self._p(source, partition)
-        seen_key = self._seen(source, partition, run_token)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.scard(f"{p}:keys:{cursor}")
-        pipe.sunionstore(seen_key, [seen_key, f"{p}:keys:{cursor}"])
+        keys_key, seen_key = f"{p}:keys:{cursor}", self._seen(source, partition, run_token)
+        scan: bytes | str | int = 0
+        while True:
+            scan = await self._keep_step(keys=[keys_key, seen_key], args=[scan, STORE_CHUNK])
+            if int(scan) == 0:
+                break
+        pipe = self._r.pipeline(transaction=False)
+        pipe.scard(keys_key)
         pipe.expire(seen_key, SEEN_TTL_SECONDS)
-        for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"):
+        for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", keys_key):
             pipe.expire(key, self._ttl)
         return int((await pipe.execute())[0])
 
     async def snapshot(
         self, source: str, partition: str, keys: list[str], version_keys: list[str]
     ) -> Snapshot:
-        """Read cached fingerprints of ``keys`` and versions of ``version_keys``."""
-        pipe = self._r.pipeline(transaction=False)
-        if keys:
-            pipe.hmget(f"{self._p(source, partition)}:fp", keys)
-        if version_keys:
-            pipe.hmget(self._ver(source), version_keys)
-        replies = await pipe.execute() if keys or version_keys else []
+        """Read cached fingerprints of ``keys`` and versions of ``version_keys``.
+
+        One round trip per ``STORE_CHUNK`` keys of each list.
+        """
+        fp_key, ver_key = f"{self._p(source, partition)}:fp", self._ver(source)
         cached: dict[str, str | None] = {}
         versions: dict[str, Version] = {}
-        if keys:
-            raw = replies.pop(0)
-            cached = {k: _text(v) for k, v in zip(keys, raw, strict=True)}
-        if version_keys:
-            raw = replies.pop(0)
-            versions = {k: Version.parse(v) for k, v in zip(version_keys, raw, strict=True)}
+        key_chunks, ver_chunks = _chunks(keys), _chunks(version_keys)
+        for i in range(max(len(key_chunks), len(ver_chunks))):
+            pipe = self._r.pipeline(transaction=False)
+            some_keys = key_chunks[i] if i < len(key_chunks) else []
+            some_versions = ver_chunks[i] if i < len(ver_chunks) else []
+            if some_keys:
+                pipe.hmget(fp_key, some_keys)
+            if some_versions:
+                pipe.hmget(ver_key, some_versions)
+            replies = await pipe.execute()
+            if some_keys:
+                raw = replies.pop(0)
+                cached.update((k, _text(v)) for k, v in zip(some_keys, raw, strict=True))
+            if some_versions:
+                raw = replies.pop(0)
+                versions.update(
+                    (k, Version.parse(v)) for k, v in zip(some_versions, raw, strict=True)
+                )
         return Snapshot(cached, versions)
 
     async def commit(self, source: str, partition: str, run_token: str, change: Commit) -> None:
-        """Apply a page's writes and refresh every TTL, in one round trip."""
+        """Apply a page's writes and refresh every TTL, ``STORE_CHUNK`` keys per round trip.
+
+        The steps are ordered so that a commit cut short (a crash between round trips)
+        leaves nothing that hides work: versions first (a retried page then finds the
+        publish done and repeats nothing), then fingerprints and seen keys, and the page
+        digest last, after its key set is complete (until then the page is re-diffed).
+        """
         p = self._p(source, partition)
         fp_key, ver_key = f"{p}:fp", self._ver(source)
         seen_key = self._seen(source, partition, run_token)
-        pipe = self._r.pipeline(transaction=True)
-        if change.set_fp:
-            pipe.hset(fp_key, mapping=change.set_fp)  # type: ignore[arg-type]
-        if change.drop_fp:
-            pipe.hdel(fp_key, *change.drop_fp)
-        if change.set_versions:
-            pipe.hset(
-                ver_key,
-                mapping={k: f"{v.number}:{v.fingerprint}" for k, v in change.set_versions.items()},
-            )  # type: ignore[arg-type]
-        if change.seen:
-            pipe.sadd(seen_key, *change.seen)
-            pipe.expire(seen_key, SEEN_TTL_SECONDS)
+        r = self._r
+        stamp = clock.now().timestamp()
+        ver_items = [(k, v.dump()) for k, v in change.set_versions.items()]
+        for i in range(0, len(ver_items), STORE_CHUNK):
+            batch = dict(ver_items[i : i + STORE_CHUNK])
+            pipe = r.pipeline(transaction=True)
+            pipe.hset(ver_key, mapping=batch)  # type: ignore[arg-type]
+            pipe.zadd(self._at(ver_key), dict.fromkeys(batch, stamp))
+            await pipe.execute()
+        fp_items = list(change.set_fp.items())
+        for i in range(0, len(fp_items), STORE_CHUNK):
+            batch = dict(fp_items[i : i + STORE_CHUNK])
+            pipe = r.pipeline(transaction=True)
+            pipe.hset(fp_key, mapping=batch)  # type: ignore[arg-type]
+            if change.stamp_fp:
+                pipe.zadd(self._at(fp_key), dict.fromkeys(batch, stamp))
+            await pipe.execute()
+        for part in _chunks(change.drop_fp):
+            await r.hdel(fp_key, *part)
+        for part in _chunks(change.seen):
+            await r.sadd(seen_key, *part)
         if change.page is not None:
-            cursor, digest, keys = change.page
-            pipe.delete(f"{p}:keys:{cursor}")
-            if keys:
-                pipe.sadd(f"{p}:keys:{cursor}", *keys)
-                pipe.expire(f"{p}:keys:{cursor}", self._ttl)
-            pipe.set(f"{p}:digest:{cursor}", digest, ex=self._ttl)
-        pipe.expire(fp_key, self._ttl)
-        pipe.expire(ver_key, self._ttl)
+            cursor, digest, page_keys = change.page
+            digest_key, keys_key = f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"
+            await r.delete(digest_key, keys_key)
+            for part in _chunks(page_keys):
+                await r.sadd(keys_key, *part)
+            await r.expire(keys_key, self._ttl)
+            await r.set(digest_key, digest, ex=self._ttl)
+        pipe = self._r.pipeline(transaction=False)
+        if change.seen:
+            pipe.expire(seen_key, SEEN_TTL_SECONDS)
+        for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key)):
+            pipe.expire(key, self._ttl)
         await pipe.execute()
+
+    async def prune(self, source: str, partition: str) -> int:
+        """Apply the retention (``expire_seconds``, i.e. ``EXPIRE_CACHE``) in bounded steps.
+
+        Versions (tombstones included) not written for the retention leave the source's
+        version hash, and so do stamped fingerprints (``Commit.stamp_fp``) of the
+        partition. Event ids do not depend on what is dropped where the upstream has a
+        change marker. Returns how many entries went.
+        """
+        cutoff = clock.now().timestamp() - self._ttl
+        gone = 0
+        for hash_key in (self._ver(source), f"{self._p(source, partition)}:fp"):
+            for _ in range(PRUNE_STEPS):
+                n = int(
+                    await self._prune_step(
+                        keys=[hash_key, self._at(hash_key)], args=[cutoff, STORE_CHUNK]
+                    )
+                )
+                gone += n
+                if n < STORE_CHUNK:
+                    break
+        return gone
 
     async def checkpoint(self, source: str, partition: str) -> str | None:
         """Where the next pass of an incremental partition starts (no TTL: it is state)."""
@@ -215,9 +360,20 @@ class ChangeStore:
         await self._r.set(f"synchub:{source}:listed", count)
 
     async def missing_keys(self, source: str, partition: str, run_token: str) -> list[str]:
-        """Keys cached for the partition but not seen in this pass (one script call)."""
+        """Keys cached for the partition but not seen in this pass.
+
+        Walks the partition's hash in steps of ``STORE_CHUNK`` fields (HSCAN inside a
+        script), so no call holds Redis for the whole hash.
+        """
         keys = [f"{self._p(source, partition)}:fp", self._seen(source, partition, run_token)]
-        return sorted(str(_text(k)) for k in await self._missing(keys=keys))
+        missing: set[str] = set()
+        scan: bytes | str | int = 0
+        while True:
+            scan, found = await self._missing_step(keys=keys, args=[scan, STORE_CHUNK])
+            missing.update(str(_text(k)) for k in found)
+            if int(scan) == 0:
+                break
+        return sorted(missing)
 
     async def end_pass(self, source: str, partition: str, run_token: str) -> None:
         """Forget the pass's seen-set."""

@@ -29,8 +29,15 @@ class Record(BaseModel):
     """Stable record id (Kafka message key, Redis hash field)."""
     data: dict[str, Any]
     """The value published downstream; fingerprinted for change detection."""
+    version_marker: str | None = None
+    """The upstream's own change marker of this state (WIW ``updated_at``, Advoware
+    ``zuletztGeaendertAm``, TEMU ``updateTime``), as sent. With the fingerprint it makes the
+    ``event_id``, so ids need no state in Redis; ``None`` = the upstream has none (the
+    engine then counts versions in Redis)."""
     partition: str | None = None
-    """Partition the record belongs to now, when the connector can tell (used after lookups)."""
+    """Partition the record belongs to now. After a point lookup: the partition whose window
+    holds it in this run, or ``None`` when no partition's window does (aged out, moved far
+    away); the engine keeps a looked-up key only where this equals the partition asking."""
 
 
 class Malformed(BaseModel):

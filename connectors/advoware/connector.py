@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,7 @@ from connectors.advoware.schemas import (
 )
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.shapes import shape_of
+from models import clock
 from models.errors import InvalidParamsError, PermanentError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
@@ -126,7 +127,7 @@ class AdvowareConnector(ConnectorBase):
         self.full_content = full_content
         self.debug_kuerzel = [k.strip().upper() for k in debug_kuerzel if k.strip()]
         self.tz = ZoneInfo(timezone)
-        self._today = today or (lambda: datetime.now(self.tz).date())
+        self._today = today or (lambda: clock.today(self.tz))
         self._lookup_concurrency = lookup_concurrency or client.settings.lookup_concurrency
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
@@ -252,12 +253,15 @@ class AdvowareConnector(ConnectorBase):
 
         ``record=None`` when Advoware answers 404 (deleted), also for keys that cannot be a
         ``frNr``. A found appointment's ``partition`` is its owner *now* (it may have been
-        given to another employee), and it is returned even when it now starts outside the
-        window (moved far away): the engine publishes it as an upsert and drops it from this
-        partition. An appointment that exists but cannot be read gets no ``Lookup`` (it is
-        neither deleted nor known), so the engine leaves that key as it is.
+        given to another employee) while it lies in this run's window, and ``None`` once it
+        does not (aged past ``days_back``, moved far away): no employee's pages return it
+        any more, so the engine publishes its new state if it changed and drops it from
+        this partition, and the next run does not look it up again. An appointment that
+        exists but cannot be read gets no ``Lookup`` (it is neither deleted nor known), so
+        the engine leaves that key as it is.
         """
         _check_params(params)
+        first, last = self.window(params)
 
         def convert(key: str, raw: dict[str, Any]) -> Lookup | None:
             try:
@@ -267,7 +271,10 @@ class AdvowareConnector(ConnectorBase):
                 return None
             if termin is None:  # a system entry: never published
                 return Lookup(key=key, record=None)
-            return Lookup(key=key, record=_record(termin, self._full(params, termin.owner)))
+            record = _record(termin, self._full(params, termin.owner))
+            if not _overlaps(termin, first, last):
+                record.partition = None
+            return Lookup(key=key, record=record)
 
         return await point_lookups(keys, self.client.appointment, convert, self._lookup_concurrency)
 
@@ -294,7 +301,22 @@ class AdvowareConnector(ConnectorBase):
 
 def _record(termin: Termin, full: bool) -> Record:
     owner = termin.owner or None
-    return Record(key=str(termin.frNr), data=termin.published(full_content=full), partition=owner)
+    return Record(
+        key=str(termin.frNr),
+        data=termin.published(full_content=full),
+        partition=owner,
+        version_marker=termin.zuletztGeaendertAm,
+    )
+
+
+def _overlaps(termin: Termin, first: date, last: date) -> bool:
+    """Whether the window ``[first, last]`` returns the appointment.
+
+    As Advoware matches ranges: it starts by ``last`` and it (or its series) lasts until
+    ``first`` or later.
+    """
+    last_day = termin.until or termin.end.date()
+    return termin.start.date() <= last and last_day >= first
 
 
 def _kuerzel(partition: str) -> str:

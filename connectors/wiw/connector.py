@@ -4,7 +4,8 @@ A day is a natural partition for WIW: ``/2/shifts`` has no pagination, one day's
 small, re-fetching it yields the same page unless something changed (so the engine's page
 digest applies), and the deleted feed (``deleted_ids``) comes with it. A shift belongs to
 the day of its start in the configured timezone, so one that crosses midnight is published
-once, from its start day, although both days' windows return it.
+once, from its start day, although both days' windows return it; and deleted once, by the
+day whose cache holds it, although both days' ``deleted_ids`` report it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from zoneinfo import ZoneInfo
 
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.wiw.client import WiwClient
-from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
+from connectors.wiw.schemas import (
+    MalformedShiftError,
+    WiwShift,
+    parse_shift,
+    parse_wiw_datetime,
+)
+from models import clock
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
 log = logging.getLogger(__name__)
@@ -60,7 +67,7 @@ class WiwConnector(ConnectorBase):
         self.tz = ZoneInfo(timezone)
         self.days_ahead = days_ahead
         self.days_prior = days_prior
-        self._today = today or (lambda: datetime.now(self.tz).date())
+        self._today = today or (lambda: clock.today(self.tz))
         self._lookup_concurrency = lookup_concurrency or client.settings.lookup_concurrency
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
@@ -117,21 +124,21 @@ class WiwConnector(ConnectorBase):
                 continue
             if shift.start_time.astimezone(self.tz).date() != day:
                 continue
-            page.records.append(
-                Record(key=str(shift.id), data=shift.published(), partition=partition)
-            )
+            page.records.append(_record(shift, partition))
         page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
         return page
 
     async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
         """Current state of shifts missing from their day, ``record=None`` when WIW says 404.
 
-        The found record's ``partition`` is the day it starts on now (it may have moved).
+        The found record's ``partition`` is the day it starts on now (it may have moved), or
+        ``None`` when that day is outside this run's window (no partition will see it).
         A key that is not a number cannot be a WIW shift id and is answered as not found.
         A shift that exists but cannot be read gets no ``Lookup`` (it is neither deleted nor
         known): the engine should leave such keys as they are; the day that now holds the
         shift dead-letters it.
         """
+        window = set(await self.list_partitions(params))
 
         def convert(key: str, raw: dict[str, Any]) -> Lookup | None:
             try:
@@ -140,7 +147,7 @@ class WiwConnector(ConnectorBase):
                 log.warning("WIW shift %s is malformed, left unresolved: %s", key, exc.reason)
                 return None
             day = shift.start_time.astimezone(self.tz).date().isoformat()
-            return Lookup(key=key, record=Record(key=key, data=shift.published(), partition=day))
+            return Lookup(key=key, record=_record(shift, day if day in window else None))
 
         return await point_lookups(keys, self.client.shift, convert, self._lookup_concurrency)
 
@@ -158,6 +165,17 @@ class WiwConnector(ConnectorBase):
         except ValueError:
             return False
         return start.astimezone(self.tz).date() != day
+
+
+def _record(shift: WiwShift, partition: str | None) -> Record:
+    data = shift.published()
+    marker = data.get("updated_at")
+    return Record(
+        key=str(shift.id),
+        data=data,
+        partition=partition,
+        version_marker=str(marker) if marker else None,
+    )
 
 
 __all__ = ["WiwConnector"]
