@@ -365,7 +365,14 @@ class TemuOrdersConnector(ConnectorBase):
                 )
                 page.malformed.append(Malformed(key=key, reason=reason, raw=raw))
                 continue
-            page.records.append(Record(key=order.key, data=order.wire(), partition=shop))
+            page.records.append(
+                Record(
+                    key=order.key,
+                    data=order.wire(),
+                    partition=shop,
+                    version_marker=str(order.update_time),  # event ids survive a Redis loss
+                )
+            )
         return page
 
 
