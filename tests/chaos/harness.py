@@ -235,8 +235,6 @@ class Case:
     warm_up: bool = False
     """Sync and change some shifts before the faulted run, so versions above 1 exist."""
     big_page: bool = False
-    needs: str | None = None
-    """Why the case cannot pass yet (shown, and the test expects the failure)."""
 
 
 @dataclass
@@ -468,10 +466,6 @@ async def _nothing(rig: Rig, run: CaseRun) -> None:
     return None
 
 
-REDIS_WIPE_NEEDS = (
-    "event ids that survive a Redis wipe (derived from upstream change markers; helper `state`)"
-)
-
 CASES: dict[str, Case] = {
     c.name: c
     for c in [
@@ -482,7 +476,6 @@ CASES: dict[str, Case] = {
             _kill_restart(REDIS, volatile=True),
             redis="volatile",
             warm_up=True,
-            needs=REDIS_WIPE_NEEDS,
         ),
         Case("temporal kill+restart", _kill_restart(TEMPORAL)),
         Case("worker SIGTERM", _sigterm),

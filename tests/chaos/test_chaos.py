@@ -25,8 +25,7 @@ CI_CASES = [
 ]
 """The rest run in ``make chaos`` only, to keep the suite short: worker SIGTERM and SIGKILL are
 covered by ``test_sigterm.py`` and ``test_crash.py``, the big page by ``test_loop_stall.py``,
-and "redis kill+restart (no persistence)" cannot pass before event ids survive a Redis wipe
-(it is marked xfail strict here, so adding it back shows when that has landed)."""
+and a Redis that lost everything by ``test_missing_keys.py`` (event ids equal after FLUSHDB)."""
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -35,15 +34,7 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
         yield r
 
 
-def _param(name: str) -> object:
-    needs = CASES[name].needs
-    if needs is None:
-        return name
-    # strict: once the missing piece lands this XPASSes and fails, so the mark is removed
-    return pytest.param(name, marks=pytest.mark.xfail(reason=f"needs {needs}", strict=True))
-
-
-@pytest.mark.parametrize("name", [_param(n) for n in CI_CASES])
+@pytest.mark.parametrize("name", CI_CASES)
 async def test_chaos_case(rig: Rig, name: str) -> None:
     result = await run_case(rig, CASES[name], CI_CASES.index(name))
     print("\n" + table([result]) + "\n  " + "\n  ".join(result.notes))
