@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,6 +62,7 @@ from connectors.advoware.schemas import (
     without_content,
 )
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
+from models import clock
 from models.errors import InvalidParamsError
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
@@ -116,7 +117,7 @@ class AdvowareConnector(ConnectorBase):
         self.full_content = full_content
         self.debug_kuerzel = [k.strip().upper() for k in debug_kuerzel if k.strip()]
         self.tz = ZoneInfo(timezone)
-        self._today = today or (lambda: datetime.now(self.tz).date())
+        self._today = today or (lambda: clock.today(self.tz))
         self._lookup_concurrency = lookup_concurrency or client.settings.lookup_concurrency
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.wiw.client import WiwClient
 from connectors.wiw.schemas import MalformedShiftError, parse_shift, parse_wiw_datetime
+from models import clock
 from models.records import Lookup, Malformed, Page, Record, raw_digest
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class WiwConnector(ConnectorBase):
         self.tz = ZoneInfo(timezone)
         self.days_ahead = days_ahead
         self.days_prior = days_prior
-        self._today = today or (lambda: datetime.now(self.tz).date())
+        self._today = today or (lambda: clock.today(self.tz))
         self._lookup_concurrency = lookup_concurrency or client.settings.lookup_concurrency
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
