@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench worker clean
+.PHONY: install run test lint bench soak worker clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: install
 
 bench: install  ## throughput and history size against the naive per-record syncer
 	$(PY) -m bench
+
+soak: install  ## a simulated month per source through the real stack; prints the soak table
+	$(PY) -m soak
 
 clean:
 	rm -rf $(VENV) .synchub .pytest_cache .mypy_cache .ruff_cache *.egg-info

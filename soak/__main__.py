@@ -32,6 +32,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--days", type=float, help="simulated days (overrides the profile)")
     parser.add_argument("--tick-hours", type=float, help="simulated hours per tick")
     parser.add_argument("--seed", type=int, help="seed of every random choice")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any Profile field, e.g. --set error_rate=0 --set kills=0",
+    )
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first violation")
     parser.add_argument(
         "--budget-seconds",
@@ -55,6 +62,12 @@ async def soak_all(args: argparse.Namespace, stack: DevStack) -> list[SoakResult
         for k, v in (("days", args.days), ("tick_hours", args.tick_hours), ("seed", args.seed))
         if v is not None
     }
+    for pair in args.set:
+        name, _, value = pair.partition("=")
+        fields = {f.name: f for f in dataclasses.fields(profile)}
+        if name not in fields:
+            raise SystemExit(f"--set {pair}: unknown field; known: {', '.join(fields)}")
+        overrides[name] = type(getattr(profile, name))(value)
     profile = dataclasses.replace(profile, **overrides)
     print(
         f"soak: {profile.days:g} simulated days per source, one tick every "

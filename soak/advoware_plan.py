@@ -256,6 +256,7 @@ class AdvowarePlan(SourcePlan):
         """
         first, last = self.window(now)
         expected: dict[str, tuple[Any, ...]] = {}
+        followed: dict[str, tuple[Any, ...]] = {}
         live = 0
         with self.state._lock:
             active = {k for k, e in self.state._employees.items() if e["aktiv"]}
@@ -266,12 +267,12 @@ class AdvowarePlan(SourcePlan):
                 inside = t["anwalt"] in active and first < t["start"].date() < last
                 live += inside
                 if inside or key in self.watched:
-                    expected[key] = (
+                    (expected if inside else followed)[key] = (
                         _modified(t["zuletztGeaendertAm"]),
                         t["anwalt"],
                         t["start"].isoformat(timespec="seconds"),
                     )
-        return Truth(expected=expected, deleted=set(self.deleted), live=live)
+        return Truth(expected, followed, deleted=set(self.deleted), live=live)
 
     def marker(self, data: dict[str, Any]) -> tuple[Any, ...]:
         """See ``SourcePlan.marker``."""

@@ -78,8 +78,12 @@ class Truth:
     """What the upstream holds now, as far as the invariants care."""
 
     expected: dict[str, tuple[Any, ...]]
-    """Record key -> marker of its latest state, for every record whose latest state must
-    be the last message of its key (live in the window, or changed while in the window)."""
+    """Record key -> marker of its latest state, for every record live in the window: its
+    latest state must be the last message of its key."""
+    followed: dict[str, tuple[Any, ...]]
+    """The same for records changed while in the window that are outside it now (moved
+    out): once published, their latest state must be the last message of their key (one
+    that left before any run saw it was never published, and need not be)."""
     deleted: set[str]
     """Keys deleted upstream while in the window: if published, the last message is a delete."""
     live: int
