@@ -160,3 +160,8 @@ def install_from_env(environ: Mapping[str, str] | None = None) -> Clock:
     if path:
         set_default_clock(FileClock(path))
     return default_clock()
+
+
+def unix() -> float:
+    """Now as unix seconds, from the process-wide clock (TEMU timestamps, ``updateTime``)."""
+    return _default.now().timestamp()

@@ -41,6 +41,7 @@ class AdvowarePlan(SourcePlan):
     source = "advoware"
     topic_env = "KAFKA_ADVOWARE_TOPIC"
     lookup_route = LOOKUP_ROUTE
+    relocations = ("move_within", "move_out", "mass_move", "reassign", "delete")
 
     def __init__(self, profile: Profile, start: datetime) -> None:
         super().__init__(profile, start)

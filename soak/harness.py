@@ -46,10 +46,12 @@ from models.sync import RunState, SyncAllResult
 from settings import Settings, SyncSettings, TemporalSettings
 from soak.invariants import (
     LOOKUPS,
+    MIN_FLAT_PERIOD,
     REDIS_BYTES,
     REDIS_KEYS,
     Ledger,
     Violation,
+    lookups_beyond_changes,
     summarize,
 )
 from soak.plan import Profile, SourcePlan, Tick
@@ -270,6 +272,7 @@ class Soak:
         kills = set(self.rng.sample(middle, min(profile.kills, len(middle))))
         ledger = Ledger(self.plan.marker)
         looked_up = self.plan.requests().get(self.plan.lookup_route, 0)
+        live_before: set[str] = set()
         for index in range(n_ticks):
             if self.budget is not None and time.monotonic() - began > self.budget:
                 self.result.stopped_early = (
@@ -302,6 +305,12 @@ class Soak:
                 if kept:
                     self._violation("undeleted", index, day, summarize(kept, "deletes missing"))
             total = self.plan.requests().get(self.plan.lookup_route, 0)
+            left = len(live_before - truth.expected.keys())
+            relocated = sum(tick.mutations.get(name, 0) for name in self.plan.relocations)
+            too_many = lookups_beyond_changes(total - looked_up, left, relocated)
+            if too_many is not None:
+                self._violation("lookups", index, day, too_many)
+            live_before = set(truth.expected)
             self._expire(r, now, time.monotonic() - t0)
             keys, size = self._redis_size(r)
             row = TickRow(
@@ -479,6 +488,8 @@ class Soak:
     def _flatness(self, index: int, day: float) -> None:
         rows = self.result.rows
         period = self.result.period
+        if period < MIN_FLAT_PERIOD:
+            return
         for flat, values in (
             (LOOKUPS, [(x.day, float(x.lookups)) for x in rows]),
             (REDIS_KEYS, [(x.day, float(x.redis_keys)) for x in rows]),

@@ -170,6 +170,31 @@ def peak(values: list[float]) -> float:
     return float(max(values))
 
 
+LOOKUP_FACTOR = 2
+LOOKUP_SLACK = 30
+
+
+def lookups_beyond_changes(lookups: int, left: int, relocated: int) -> str | None:
+    """A message when a tick's point lookups exceed what its changes can explain.
+
+    Lookups are bounded by what changed, not by what ever existed: each record that left
+    the window or its partition since the last tick (``left``: no longer live in the
+    window; ``relocated``: moved, reassigned, deleted) may be looked up about once.
+    """
+    bound = LOOKUP_FACTOR * (left + relocated) + LOOKUP_SLACK
+    if lookups <= bound:
+        return None
+    return (
+        f"{lookups} point lookups in one tick, but only {left} records left the window and "
+        f"{relocated} were moved or deleted: over the bound {LOOKUP_FACTOR} x "
+        f"{left + relocated} + {LOOKUP_SLACK}"
+    )
+
+
+MIN_FLAT_PERIOD = 3.0
+"""Simulated days a comparison period needs before flatness is judged (a short run's
+periods are too few ticks for a median to mean anything)."""
+
 LOOKUPS = Flatness("point lookups per tick", median, slack=50)
 REDIS_KEYS = Flatness("Redis keys of the source", peak, slack=20)
 REDIS_BYTES = Flatness("Redis bytes per live record", peak, slack=64)

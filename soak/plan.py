@@ -104,6 +104,8 @@ class SourcePlan:
     """Environment variable naming the source's topic for the worker."""
     lookup_route: str = ""
     """Simulator request counter of one point lookup."""
+    relocations: tuple[str, ...] = ("move_within", "move_out", "mass_move")
+    """Mutations that take records out of their partition (each may cost one lookup)."""
 
     def __init__(self, profile: Profile, start: datetime) -> None:
         self.profile = profile

@@ -27,10 +27,11 @@ PROFILES: dict[str, Profile] = {
         big_partition=40_000,
         kills=2,
     ),
-    # the default test suite: a simulated day, small data, one worker kill
+    # the default test suite: a simulated day and a half (past one midnight, so records age
+    # out of the window), small data, one worker kill
     "short": Profile(
-        days=1,
-        tick_hours=4,
+        days=1.5,
+        tick_hours=6,
         records_per_day=60,
         big_partition=2_000,
         mass_move_every_days=1.0,
