@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from simulators.advoware import make_sim_app
 from simulators.server import ThreadedServer
-from soak.plan import Profile, SourcePlan, Truth, WeightedMutation
+from soak.plan import Profile, SourcePlan, Tick, Truth, WeightedMutation
 
 DAYS_BACK = 7
 DAYS_AHEAD = 28
@@ -153,7 +153,7 @@ class AdvowarePlan(SourcePlan):
                 if f > 0 and t["anwalt"] in active and first <= t["start"].date() <= last
             ]
 
-    def mutate(self, rng: random.Random, tick: Any) -> None:
+    def mutate(self, rng: random.Random, tick: Tick) -> None:
         """See ``SourcePlan.mutate``."""
         self._index(tick.now)
         super().mutate(rng, tick)

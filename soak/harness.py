@@ -164,6 +164,15 @@ class Soak:
         self.result = SoakResult(plan.source, self.profile)
         self._worker: subprocess.Popen[bytes] | None = None
         self._runs = 0
+        self._settings = Settings(
+            temporal=TemporalSettings(
+                address=stack.temporal_address,
+                namespace=stack.namespace,
+                task_queue=self.task_queue,
+            ),
+            sync=SyncSettings(max_concurrent=20),
+        )
+        """What ``starter.start_sync`` reads: where to start runs, default concurrency."""
         self._touched: dict[bytes, datetime] = {}
         """Key -> simulated time it was last accessed (for the simulated TTL)."""
 
@@ -344,14 +353,7 @@ class Soak:
         Returns the handles and whether a run had to be terminated (then the records of
         that tick are not judged: a terminated run's children are terminated with it).
         """
-        settings = Settings(
-            temporal=TemporalSettings(
-                address=self.stack.temporal_address,
-                namespace=self.stack.namespace,
-                task_queue=self.task_queue,
-            ),
-            sync=SyncSettings(max_concurrent=20),
-        )
+        settings = self._settings
         overlap = self.rng.random() < self.profile.overlap_probability
         handles = []
         first_concurrency = self.rng.choice((1, 2)) if overlap else None
@@ -371,13 +373,25 @@ class Soak:
         if overlap:
             self.result.overlaps += 1
         if kill:
-            await asyncio.sleep(self.rng.uniform(0.2, 1.5))
+            await self._until_started(handles[0])
+            await asyncio.sleep(self.rng.uniform(0.0, 1.0))
             self._kill_worker()
             self._start_worker(env)
             self.result.kills += 1
             self.echo(f"  {self.plan.source} tick {index}: worker SIGKILLed, a new one started")
         tainted = await self._await_terminal(handles, index, day)
         return handles, tainted
+
+    @staticmethod
+    async def _until_started(handle: WorkflowHandle[Any, SyncAllResult]) -> None:
+        """Wait (at most 10 s) until the run has partitions going, so a kill lands mid-run."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                p = await handle.query(SyncAllWorkflow.progress, rpc_timeout=timedelta(seconds=2))
+                if p.partitions.running or p.partitions.done:
+                    return
+            await asyncio.sleep(0.05)
 
     async def _await_terminal(
         self, handles: list[WorkflowHandle[Any, SyncAllResult]], index: int, day: float

@@ -16,7 +16,7 @@ from typing import Any
 
 from simulators.server import ThreadedServer
 from simulators.wiw import make_sim_app
-from soak.plan import Profile, SourcePlan, Truth, WeightedMutation
+from soak.plan import Profile, SourcePlan, Tick, Truth, WeightedMutation
 
 TOKEN = "soak-static-token"
 """Pre-issued W-Token of the simulator and the worker (``WIW_KEY``)."""
@@ -144,7 +144,7 @@ class WiwPlan(SourcePlan):
                     by_day.setdefault(day, []).append(sid)
         return by_day
 
-    def mutate(self, rng: random.Random, tick: Any) -> None:
+    def mutate(self, rng: random.Random, tick: Tick) -> None:
         """See ``SourcePlan.mutate``."""
         self._by_day = self._index(tick.now)
         super().mutate(rng, tick)
