@@ -26,7 +26,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command line: sources, preset and its overrides."""
     parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__)
     parser.add_argument(
-        "--sources", default="wiw,advoware", help=f"comma list of {', '.join(PLANS)}"
+        "--sources", default=",".join(PLANS), help=f"comma list of {', '.join(PLANS)}"
     )
     parser.add_argument("--profile", default="month", choices=sorted(PROFILES))
     parser.add_argument("--days", type=float, help="simulated days (overrides the profile)")

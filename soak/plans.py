@@ -1,19 +1,21 @@
 """Which sources can be soaked, and the presets of a soak run.
 
-A source plugs in with one line in ``PLANS`` (its ``SourcePlan`` subclass). TEMU orders will
-plug in here once its simulator knobs exist (a plan whose mutations place, pay, ship and
-cancel orders and whose faults are the TEMU knobs).
+A source plugs in with one line in ``PLANS`` (its ``SourcePlan`` subclass). The TEMU plan
+places, pays, ships and cancels orders; the TEMU knobs of issue 10 plug into its
+``faults`` and ``mutations`` lists.
 """
 
 from __future__ import annotations
 
 from soak.advoware_plan import AdvowarePlan
 from soak.plan import Profile, SourcePlan
+from soak.temu_plan import TemuOrdersPlan
 from soak.wiw_plan import WiwPlan
 
 PLANS: dict[str, type[SourcePlan]] = {
     "wiw": WiwPlan,
     "advoware": AdvowarePlan,
+    "temu-orders": TemuOrdersPlan,
 }
 """Source name -> its soak plan."""
 

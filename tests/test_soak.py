@@ -116,7 +116,8 @@ def soaked(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield {"get": get}
 
 
-SOURCES = sorted(PLANS)
+SOURCES = ["advoware", "wiw"]
+"""Soaked in the default suite (TEMU orders joins once the TEMU knobs of issue 10 exist)."""
 
 
 def _first(result: SoakResult, kind: str) -> str:
@@ -131,6 +132,7 @@ def test_short_profile_is_a_simulated_day_or_two() -> None:
     assert dataclasses.replace(short).big_partition > 0
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.xfail(
     strict=False,
@@ -142,6 +144,7 @@ def test_every_run_is_terminal_within_its_bound(soaked: dict[str, Any], source: 
     assert result.violated("terminal") is None, _first(result, "terminal")
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.xfail(
     strict=False,
@@ -154,12 +157,14 @@ def test_nothing_is_lost(soaked: dict[str, Any], source: str) -> None:
     assert result.violated("lost") is None, _first(result, "lost")
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
 def test_every_published_deletion_has_a_delete(soaked: dict[str, Any], source: str) -> None:
     result = soaked["get"](source)
     assert result.violated("undeleted") is None, _first(result, "undeleted")
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
 def test_duplicates_only_with_an_equal_event_id(soaked: dict[str, Any], source: str) -> None:
     result = soaked["get"](source)
@@ -167,6 +172,7 @@ def test_duplicates_only_with_an_equal_event_id(soaked: dict[str, Any], source: 
     assert result.violated("duplicate") is None, _first(result, "duplicate")
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.xfail(
     strict=False,
@@ -178,6 +184,7 @@ def test_lookups_are_bounded_by_what_changed(soaked: dict[str, Any], source: str
     assert result.violated("lookups") is None, _first(result, "lookups")
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.xfail(
     strict=False,
