@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench chaos worker clean
+.PHONY: install run test lint bench chaos soak worker clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench: install  ## throughput and history size against the naive per-record sync
 
 chaos: install  ## kill and restart broker, Redis, Temporal and workers mid-sync; prints the table
 	$(PY) -m tests.chaos
+
+soak: install  ## a simulated month per source through the real stack; prints the soak table
+	$(PY) -m soak
 
 clean:
 	rm -rf $(VENV) .synchub .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -31,6 +31,7 @@ from infra.change_store import ChangeStore
 from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
+from models import clock
 from models.errors import NotConfiguredError
 from settings import Settings, SettingsError, load_settings, redact_url
 from workflows.sync_all import SyncAllWorkflow
@@ -210,8 +211,9 @@ def main() -> int:
     """Entry point of ``python worker.py``."""
     configure_logging()
     try:
+        clock.install_from_env()  # test/dev only: a simulated "now" (SYNCHUB_CLOCK_FILE)
         settings = load_settings()
-    except SettingsError as exc:
+    except (SettingsError, ValueError) as exc:
         print(f"synchub worker: {exc}", file=sys.stderr)
         return 2
     try:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
+from models import clock
 from simulators import advoware as advoware_sim
 from simulators import temu as temu_sim
 from simulators import wiw as wiw_sim
@@ -64,6 +65,7 @@ def serve(kind: str = "wiw") -> None:
     Prints the simulator's URL on the first line of stdout once it listens. The parent keeps
     stdin open and closes it to stop the child, so the child also ends when the parent dies.
     """
+    clock.install_from_env()  # the soak harness moves "now" through SYNCHUB_CLOCK_FILE
     server = ThreadedServer(make_app(kind)).start()
     print(server.url, flush=True)
     sys.stdin.read()

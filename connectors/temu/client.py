@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -40,6 +39,7 @@ from connectors.temu.errors import (
 )
 from connectors.temu.schemas import ParentOrder
 from infra.rate_limit import RedisRateLimiter
+from models.clock import unix as unix_now
 from models.errors import NotConfiguredError
 from settings import TEMU_HOSTS, Settings, TemuShop
 
@@ -125,7 +125,7 @@ class TemuClient:
         rate_per_second: float = 20.0,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = unix_now,
         headroom: float = DEFAULT_HEADROOM,
         rate_limit_retries: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

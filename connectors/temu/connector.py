@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,7 @@ from connectors.base import ConnectorBase, ConnectorSpec
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.errors import TemuBusinessError
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
+from models.clock import unix as unix_now
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Lookup, Malformed, Page, Record
 
@@ -136,7 +136,7 @@ class TemuOrdersConnector(ConnectorBase):
         topic: str,
         page_size: int = MAX_PAGE_SIZE,
         enrich_concurrency: int = 8,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = unix_now,
         redis: aioredis.Redis | None = None,
         overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
     ) -> None:

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
+from models import clock
 from simulators.counters import RequestCounters
 
 DEFAULT_API_KEY = base64.b64encode(b"sim-advoware-secret-key").decode()
@@ -362,7 +363,7 @@ class AdvowareState(RequestCounters):
             stamp = parse_timestamp(str(body["RequestTimeStamp"]))
         except ValueError:
             return 400, "Ungültige Anfrage: RequestTimeStamp ist kein Zeitstempel"
-        now = datetime.now(UTC)
+        now = datetime.now(UTC)  # auth: the wall clock the client signs with
         if abs((now - stamp).total_seconds()) > self.max_clock_skew_seconds:
             return 401, "RequestTimeStamp liegt außerhalb des erlaubten Zeitfensters"
         nonce = str(body["Nonce"])
@@ -618,7 +619,7 @@ class AdvowareState(RequestCounters):
         with self._lock:
             if frnr is None:
                 frnr = max([FIRST_FRNR, *self._termine]) + 1
-            fields.setdefault("zuletztGeaendertAm", datetime.now(UTC).replace(tzinfo=None))
+            fields.setdefault("zuletztGeaendertAm", clock.now().replace(tzinfo=None))
             self._termine[frnr] = self._termin(frnr, kuerzel, start, end, **fields)
         return frnr
 
@@ -642,7 +643,7 @@ class AdvowareState(RequestCounters):
             if "anwalt" in fields:
                 fields["anwalt"] = str(fields["anwalt"]).upper()
             if "zuletztGeaendertAm" not in fields:
-                now = datetime.now(UTC).replace(tzinfo=None)
+                now = clock.now().replace(tzinfo=None)
                 last = termin["zuletztGeaendertAm"]
                 fields["zuletztGeaendertAm"] = max(now, last + timedelta(milliseconds=1))
             termin.update(fields)

@@ -41,6 +41,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from models.clock import unix as unix_now
+
 SIM_APP_KEY = "sim-temu-app-key"
 SIM_APP_SECRET = "sim-temu-app-secret"
 SIM_ACCESS_TOKEN = "sim-temu-access-token"
@@ -237,7 +239,7 @@ class TemuState:
         access_token: str = SIM_ACCESS_TOKEN,
         mall_id: int = SIM_MALL_ID,
         region_id: int = 211,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = unix_now,
         **knobs: Any,
     ) -> None:
         self.clock = clock

@@ -20,6 +20,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from models import clock
 from simulators.counters import RequestCounters
 
 DATE_FIELDS = (
@@ -257,7 +258,7 @@ class WiwState(RequestCounters):
         """
         zone = _zone(tz, self.tz)
         if days is None:
-            first = start or datetime.now(zone).date()
+            first = start or clock.now().astimezone(zone).date()
             last = end or first
             days = [first + timedelta(days=d) for d in range((last - first).days + 1)]
         day_list = list(days)
@@ -345,7 +346,7 @@ class WiwState(RequestCounters):
         )
 
     def _shift_dict(self, shift_id: int, start: datetime, end: datetime, **fields: Any) -> dict:
-        now = datetime.now(self.tz).replace(microsecond=0)
+        now = clock.now().astimezone(self.tz).replace(microsecond=0)
         shift: dict[str, Any] = {
             "id": shift_id,
             "account_id": self.account_id,
@@ -425,7 +426,7 @@ class WiwState(RequestCounters):
         with self._lock:
             shift = self._shifts[shift_id]
             if "updated_at" not in parsed:
-                now = datetime.now(self.tz).replace(microsecond=0)
+                now = clock.now().astimezone(self.tz).replace(microsecond=0)
                 parsed["updated_at"] = max(now, shift["updated_at"] + timedelta(seconds=1))
             shift.update(parsed)
             return self._render(shift)
@@ -524,7 +525,7 @@ class WiwState(RequestCounters):
         shifts whose time overlapped the window.
         """
         try:
-            now = datetime.now(self.tz)
+            now = clock.now().astimezone(self.tz)
             start = parse_when(query["start"], self.tz) if query.get("start") else now
             end = parse_when(query["end"], self.tz) if query.get("end") else start + timedelta(3)
             users = {int(u) for u in query.get("user_id", "").split(",") if u.strip()}
