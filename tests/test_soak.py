@@ -4,9 +4,8 @@
 version: the same harness, worker subprocess (SIGKILLed once, in the WIW soak), overlapping runs, faults and
 mass moves, over a simulated day and a half with small data. Flatness over weeks is judged
 by ``make soak`` only; here lookups are bounded per tick by what changed. One soak per source runs once per module;
-each invariant is its own test, so a check that fails on today's code is marked by name
-with the issue case that fixes it (``xfail(strict=False)``: flip to a plain test once the
-fix is merged). The first tests check that the checks themselves can fail.
+each invariant is its own test, so a failure names the invariant it broke. The first tests
+check that the checks themselves can fail.
 """
 
 from __future__ import annotations
@@ -134,11 +133,6 @@ def test_short_profile_is_a_simulated_day_or_two() -> None:
 
 @pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8 case 2: a sync-all run whose partitions are all held by an overlapping "
-    "run hangs in RUNNING with partitions pending",
-)
 def test_every_run_is_terminal_within_its_bound(soaked: dict[str, Any], source: str) -> None:
     result = soaked["get"](source)
     assert result.violated("terminal") is None, _first(result, "terminal")
@@ -146,11 +140,6 @@ def test_every_run_is_terminal_within_its_bound(soaked: dict[str, Any], source: 
 
 @pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8 case 3: one 500 among a chunk of point lookups fails the whole chunk, so "
-    "records moved out of their partition (mass moves) are not published",
-)
 def test_nothing_is_lost(soaked: dict[str, Any], source: str) -> None:
     result = soaked["get"](source)
     assert result.rows, result.stopped_early
@@ -174,11 +163,6 @@ def test_duplicates_only_with_an_equal_event_id(soaked: dict[str, Any], source: 
 
 @pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8 cases 1 and 3: Advoware appointments that left the window are looked up "
-    "on every run, and one 500 makes a whole chunk of lookups be redone",
-)
 def test_lookups_are_bounded_by_what_changed(soaked: dict[str, Any], source: str) -> None:
     result = soaked["get"](source)
     assert result.violated("lookups") is None, _first(result, "lookups")
@@ -186,11 +170,6 @@ def test_lookups_are_bounded_by_what_changed(soaked: dict[str, Any], source: str
 
 @pytest.mark.soak
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8 cases 2 and 3: hung runs and lookups redone as whole chunks under 500s "
-    "stretch the simulated day past its real-time budget",
-)
 def test_the_simulated_day_fits_the_budget(soaked: dict[str, Any], source: str) -> None:
     result = soaked["get"](source)
     assert result.stopped_early is None, result.stopped_early
