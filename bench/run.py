@@ -54,6 +54,8 @@ PHASE_TIMEOUT = 900.0
 """Seconds one sync may take before the benchmark gives up."""
 CHANGED_FRACTION = 0.01
 """Share of the shifts changed before the third engine run."""
+REDIS_TIMEOUT = 120.0
+"""Seconds the engine's Redis client may wait for one answer (redis-py's default: 5)."""
 
 
 class BenchFailure(RuntimeError):
@@ -166,7 +168,11 @@ def bench_settings(stack: DevStack, sim_url: str, days: int, tag: str, db: int =
             deadletter_topic=f"bench.deadletter.{tag}",
             topic_partitions=4,
         ),
-        redis=RedisSettings(url=f"{stack.redis_url.rsplit('/', 1)[0]}/{db}"),
+        # A 33,000-shift day is one Redis round trip on this engine, longer than redis-py's
+        # 5 s default socket timeout on a busy 2-core box; chunked Redis calls remove the need.
+        redis=RedisSettings(
+            url=f"{stack.redis_url.rsplit('/', 1)[0]}/{db}?socket_timeout={REDIS_TIMEOUT:g}"
+        ),
         sync=SyncSettings(days_ahead=days - 1, days_prior=0, timezone="UTC", max_concurrent=20),
         wiw=WiwSettings(api_url=sim_url, token=SecretStr(SIM_TOKEN)),
     )
