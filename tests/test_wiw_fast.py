@@ -23,6 +23,7 @@ from connectors.wiw.schemas import (
     MalformedShiftError,
     fast_published,
     fast_rfc1123,
+    fast_utc_iso,
     parse_shift,
     parse_wiw_datetime,
     utc_iso,
@@ -47,6 +48,7 @@ def test_fast_rfc1123_agrees_with_email_utils() -> None:
         assert fast is not None, text
         slow = _slow(text)
         assert fast == slow and fast.utcoffset() == slow.utcoffset(), text
+        assert fast_utc_iso(text) == utc_iso(slow), text
         checked += 1
     for text in (
         "Mon, 08 May 2023 08:30:00 -0600",
@@ -71,7 +73,7 @@ def test_fast_rfc1123_agrees_with_email_utils() -> None:
     ],
 )
 def test_odd_forms_fall_back_to_the_general_parser(text: str) -> None:
-    assert fast_rfc1123(text) is None
+    assert fast_rfc1123(text) is None and fast_utc_iso(text) is None
     expected = datetime(2023, 5, 8, 14, 30, tzinfo=UTC)
     assert parse_wiw_datetime(text) == expected
 
