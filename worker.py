@@ -24,6 +24,7 @@ from activities.sync import SyncActivities
 from activities.temu import TemuActivities
 from activities.temu_inventory import TemuInventoryActivities
 from connectors import REGISTRY, Connector
+from connectors.http import warm_http_stack
 from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
 from infra.cache_epochs import CacheEpochs
@@ -76,6 +77,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         connectors, unconfigured = build_connectors(settings)
         for conn in connectors.values():
             resources.push_async_callback(conn.aclose)
+        await warm_http_stack()  # the first upstream request would pay the lazy imports
         store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
         resources.push_async_callback(store.aclose)
         try:

@@ -9,11 +9,13 @@ measures:
 2. a re-sync with no upstream change (nothing may be published),
 3. a re-sync after 1 % of the shifts changed (exactly those are published),
 4. the history size of every workflow involved,
-5. peak memory,
-6. the same first sync and re-sync by a naive per-record syncer (``bench.naive``), the
-   anti-pattern synchub exists to beat.
+5. the worker's CPU time per record and peak memory,
+6. each of 1-3 by the per-record loop users run today (``bench.loop``: slot_sync's, no
+   Temporal) against the same simulator, checked the same way, for the ratio,
 
-It prints a table and writes ``bench/results/latest.json``. Nothing is mocked.
+for each size N (default 10,000 then 100,000); optionally (``--naive``) also the first sync
+and re-sync of a one-activity-per-record Temporal syncer (``bench.naive``). It prints the
+side-by-side table and writes ``bench/results/latest.json``. Nothing is mocked.
 
 ``python -m bench advoware`` (``bench.advoware``) is the Advoware scenario: E employees x A
 appointments in the Advoware simulator (child process, HMAC token gateway, 20 ms latency per

@@ -137,15 +137,83 @@ def _time(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+LOOP_RUNS = (
+    ("first_sync", "first sync"),
+    ("no_change", "no-change re-sync"),
+    ("one_percent", "1% changed"),
+)
+
+
+def _side_by_side(results: dict[str, Any]) -> list[str]:
+    """The headline: per-record loop vs synchub at every size, ratio of records/s."""
+    rows = []
+    for size, res in results["sizes"].items():
+        loop = res.get("loop") or {}
+        for key, label in LOOP_RUNS:
+            ours = res["engine"].get(key)
+            theirs = loop.get(key)
+            if ours is None:
+                continue
+            ratio = (
+                ours["records_per_second"] / theirs["records_per_second"]
+                if theirs and theirs["records_per_second"]
+                else None
+            )
+            rows.append(
+                [
+                    f"{int(size):,} shifts, {label}",
+                    _n(theirs and theirs["records_per_second"]),
+                    _n(ours["records_per_second"]),
+                    "-" if ratio is None else f"{ratio:,.1f}x",
+                    _n(theirs and theirs["wall_seconds"], 2),
+                    _n(ours["wall_seconds"], 2),
+                ]
+            )
+    header = ["", "loop rec/s", "synchub rec/s", "ratio", "loop wall s", "synchub wall s"]
+    return _table(header, rows)
+
+
+def _cost(results: dict[str, Any]) -> list[str]:
+    """CPU per record, peak RSS and history size of the worker at every size."""
+    rows = []
+    for size, res in results["sizes"].items():
+        engine, loop = res["engine"], res.get("loop") or {}
+        first, same = engine.get("first_sync"), engine.get("no_change")
+        peaks = [r["peak_rss_mib"] for r in engine.values() if r.get("peak_rss_mib") is not None]
+        events = first["history"]["events"] if first else None
+        rows.append(
+            [
+                f"{int(size):,}",
+                _n(first and first["cpu_us_per_record"], 1),
+                _n(same and same["cpu_us_per_record"], 1),
+                _n((loop.get("first_sync") or {}).get("cpu_us_per_record"), 1),
+                _n((loop.get("no_change") or {}).get("cpu_us_per_record"), 1),
+                _n(max(peaks) if peaks else None, 1),
+                _n(1000 * events / max(1, first["records"]), 1) if first and events else "-",
+            ]
+        )
+    header = [
+        "shifts",
+        "synchub CPU us/new",
+        "us/unchanged",
+        "loop CPU us/new",
+        "us/unchanged",
+        "worker peak RSS MiB",
+        "history events/1k",
+    ]
+    return _table(header, rows)
+
+
 def render(results: dict[str, Any]) -> str:
     """The human-readable report of a finished benchmark."""
     opts = results["options"]
-    per_day = opts["shifts"] / opts["days"]
+    sizes = ", ".join(f"{n:,}" for n in opts["sizes"])
     lines = [
-        f"synchub benchmark: {opts['shifts']:,} shifts over {opts['days']} day partitions "
-        f"({per_day:,.0f}/day), simulator latency {opts['latency_ms']} ms "
-        f"({opts['simulator']}), {results['host']['cpus']} CPUs, "
-        f"commit {results.get('git_commit') or '?'}",
+        f"synchub benchmark: {sizes} shifts over {opts['days']} day partitions, simulator "
+        f"latency {opts['latency_ms']} ms ({opts['simulator']}), {results['host']['cpus']} "
+        f"CPUs, commit {results.get('git_commit') or '?'}",
+        "baseline: the per-record loop users run today (slot_sync's: one GET for the window, "
+        "then per shift Redis GET, md5 compare, SETEX, produce + flush; no Temporal)",
     ]
     if opts["naive_shifts"]:
         lines.append(
@@ -154,41 +222,68 @@ def render(results: dict[str, Any]) -> str:
         )
     setup, host = results["setup"], results["host"]
     load = host.get("load_average_at_start") or [0.0]
+    seeds = ", ".join(f"{int(k):,}: {v:.1f}s" for k, v in setup.get("seed_seconds", {}).items())
     lines.append(
         f"setup: services up in {setup.get('stack_start_seconds', 0):.1f}s, "
-        f"simulator seeded in {setup.get('seed_seconds', 0):.1f}s; "
-        f"load average before the run {load[0]:.2f} (other work on the machine skews numbers)"
+        f"simulator seeded in {seeds or '-'}; load average before the run {load[0]:.2f} "
+        "(other work on the machine skews absolute numbers: compare ratios within one run)"
     )
-    lines.append("")
-    header = [
-        "run",
-        "records",
-        "wall s",
-        "records/s",
-        "published",
-        "history events",
-        "history KiB",
-        "peak RSS MiB",
+    lines += ["", *_side_by_side(results)]
+    lines += [
+        "",
+        "worker cost (CPU = benchmark process CPU time over the run / records; it hosts the "
+        "worker; RSS = its peak during the runs of that size):",
+        *_cost(results),
     ]
-    rows = [
-        [
-            label,
-            _n(run["records"]),
-            _n(run["wall_seconds"], 2),
-            _n(run["records_per_second"]),
-            _n(run["published"]),
-            _n(run["history"]["events"]),
-            _n(run["history"]["bytes"] / 1024, 1),
-            _n(run["peak_rss_mib"], 1),
+    for size, res in results["sizes"].items():
+        lines += ["", f"---- {int(size):,} shifts ----"]
+        header = [
+            "run",
+            "records",
+            "wall s",
+            "records/s",
+            "CPU us/rec",
+            "published",
+            "history events",
+            "history KiB",
+            "peak RSS MiB",
         ]
-        for label, run in _runs(results)
-    ]
-    lines += _table(header, rows)
-    speed = _speedups(results)
-    if speed:
-        lines += ["", *speed]
-    lines += ["", "history per workflow:", *_history(results)]
-    lines += ["", "where the time went:", *_time(results)]
+        rows = [
+            [
+                label,
+                _n(run["records"]),
+                _n(run["wall_seconds"], 2),
+                _n(run["records_per_second"]),
+                _n(run.get("cpu_us_per_record"), 1),
+                _n(run["published"]),
+                _n(run["history"]["events"]),
+                _n(run["history"]["bytes"] / 1024, 1),
+                _n(run["peak_rss_mib"], 1),
+            ]
+            for label, run in _runs(res)
+        ]
+        for key, label in LOOP_RUNS:
+            run = (res.get("loop") or {}).get(key)
+            if run is not None:
+                rows.append(
+                    [
+                        f"loop {label}",
+                        _n(run["records"]),
+                        _n(run["wall_seconds"], 2),
+                        _n(run["records_per_second"]),
+                        _n(run["cpu_us_per_record"], 1),
+                        _n(run["published"]),
+                        "-",
+                        "-",
+                        _n(run["peak_rss_mib"], 1),
+                    ]
+                )
+        lines += _table(header, rows)
+        speed = _speedups(res)
+        if speed:
+            lines += ["", *speed]
+        lines += ["", "history per workflow:", *_history(res)]
+        lines += ["", "where the time went:", *_time(res)]
     mem = results.get("memory", {})
     services = ", ".join(f"{k} {v:,.0f}" for k, v in mem.get("services_peak_rss_mib", {}).items())
     lines += [

@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 
 from bench import measure, naive
 from bench.report import render
-from bench.sim import SIM_TOKEN, UNTHROTTLED, Simulator
+from bench.sim import ROOT, SIM_TOKEN, UNTHROTTLED, Simulator
 from infra.consumer import Consumed, TopicReader
 from infra.devstack import DevStack
 from infra.publisher import ensure_topics
@@ -64,22 +64,36 @@ class BenchFailure(RuntimeError):
 class Options:
     """Command-line options."""
 
-    shifts: int = 10_000
-    """Shifts of the engine runs."""
-    days: int = 2
+    sizes: tuple[int, ...] = (10_000, 100_000)
+    """Shifts of the engine and loop runs, one set of runs per size, smallest first."""
+    days: int = 3
     """Day partitions (today and the following days)."""
+    loop: bool = True
+    """Run the per-record loop baseline (``bench.loop``) at every size."""
+    naive: bool = False
+    """Also run the one-activity-per-record Temporal baseline (``bench.naive``)."""
     naive_shifts: int = 1_000
     """Shifts of the naive runs."""
     naive_concurrency: int = 40
     """Record activities of the naive workflow in flight at once."""
     latency_ms: int = 0
     """Simulator latency added to every API request."""
-    skip_naive: bool = False
-    """Do not run the baseline."""
     sim_in_process: bool = False
     """Serve the simulator from a thread of the benchmark process."""
     output: Path = RESULTS
     """JSON results file."""
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part.replace("_", "")) for part in text.split(",") if part}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--shifts takes comma-separated whole numbers, e.g. 10000,100000 (got {text!r})"
+        ) from None
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError("--shifts: every size must be at least 1")
+    return sizes
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -87,20 +101,31 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         usage="%(prog)s [options]\n       %(prog)s advoware [options]  (see: %(prog)s advoware -h)",
-        description="synchub throughput, history size and memory against real services. "
-        "Without a scenario: When I Work shifts over day partitions, compared with a naive "
-        "per-record syncer.",
+        description="synchub throughput, CPU, history size and memory against real services. "
+        "Without a scenario: When I Work shifts over day partitions, side by side with the "
+        "per-record loop users run today (slot_sync's: no Temporal, flush per message).",
         epilog="scenarios: 'advoware' = Advoware calendars, one partition per employee, "
         "paged by date range through the HMAC token gateway (python -m bench advoware -h).",
     )
-    p.add_argument("--shifts", type=int, default=10_000, help="shifts of the engine runs")
-    p.add_argument("--days", type=int, default=2, help="day partitions (SYNC_DAYS_AHEAD + 1)")
+    p.add_argument(
+        "--shifts",
+        type=_sizes,
+        default=(10_000, 100_000),
+        help="comma-separated sizes, each a full set of runs (default 10000,100000; "
+        "--shifts 10000 is the quick run)",
+    )
+    p.add_argument("--days", type=int, default=3, help="day partitions (SYNC_DAYS_AHEAD + 1)")
+    p.add_argument("--skip-loop", action="store_true", help="do not run the per-record loop")
+    p.add_argument(
+        "--naive",
+        action="store_true",
+        help="also run the one-activity-per-record Temporal syncer (--naive-shifts records)",
+    )
     p.add_argument("--naive-shifts", type=int, default=1_000, help="shifts of the naive runs")
     p.add_argument(
         "--naive-concurrency", type=int, default=40, help="naive record activities in flight"
     )
     p.add_argument("--latency-ms", type=int, default=0, help="simulator latency per request")
-    p.add_argument("--skip-naive", action="store_true", help="do not run the naive baseline")
     p.add_argument(
         "--sim-in-process",
         action="store_true",
@@ -108,8 +133,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     p.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     a = p.parse_args(argv)
-    if a.shifts < 1:
-        p.error("--shifts must be at least 1")
     if not 1 <= a.days <= 367:
         p.error("--days must be between 1 and 367")
     if not 1 <= a.naive_shifts <= NAIVE_MAX_SHIFTS:
@@ -119,18 +142,19 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if a.latency_ms < 0:
         p.error("--latency-ms must be >= 0")
     return Options(
-        shifts=a.shifts,
+        sizes=a.shifts,
         days=a.days,
+        loop=not a.skip_loop,
+        naive=a.naive,
         naive_shifts=a.naive_shifts,
         naive_concurrency=a.naive_concurrency,
         latency_ms=a.latency_ms,
-        skip_naive=a.skip_naive,
         sim_in_process=a.sim_in_process,
         output=a.output,
     )
 
 
-def bench_settings(stack: DevStack, sim_url: str, days: int, tag: str) -> Settings:
+def bench_settings(stack: DevStack, sim_url: str, days: int, tag: str, db: int = 0) -> Settings:
     """Settings of the benchmark's worker: its own task queue, topics and Redis db."""
     return Settings(
         temporal=TemporalSettings(
@@ -142,7 +166,8 @@ def bench_settings(stack: DevStack, sim_url: str, days: int, tag: str) -> Settin
             deadletter_topic=f"bench.deadletter.{tag}",
             topic_partitions=4,
         ),
-        redis=RedisSettings(url=stack.redis_url),
+        # the engine's Redis calls are chunked: the client's default timeouts hold for any page
+        redis=RedisSettings(url=f"{stack.redis_url.rsplit('/', 1)[0]}/{db}"),
         sync=SyncSettings(days_ahead=days - 1, days_prior=0, timezone="UTC", max_concurrent=20),
         wiw=WiwSettings(api_url=sim_url, token=SecretStr(SIM_TOKEN)),
     )
@@ -160,6 +185,11 @@ class Bench:
     tag: str
     per_phase_rss: bool
     results: dict[str, Any] = field(default_factory=dict)
+    """Results of this size (``engine``, ``loop``, ``naive``)."""
+    size: int = 0
+    """Shifts of this size's runs."""
+    setup: dict[str, Any] = field(default_factory=dict)
+    """The run's ``setup`` section (seed times are added per size)."""
 
     async def read(self, reader: TopicReader, idle: float = 2.0) -> list[Consumed]:
         """Everything published since the last read (until the topic is quiet)."""
@@ -226,6 +256,7 @@ async def engine_phase(
     """
     wf_id = f"syncall/wiw/bench-{name}-{bench.tag}"
     before = await bench.requests()
+    cpu_before = measure.cpu_seconds() or 0.0
     handle, result, wall, rss = await timed(
         lambda: bench.client.start_workflow(
             SyncAllWorkflow.run,
@@ -235,6 +266,7 @@ async def engine_phase(
         ),
         bench.per_phase_rss,
     )
+    cpu = (measure.cpu_seconds() or 0.0) - cpu_before
     assert isinstance(result, SyncAllResult)
     upstream = delta(await bench.requests(), before)
     if result.state != RunState.COMPLETED:
@@ -242,6 +274,8 @@ async def engine_phase(
     msgs = await bench.read(reader)
     keys = {m.key for m in msgs}
     problems = []
+    if len(msgs) != len(keys):
+        problems.append(f"{len(msgs) - len(keys)} messages published twice")
     if keys != expect_keys:
         lost, extra = len(expect_keys - keys), len(keys - expect_keys)
         problems.append(
@@ -264,6 +298,8 @@ async def engine_phase(
         "records": result.records.fetched,
         "wall_seconds": round(wall, 3),
         "records_per_second": round(rate(result.records.fetched, wall), 1),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_us_per_record": round(1e6 * cpu / max(1, result.records.fetched), 1),
         "published": len(msgs),
         "distinct_keys": len(keys),
         "upserted": result.records.upserted,
@@ -328,6 +364,81 @@ async def naive_phase(
     }
 
 
+async def loop_phase(
+    bench: Bench, reader: TopicReader, name: str, expect_keys: set[str], fetched: int
+) -> dict[str, Any]:
+    """One pass of the per-record loop (``bench.loop``) in a child process, verified.
+
+    Its Redis keys and topic are its own (per size); the simulator is the engine's.
+
+    Raises:
+        BenchFailure: the loop failed, or did not publish exactly ``expect_keys`` once each.
+
+    """
+    first, last = bench.window[0], bench.window[-1]
+    spec = {
+        "api_url": bench.sim.url,
+        "token": SIM_TOKEN,
+        "start": datetime.combine(first, datetime.min.time(), tzinfo=UTC).isoformat(),
+        "end": datetime.combine(
+            last + timedelta(days=1), datetime.min.time(), tzinfo=UTC
+        ).isoformat(),
+        "redis_url": bench.settings.redis.url.rsplit("/", 1)[0] + "/1",
+        "prefix": f"loop:{bench.tag}:wiw:",
+        "brokers": bench.settings.kafka.brokers,
+        "topic": loop_topic(bench),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.loop",
+        json.dumps(spec),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), PHASE_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise BenchFailure(f"loop {name} did not finish within {PHASE_TIMEOUT:.0f} s") from None
+    if proc.returncode != 0:
+        raise BenchFailure(f"loop {name} failed: {err.decode(errors='replace')[-500:]}")
+    run = json.loads(out.decode().strip().splitlines()[-1])
+    msgs = await bench.read(reader)
+    keys = {m.key for m in msgs}
+    if (
+        keys != expect_keys
+        or len(msgs) != len(keys)
+        or run["fetched"] != fetched
+        or run["upserted"] != len(expect_keys)
+    ):
+        raise BenchFailure(
+            f"loop {name}: fetched {run['fetched']}/{fetched}, upserted {run['upserted']}, "
+            f"published {len(msgs)} messages with {len(keys)} distinct keys, "
+            f"expected {len(expect_keys)}"
+        )
+    wall = float(run["wall_seconds"])
+    return {
+        "records": run["fetched"],
+        "wall_seconds": round(wall, 3),
+        "records_per_second": round(rate(run["fetched"], wall), 1),
+        "cpu_seconds": round(run["cpu_seconds"], 3),
+        "cpu_us_per_record": round(1e6 * run["cpu_seconds"] / max(1, run["fetched"]), 1),
+        "published": len(msgs),
+        "distinct_keys": len(keys),
+        "upserted": run["upserted"],
+        "unchanged": run["unchanged"],
+        "peak_rss_mib": round(run["peak_rss_mib"], 1),
+    }
+
+
+def loop_topic(bench: Bench) -> str:
+    """Topic of the per-record loop at this size."""
+    return f"bench.loop.shifts.{bench.tag}"
+
+
 @contextlib.asynccontextmanager
 async def naive_worker(bench: Bench) -> AsyncIterator[TopicReader]:
     """Run the baseline's worker on its own task queue, topic and Redis db."""
@@ -352,37 +463,52 @@ async def naive_worker(bench: Bench) -> AsyncIterator[TopicReader]:
 
 
 async def run_phases(bench: Bench) -> None:
-    """Engine: first sync, no-change re-sync, 1 % changed; then the naive baseline."""
+    """At one size: engine and loop side by side (first sync, no change, 1 % changed)."""
     opts, sim = bench.opts, bench.sim
     began = time.perf_counter()
-    ids = await asyncio.to_thread(sim.seed, opts.shifts, bench.window, 7)
-    bench.results["setup"]["seed_seconds"] = round(time.perf_counter() - began, 3)
+    ids = await asyncio.to_thread(sim.seed, bench.size, bench.window, 7)
+    bench.setup.setdefault("seed_seconds", {})[str(bench.size)] = round(
+        time.perf_counter() - began, 3
+    )
     all_keys = {str(i) for i in ids}
+    n_changed = max(1, round(bench.size * CHANGED_FRACTION))
+    changed = ids[:: max(1, len(ids) // n_changed)][:n_changed]
+    changed_keys = {str(i) for i in changed}
 
     bundle = await build_worker(bench.client, bench.settings)
     reader = TopicReader(bench.settings.kafka.brokers, bench.settings.kafka.wiw_topic)
+    loop_reader: TopicReader | None = None
+    if opts.loop:
+        await asyncio.to_thread(ensure_topics, bench.settings.kafka.brokers, [loop_topic(bench)], 4)
+        loop_reader = TopicReader(bench.settings.kafka.brokers, loop_topic(bench))
     engine: dict[str, Any] = {}
+    loop: dict[str, Any] | None = {} if opts.loop else None
     bench.results["engine"] = engine
+    bench.results["loop"] = loop
+    size = f"{bench.size:,}"
+    phases: tuple[tuple[str, str, str, set[str]], ...] = (
+        ("first_sync", "first", f"first sync of {size} shifts", all_keys),
+        ("no_change", "nochange", "no-change re-sync", set()),
+        ("one_percent", "changed", f"re-sync after changing {len(changed):,} shifts", changed_keys),
+    )
     try:
         async with bundle.worker:
-            print(f"engine: first sync of {opts.shifts:,} shifts ...", flush=True)
-            engine["first_sync"] = await engine_phase(bench, reader, "first", all_keys, opts.shifts)
-            print("engine: no-change re-sync ...", flush=True)
-            engine["no_change"] = await engine_phase(bench, reader, "nochange", set(), opts.shifts)
-            n_changed = max(1, round(opts.shifts * CHANGED_FRACTION))
-            step = max(1, len(ids) // n_changed)
-            changed = ids[::step][:n_changed]
-            await asyncio.to_thread(sim.change, changed, "bench change")
-            print(f"engine: re-sync after changing {len(changed):,} shifts ...", flush=True)
-            engine["one_percent"] = await engine_phase(
-                bench, reader, "changed", {str(i) for i in changed}, opts.shifts
-            )
+            for key, name, what, expect in phases:
+                if key == "one_percent":
+                    await asyncio.to_thread(sim.change, changed, "bench change")
+                print(f"[{size}] engine: {what} ...", flush=True)
+                engine[key] = await engine_phase(bench, reader, name, expect, bench.size)
+                if loop is not None and loop_reader is not None:
+                    print(f"[{size}] per-record loop: {what} ...", flush=True)
+                    loop[key] = await loop_phase(bench, loop_reader, name, expect, bench.size)
             engine["one_percent"]["changed"] = len(changed)
     finally:
         reader.close()
+        if loop_reader is not None:
+            loop_reader.close()
         await bundle.aclose()
 
-    if opts.skip_naive:
+    if not opts.naive or bench.size != opts.sizes[0]:
         bench.results["naive"] = None
         return
     naive_ids = await asyncio.to_thread(sim.seed, opts.naive_shifts, bench.window, 99)
@@ -409,25 +535,32 @@ async def run_async(
         Whether peak RSS was measured per run (else only for the whole process).
 
     """
-    tag = uuid.uuid4().hex[:8]
-    settings = bench_settings(stack, sim.url, opts.days, tag)
-    client = await connect(settings.temporal)
+    client: Client | None = None
+    per_phase_rss = measure.reset_peak_rss()
     await asyncio.to_thread(
         sim.set_knobs, rate_limit_per_minute=UNTHROTTLED, latency_ms=opts.latency_ms
     )
     today = datetime.now(UTC).date()
-    bench = Bench(
-        opts=opts,
-        settings=settings,
-        client=client,
-        sim=sim,
-        window=[today + timedelta(days=i) for i in range(opts.days)],
-        tag=tag,
-        per_phase_rss=measure.reset_peak_rss(),
-        results=results,
-    )
-    await run_phases(bench)
-    return bench.per_phase_rss
+    results["sizes"] = {}
+    # Smallest first: memory a size leaves behind can only inflate the next, larger size.
+    for db, size in enumerate(opts.sizes, start=2):
+        tag = uuid.uuid4().hex[:8]
+        settings = bench_settings(stack, sim.url, opts.days, tag, db)
+        client = client or await connect(settings.temporal)
+        bench = Bench(
+            opts=opts,
+            settings=settings,
+            client=client,
+            sim=sim,
+            window=[today + timedelta(days=i) for i in range(opts.days)],
+            tag=tag,
+            per_phase_rss=per_phase_rss,
+            results=results["sizes"].setdefault(str(size), {}),
+            size=size,
+            setup=results["setup"],
+        )
+        await run_phases(bench)
+    return per_phase_rss
 
 
 def git_commit() -> str | None:
@@ -550,9 +683,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "options": {
-            "shifts": opts.shifts,
+            "sizes": list(opts.sizes),
             "days": opts.days,
-            "naive_shifts": None if opts.skip_naive else opts.naive_shifts,
+            "loop": opts.loop,
+            "naive_shifts": opts.naive_shifts if opts.naive else None,
             "naive_concurrency": opts.naive_concurrency,
             "latency_ms": opts.latency_ms,
             "simulator": "in-process thread" if opts.sim_in_process else "child process",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -28,3 +29,29 @@ def retry_after(response: httpx.Response, message: str, in_text: re.Pattern[str]
             pass
     match = in_text.search(message)
     return float(match.group(1)) if match else None
+
+
+async def warm_http_stack() -> None:
+    """One real HTTP request to a throwaway local socket: the first upstream call is not slow.
+
+    httpx imports httpcore's connection pool, the anyio backend and h11 on the first request
+    of the process; that cost (about 0.5 s on a busy 2-core box) otherwise lands inside the
+    first ``sync_page`` of every worker start. Failures are ignored: this is only a warm-up.
+    """
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            await client.get(f"http://127.0.0.1:{port}/")
+    except (httpx.HTTPError, OSError):  # pragma: no cover - warm-up only
+        pass
+    finally:
+        server.close()
+        await server.wait_closed()
