@@ -53,6 +53,9 @@ log = logging.getLogger("synchub.activities")
 
 LOOKUP_CHUNK = 200
 """Missing keys resolved (looked up, published, committed) per step of ``finish_partition``."""
+FINISH_TALLY = "#finish"
+"""The tally entry of ``finish_partition``'s commits (not a page cursor): a retry after a
+lost commit reply reports every chunk's publishes from it."""
 
 
 class SyncActivities:
@@ -359,7 +362,7 @@ class SyncActivities:
             found_keys = [lk.key for lk in found]
             snap = await self._store.snapshot(src, part, found_keys, found_keys)
             out: list[OutMessage] = []
-            change = Commit()
+            change = Commit(tally=FINISH_TALLY)
             for lk in found:
                 current = snap.versions[lk.key]
                 if lk.record is None:
@@ -389,6 +392,9 @@ class SyncActivities:
                 mode="json"
             )
             beat.now()  # the committed chunk reaches the server before the next one
+        if activity.info().attempt > 1:  # a chunk's commit may have gone through unreported
+            tally = await self._store.tally(src, part, input.run_token, FINISH_TALLY)
+            counts.upserted, counts.deleted = tally.upserted, tally.deleted
         await self._store.end_pass(src, part, input.run_token)
         if input.checkpoint is not None:
             await self._store.set_checkpoint(src, part, input.checkpoint)

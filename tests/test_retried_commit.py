@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import pytest_asyncio
@@ -128,3 +128,25 @@ async def test_totals_count_a_page_whose_commit_reply_was_lost(
     monkeypatch.undo()
     again = await run(wiw)
     assert again.records.upserted == 0 and again.records.unchanged == 115, again.records
+
+
+async def test_totals_count_a_finish_chunk_whose_commit_reply_was_lost(
+    wiw_sim, wiw: Engine, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for the lookups of ``finish_partition``: the retried attempt finds nothing
+    left to resolve, and the run still counts what the lost chunk published."""
+    state, _ = wiw_sim
+    await read(wiw.topic, idle=0.5)
+    today = clock.now().date()
+    ids = state.seed(115, days=[today], seed=43)
+    await run(wiw)
+    await read(wiw.topic, expect=115)
+    for shift_id in ids:  # out of the window: found by the lookups, published from there
+        state.move(shift_id, datetime.combine(today + timedelta(days=60), time(9), UTC))
+    lost = lose_replies(monkeypatch, times=1, when="after")
+    result = await run(wiw)
+    assert len(lost) == 1 and len(lost[0].set_versions) == 115
+    msgs = await read(wiw.topic, expect=115)
+    msgs += await read(wiw.topic, idle=1.0)
+    assert sorted(m.key for m in msgs) == sorted(str(i) for i in ids)
+    assert result.records.upserted == 115, result.records
