@@ -195,11 +195,13 @@ class SyncActivities:
                 earlier = await self._earlier(input, done.next_cursor) if retried else None
                 one = await self._sync_page(input, done.next_cursor, void)
                 first = retried = False
+                fix = _counted(one.records, earlier)  # published by an earlier attempt
                 done = SyncPageResult(
-                    records=done.records.add(one.records).add(_counted(one.records, earlier)),
+                    records=done.records.add(one.records).add(fix),
                     next_cursor=one.next_cursor,
                     pages=done.pages + 1,
-                    unchanged_pages=done.unchanged_pages + one.unchanged_pages,
+                    unchanged_pages=done.unchanged_pages
+                    + (one.unchanged_pages if fix == RecordCounts() else 0),
                     checkpoint=one.checkpoint or done.checkpoint,
                 )
                 beat.details = done.model_dump(mode="json")
