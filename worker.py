@@ -29,6 +29,7 @@ from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
+from infra.gc_tuning import tune_gc
 from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
@@ -178,6 +179,7 @@ async def run_worker(settings: Settings) -> None:
         ", ".join(bundle.connectors) or "none",
     )
     stop = asyncio.Event()
+    tune_gc()  # a big page's full collections would hold the loop for 100 ms and more
     monitor = LoopStallMonitor().start()  # CPU work holding the loop delays heartbeats
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

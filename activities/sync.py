@@ -31,6 +31,7 @@ from infra.change_store import (
     TOMBSTONE,
     ChangeStore,
     Commit,
+    Tally,
     Version,
     fingerprint,
 )
@@ -52,6 +53,9 @@ log = logging.getLogger("synchub.activities")
 
 LOOKUP_CHUNK = 200
 """Missing keys resolved (looked up, published, committed) per step of ``finish_partition``."""
+FINISH_TALLY = "#finish"
+"""The tally entry of ``finish_partition``'s commits (not a page cursor): a retry after a
+lost commit reply reports every chunk's publishes from it."""
 
 
 class SyncActivities:
@@ -166,7 +170,10 @@ class SyncActivities:
 
         Each page is committed before the next is fetched and the committed cursor is
         heartbeated, so a retry after a crash resumes at the first uncommitted page (and
-        redoes at most that page, with the same event ids).
+        redoes at most that page, with the same event ids). That page may have been
+        committed after all (the commit's reply was lost, or the worker died before the
+        heartbeat): its records are cached then, and the retry adds what the earlier
+        attempts committed (the pass's tally) so the totals count what was published.
         """
         async with heartbeating() as beat:
             done = SyncPageResult.model_validate(
@@ -181,16 +188,20 @@ class SyncActivities:
             started = time.monotonic()
             first = done.pages == 0 and input.cursor is None
             void = await self._is_void(input.source, input.partition)
+            retried = activity.info().attempt > 1
             while done.pages < input.max_pages:
                 if not first and done.next_cursor is None:
                     break  # the pass is through (possibly before a crash)
+                earlier = await self._earlier(input, done.next_cursor) if retried else None
                 one = await self._sync_page(input, done.next_cursor, void)
-                first = False
+                first = retried = False
+                fix = _counted(one.records, earlier)  # published by an earlier attempt
                 done = SyncPageResult(
-                    records=done.records.add(one.records),
+                    records=done.records.add(one.records).add(fix),
                     next_cursor=one.next_cursor,
                     pages=done.pages + 1,
-                    unchanged_pages=done.unchanged_pages + one.unchanged_pages,
+                    unchanged_pages=done.unchanged_pages
+                    + (one.unchanged_pages if fix == RecordCounts() else 0),
                     checkpoint=one.checkpoint or done.checkpoint,
                 )
                 beat.details = done.model_dump(mode="json")
@@ -200,6 +211,12 @@ class SyncActivities:
                 if activity.is_worker_shutdown():
                     break  # SIGTERM: return the committed cursor, the next worker goes on
             return done
+
+    async def _earlier(self, input: SyncPageInput, cursor: str | None) -> Tally:
+        """What earlier attempts committed for the page at ``cursor`` in this pass."""
+        return await self._store.tally(
+            input.source, input.partition, input.run_token, cursor or "start"
+        )
 
     async def _is_void(self, source: str, partition: str) -> bool:
         return self._epochs is not None and await self._epochs.is_void(source, partition)
@@ -240,7 +257,7 @@ class SyncActivities:
 
         snap = await self._store.snapshot(src, part, [*fps, *deleted], [*fps, *deleted])
         out: list[OutMessage] = []
-        change = Commit(seen=list(fps), stamp_fp=connector.incremental)
+        change = Commit(seen=list(fps), stamp_fp=connector.incremental, tally=cursor_id)
         first_time: list[Record] = []
         again: dict[str, Version] = {}  # void cache: published before, the topic lost it
         for key, fp in fps.items():
@@ -347,7 +364,7 @@ class SyncActivities:
             found_keys = [lk.key for lk in found]
             snap = await self._store.snapshot(src, part, found_keys, found_keys)
             out: list[OutMessage] = []
-            change = Commit()
+            change = Commit(tally=FINISH_TALLY)
             for lk in found:
                 current = snap.versions[lk.key]
                 if lk.record is None:
@@ -377,6 +394,9 @@ class SyncActivities:
                 mode="json"
             )
             beat.now()  # the committed chunk reaches the server before the next one
+        if activity.info().attempt > 1:  # a chunk's commit may have gone through unreported
+            tally = await self._store.tally(src, part, input.run_token, FINISH_TALLY)
+            counts.upserted, counts.deleted = tally.upserted, tally.deleted
         await self._store.end_pass(src, part, input.run_token)
         if input.checkpoint is not None:
             await self._store.set_checkpoint(src, part, input.checkpoint)
@@ -418,6 +438,20 @@ class SyncActivities:
             data=None,
             trace=trace,
         )
+
+
+def _counted(now: RecordCounts, earlier: Tally | None) -> RecordCounts:
+    """The correction of a retried page's counts by what earlier attempts committed.
+
+    Those records were published, not unchanged (this attempt found them cached).
+    """
+    if earlier is None or earlier == Tally():
+        return RecordCounts()
+    return RecordCounts(
+        upserted=earlier.upserted,
+        deleted=earlier.deleted,
+        unchanged=-min(earlier.upserted, now.unchanged),
+    )
 
 
 def _fingerprints(page: list[Record]) -> tuple[dict[str, Record], dict[str, str]]:

@@ -12,6 +12,10 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
+* ``<p>:tally:<run_token>`` hash, ``<cursor>:upserted`` / ``<cursor>:deleted`` -> how many
+  versions each page of the pass committed, written in the same transaction as those
+  versions: a page retried after its commit's reply was lost reports what it published
+  (see ``Tally``). Dropped with the seen-set at the end of the pass.
 * ``synchub:<source>:ver:at`` sorted set, record key -> when its version was last written
   (epoch seconds, from ``models.clock``): versions and tombstones not written for the
   retention (``EXPIRE_CACHE``) are dropped in bounded steps at the end of each partition.
@@ -149,6 +153,18 @@ class Version:
         return event_id(source, key, f"{kind}:{self.marker}", fp)
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What earlier attempts of a page committed in this pass (``ChangeStore.tally``).
+
+    A retried page finds those records cached and would count them unchanged; adding the
+    tally keeps the run's totals equal to what was published.
+    """
+
+    upserted: int = 0
+    deleted: int = 0
+
+
 @dataclass
 class Snapshot:
     """What the store knows about a page's keys, read in one round trip."""
@@ -177,6 +193,9 @@ class Commit:
     """Record when ``set_fp`` keys were written, so fingerprints not written again for the
     retention drop out (incremental sources: a pass reads only what changed, so a key
     never read again would otherwise stay forever)."""
+    tally: str | None = None
+    """The page's cursor: count the versions written under it in the pass's tally, in the
+    same transaction, so a retry after a lost reply can report them (``ChangeStore.tally``)."""
 
 
 class ChangeStore:
@@ -217,6 +236,16 @@ class ChangeStore:
 
     def _seen(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:seen:{run_token}"
+
+    def _tally(self, source: str, partition: str, run_token: str) -> str:
+        return f"{self._p(source, partition)}:tally:{run_token}"
+
+    async def tally(self, source: str, partition: str, run_token: str, cursor: str) -> Tally:
+        """Versions committed so far in this pass for the page at ``cursor`` (one HMGET)."""
+        raw = await self._r.hmget(
+            self._tally(source, partition, run_token), [f"{cursor}:upserted", f"{cursor}:deleted"]
+        )
+        return Tally(*(int(v or 0) for v in raw))
 
     async def page_digest(self, source: str, partition: str, cursor: str) -> str | None:
         """Raw digest of the page at ``cursor`` as last committed, if any."""
@@ -287,11 +316,17 @@ class ChangeStore:
         r = self._r
         stamp = clock.now().timestamp()
         ver_items = [(k, v.dump()) for k, v in change.set_versions.items()]
+        tally_key = self._tally(source, partition, run_token)
         for i in range(0, len(ver_items), STORE_CHUNK):
             batch = dict(ver_items[i : i + STORE_CHUNK])
             pipe = r.pipeline(transaction=True)
             pipe.hset(ver_key, mapping=batch)  # type: ignore[arg-type]
             pipe.zadd(self._at(ver_key), dict.fromkeys(batch, stamp))
+            if change.tally is not None:  # counted in the transaction that writes them
+                gone = sum(change.set_versions[k].fingerprint == TOMBSTONE for k in batch)
+                pipe.hincrby(tally_key, f"{change.tally}:upserted", len(batch) - gone)
+                pipe.hincrby(tally_key, f"{change.tally}:deleted", gone)
+                pipe.expire(tally_key, SEEN_TTL_SECONDS)
             await pipe.execute()
         fp_items = list(change.set_fp.items())
         for i in range(0, len(fp_items), STORE_CHUNK):
@@ -376,8 +411,10 @@ class ChangeStore:
         return sorted(missing)
 
     async def end_pass(self, source: str, partition: str, run_token: str) -> None:
-        """Forget the pass's seen-set."""
-        await self._r.delete(self._seen(source, partition, run_token))
+        """Forget the pass's seen-set and tally."""
+        await self._r.delete(
+            self._seen(source, partition, run_token), self._tally(source, partition, run_token)
+        )
 
     async def cached_count(self, source: str, partition: str) -> int:
         """Keys cached for a partition (for tests and status)."""

@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from connectors.http import retry_after
+from connectors.json_slices import loads_in_slices
 from models.errors import PermanentError, RetryableError
 from settings import WiwSettings
 
@@ -284,9 +285,13 @@ class WiwClient:
 
     @staticmethod
     def _decode(what: str, status: int, content: bytes) -> dict[str, Any]:
-        """orjson-decode a body that must be a JSON object (several times stdlib's speed)."""
+        """orjson-decode a body that must be a JSON object (several times stdlib's speed).
+
+        A big day's ``shifts`` are decoded in slices, so no single call holds the GIL (and
+        with it the worker's event loop) for the whole body.
+        """
         try:
-            data = orjson.loads(content)
+            data = loads_in_slices(content, "shifts")
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict):
