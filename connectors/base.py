@@ -124,12 +124,12 @@ LOOKUP_MAX_WAIT_SECONDS = 10.0
 
 async def retrying(
     call: Callable[[], Awaitable[T]],
-    gate: asyncio.Semaphore,
+    gate: asyncio.Semaphore | None = None,
     *,
     attempts: int = LOOKUP_ATTEMPTS,
     backoff: float = LOOKUP_BACKOFF_SECONDS,
 ) -> T:
-    """``call()`` inside ``gate``, tried again on its own after a ``RetryableError``.
+    """``call()`` (inside ``gate``, if given), tried again on its own after a ``RetryableError``.
 
     Waits double from ``backoff`` (or are what the upstream asked for in ``Retry-After``),
     at most ``LOOKUP_MAX_WAIT_SECONDS``, outside the gate, so a waiting call does not hold
@@ -141,6 +141,8 @@ async def retrying(
     """
     for attempt in range(1, attempts + 1):
         try:
+            if gate is None:
+                return await call()
             async with gate:
                 return await call()
         except RetryableError as exc:

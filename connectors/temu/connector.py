@@ -32,7 +32,7 @@ address) holds the shop's shippable orders only, so it is bounded by the live or
 address is fetched again only when the order's ``updateTime`` moved past the cached one
 (TEMU marks an address change only by bumping ``updateTime``), so re-reading the overlap
 costs no address calls, and the calls that remain go through the shared rate limiter.
-Each address call is retried on its own (``connectors.base.retrying``: bounded backoff,
+Each list and address call is retried on its own (``connectors.base.retrying``: bounded backoff,
 ``Retry-After`` honoured), and the addresses a failed page did fetch are cached anyway, so
 a few percent of TEMU system exceptions cost a few more calls, not the page.
 """
@@ -354,12 +354,15 @@ class TemuOrdersConnector(ConnectorBase):
     async def _list(
         self, client: TemuClient, at: _Cursor, start: int, end: int, page: int
     ) -> dict[str, Any]:
-        return await client.list_orders(
-            update_start=start,
-            update_end=end,
-            page_number=page,
-            page_size=self.page_size,
-            parent_order_status=at.status,
+        # retried on its own: an over-full second takes dozens of list calls per page
+        return await retrying(
+            lambda: client.list_orders(
+                update_start=start,
+                update_end=end,
+                page_number=page,
+                page_size=self.page_size,
+                parent_order_status=at.status,
+            )
         )
 
     def _page(self, shop: str, items: list[Any]) -> Page:
