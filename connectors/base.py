@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -112,12 +112,45 @@ def iso_day(value: str, what: str) -> date:
         raise InvalidParamsError(f"{what} must be a day as YYYY-MM-DD, got {value!r}") from None
 
 
+T = TypeVar("T")
+
 LOOKUP_ATTEMPTS = 5
 """Tries per point lookup before a transient failure fails the chunk (and the activity)."""
 LOOKUP_BACKOFF_SECONDS = 0.2
 """First wait between tries of one lookup; doubled per try."""
 LOOKUP_MAX_WAIT_SECONDS = 10.0
 """Longest wait between tries, also when the upstream asks for more (``Retry-After``)."""
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    gate: asyncio.Semaphore | None = None,
+    *,
+    attempts: int = LOOKUP_ATTEMPTS,
+    backoff: float = LOOKUP_BACKOFF_SECONDS,
+) -> T:
+    """``call()`` (inside ``gate``, if given), tried again on its own after a ``RetryableError``.
+
+    Waits double from ``backoff`` (or are what the upstream asked for in ``Retry-After``),
+    at most ``LOOKUP_MAX_WAIT_SECONDS``, outside the gate, so a waiting call does not hold
+    a slot others could use. One failure among hundreds of calls then costs one more
+    request, not the whole batch and every call of it again.
+
+    Raises:
+        RetryableError: the call still failed after ``attempts`` tries.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            if gate is None:
+                return await call()
+            async with gate:
+                return await call()
+        except RetryableError as exc:
+            if attempt >= attempts:
+                raise
+            wait = exc.retry_after or backoff * 2 ** (attempt - 1)
+            await asyncio.sleep(min(wait, LOOKUP_MAX_WAIT_SECONDS))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def point_lookups(
@@ -145,22 +178,10 @@ async def point_lookups(
     """
     gate = asyncio.Semaphore(concurrency)
 
-    async def get(key: str) -> dict[str, Any] | None:
-        for attempt in range(1, attempts + 1):
-            try:
-                async with gate:
-                    return await fetch(int(key))
-            except RetryableError as exc:
-                if attempt >= attempts:
-                    raise
-                wait = exc.retry_after or backoff * 2 ** (attempt - 1)
-                await asyncio.sleep(min(wait, LOOKUP_MAX_WAIT_SECONDS))
-        raise AssertionError("unreachable")  # pragma: no cover
-
     async def one(key: str) -> Lookup | None:
         if not key.isdigit():
             return Lookup(key=key, record=None)
-        raw = await get(key)
+        raw = await retrying(lambda: fetch(int(key)), gate, attempts=attempts, backoff=backoff)
         return Lookup(key=key, record=None) if raw is None else convert(key, raw)
 
     found = await asyncio.gather(*(one(k) for k in keys))

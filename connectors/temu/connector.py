@@ -32,6 +32,9 @@ address) holds the shop's shippable orders only, so it is bounded by the live or
 address is fetched again only when the order's ``updateTime`` moved past the cached one
 (TEMU marks an address change only by bumping ``updateTime``), so re-reading the overlap
 costs no address calls, and the calls that remain go through the shared rate limiter.
+Each list and address call is retried on its own (``connectors.base.retrying``: bounded backoff,
+``Retry-After`` honoured), and the addresses a failed page did fetch are cached anyway, so
+a few percent of TEMU system exceptions cost a few more calls, not the page.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorBase, ConnectorSpec
+from connectors.base import ConnectorBase, ConnectorSpec, retrying
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.errors import TemuBusinessError
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
@@ -306,8 +309,9 @@ class TemuOrdersConnector(ConnectorBase):
                 address = entry[1]
             else:
                 try:
-                    async with self._enrich_gate:
-                        address = await client.shipping_info(record.key)
+                    address = await retrying(
+                        lambda: client.shipping_info(record.key), self._enrich_gate
+                    )
                 except TemuBusinessError as exc:  # e.g. no permission: publish without
                     log.warning(
                         "temu-orders/%s: no shipping details for %s: %s", shop, record.key, exc
@@ -317,16 +321,21 @@ class TemuOrdersConnector(ConnectorBase):
             if address is not None:
                 record.data = {**record.data, "shipping": address}
 
-        await asyncio.gather(*(one(r, c) for r, c in zip(shippable, cached, strict=True)))
-        if self._redis is None or not (fresh or done or shippable):
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        if fresh:
-            pipe.hset(key, mapping=fresh)
-        if done:
-            pipe.hdel(key, *done)
-        pipe.expire(key, ADDRESS_TTL_SECONDS)
-        await pipe.execute()
+        outcomes = await asyncio.gather(
+            *(one(r, c) for r, c in zip(shippable, cached, strict=True)), return_exceptions=True
+        )
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if self._redis is not None and (fresh or done or shippable):
+            # also when a call failed: the retried page then fetches only what is missing
+            pipe = self._redis.pipeline(transaction=False)
+            if fresh:
+                pipe.hset(key, mapping=fresh)
+            if done:
+                pipe.hdel(key, *done)
+            pipe.expire(key, ADDRESS_TTL_SECONDS)
+            await pipe.execute()
+        if failed:
+            raise failed[0]
 
     async def aclose(self) -> None:
         """Close every shop's HTTP client and the rate limiter's Redis pool."""
@@ -345,12 +354,15 @@ class TemuOrdersConnector(ConnectorBase):
     async def _list(
         self, client: TemuClient, at: _Cursor, start: int, end: int, page: int
     ) -> dict[str, Any]:
-        return await client.list_orders(
-            update_start=start,
-            update_end=end,
-            page_number=page,
-            page_size=self.page_size,
-            parent_order_status=at.status,
+        # retried on its own: an over-full second takes dozens of list calls per page
+        return await retrying(
+            lambda: client.list_orders(
+                update_start=start,
+                update_end=end,
+                page_number=page,
+                page_size=self.page_size,
+                parent_order_status=at.status,
+            )
         )
 
     def _page(self, shop: str, items: list[Any]) -> Page:

@@ -764,6 +764,12 @@ class TemuState:
             found = self._orders.get(parent_order_sn)
             return copy.deepcopy(found) if found else None
 
+    def unlisted(self) -> set[str]:
+        """Orders whose last change the list does not show yet (``list_lag_seconds``)."""
+        now = self.now()
+        with self._lock:
+            return {sn for sn, (shown, _) in self._unlisted.items() if shown > now}
+
     def order_sns(self) -> list[str]:
         """Every parent order number."""
         with self._lock:
