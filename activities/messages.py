@@ -4,20 +4,44 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
+from infra.change_store import TOMBSTONE, Version
 from infra.publisher import OutMessage
+from models import clock
+from models.records import Record
+
+if TYPE_CHECKING:
+    from activities.plan import Plan
 
 Op = Literal["upsert", "delete"]
 
 
+_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+"""orjson as close to ``_json_stdlib`` as it goes: datetimes through ``default=str``."""
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return clock.now().isoformat().replace("+00:00", "Z")
+
+
+def _json_stdlib(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def _json(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    """Compact UTF-8 JSON of a message value (orjson; stdlib for what orjson refuses).
+
+    Not a fingerprint input (that is ``canonical``): the bytes only need to be valid JSON
+    of the same value, so orjson's float spelling (``0.00001`` for ``1e-05``) is fine.
+    """
+    try:
+        return orjson.dumps(body, default=str, option=_ORJSON_OPTS)
+    except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits
+        return _json_stdlib(body)
 
 
 def _headers(event: str, source: str, op: str, trace: str) -> list[tuple[str, str | bytes | None]]:
@@ -54,24 +78,81 @@ def change_message(
     event: str,
     data: dict[str, Any] | None,
     trace: str,
+    observed_at: str | None = None,
 ) -> OutMessage:
-    """An upsert or tombstone event, keyed by the record key for per-key order."""
-    envelope = {
-        "event_id": event,
-        "source": source,
-        "partition": partition,
-        "key": key,
-        "op": op,
-        "fingerprint": fp,
-        "observed_at": _now(),
-        "data": data,
-    }
+    """An upsert or tombstone event, keyed by the record key for per-key order.
+
+    The envelope is encoded once without ``data`` and the data's bytes are spliced in as
+    its last member, so a record's content is encoded exactly once. ``observed_at``
+    defaults to now; a batch passes one instant for all its messages.
+    """
+    head = orjson.dumps(
+        {
+            "event_id": event,
+            "source": source,
+            "partition": partition,
+            "key": key,
+            "op": op,
+            "fingerprint": fp,
+            "observed_at": observed_at or _now(),
+        }
+    )
     return OutMessage(
         topic=topic,
         key=key.encode(),
-        value=_json(envelope),
+        value=b"".join((head[:-1], b',"data":', _json(data), b"}")),
         headers=_headers(event, source, op, trace),
     )
+
+
+def plan_messages(
+    plan: Plan,
+    records: Mapping[str, Record],
+    fps: Mapping[str, str],
+    *,
+    topic: str,
+    deadletter_topic: str,
+    source: str,
+    partition: str,
+    trace: str,
+) -> list[OutMessage]:
+    """The messages of a plan: upserts, republished states, tombstones, dead letters.
+
+    An upsert carries the record's (possibly enriched) data and the fingerprint of the
+    record as fetched (``fps``).
+    """
+    now = _now()
+
+    def change(key: str, ver: Version, rec: Record | None) -> OutMessage:
+        return change_message(
+            topic=topic,
+            source=source,
+            partition=partition,
+            key=key,
+            op="upsert" if rec is not None else "delete",
+            fp=fps[key] if rec is not None else TOMBSTONE,
+            event=ver.event(source, key),
+            data=rec.data if rec is not None else None,
+            trace=trace,
+            observed_at=now,
+        )
+
+    out = [change(k, v, records[k]) for k, v in plan.upserts.items()]
+    out += [change(k, v, records[k]) for k, v in plan.republish.items()]
+    out += [change(k, v, None) for k, v in plan.deletes.items()]
+    out += [
+        deadletter_message(
+            topic=deadletter_topic,
+            source=source,
+            partition=partition,
+            key=bad.key,
+            reason=bad.reason,
+            raw=bad.raw,
+            trace=trace,
+        )
+        for bad in plan.dead_letters
+    ]
+    return out
 
 
 def audit_message(
