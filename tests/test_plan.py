@@ -7,9 +7,16 @@ import json
 from activities.messages import plan_messages
 from activities.plan import diff_lookups, diff_page
 from infra.change_store import TOMBSTONE, Snapshot, Version, event_id
+from infra.publisher import OutMessage
 from models.records import Lookup, Malformed, Record
 
 SRC, PART = "wiw", "2026-11-29"
+
+
+def _value(msg: OutMessage) -> dict[str, object]:
+    assert msg.value is not None
+    value: dict[str, object] = json.loads(msg.value)
+    return value
 
 
 def _rec(
@@ -80,7 +87,7 @@ def test_void_cache_republishes_under_the_current_version() -> None:
         partition=PART,
         trace="tr",
     )
-    by_key = {m.key.decode(): json.loads(m.value) for m in msgs}
+    by_key = {m.key.decode(): _value(m) for m in msgs}
     assert by_key["a"]["event_id"] == current["a"].event(SRC, "a")
     assert by_key["b"]["event_id"] == event_id(SRC, "b", 5, fps["b"])
 
@@ -114,7 +121,7 @@ def test_markers_make_the_event_ids_and_tombstones_keep_the_marker() -> None:
         partition=PART,
         trace="tr",
     )
-    up, tomb = (json.loads(m.value) for m in msgs)
+    up, tomb = (_value(m) for m in msgs)
     assert up["event_id"] == event_id(SRC, "a", "m:2026-11-29T10:00:00Z", fps["a"])
     assert up["op"] == "upsert" and up["data"] == records["a"].data
     assert tomb["event_id"] == event_id(SRC, "gone", "d:m7", TOMBSTONE)
@@ -128,7 +135,7 @@ def test_malformed_records_are_dead_lettered_once_with_their_reason() -> None:
     (msg,) = plan_messages(
         plan, {}, {}, topic="t", deadletter_topic="dl", source=SRC, partition=PART, trace="tr"
     )
-    assert msg.topic == "dl" and json.loads(msg.value)["reason"] == bad.reason
+    assert msg.topic == "dl" and _value(msg)["reason"] == bad.reason
 
 
 def test_stable_page_commits_its_digest_and_keys() -> None:
