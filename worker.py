@@ -29,6 +29,7 @@ from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
+from infra.gc_tuning import tune_gc
 from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
@@ -78,6 +79,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         for conn in connectors.values():
             resources.push_async_callback(conn.aclose)
         await warm_http_stack()  # the first upstream request would pay the lazy imports
+        tune_gc()  # pages of 40,000 records: the collector should not walk them per page
         store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
         resources.push_async_callback(store.aclose)
         try:
