@@ -2,9 +2,10 @@
 
 One activity does a whole page: fetch, fingerprint, compare with Redis (one round trip per
 ``STORE_CHUNK`` keys), publish the changes to Kafka (one batch, acks=all), commit to Redis
-(bounded round trips). A retry re-does the page from the upstream, and repeats the same
-``event_id`` s: they come from the upstream's change marker (or from versions that are only
-committed after the publish succeeded).
+(bounded round trips). The diff is a pure function (``activities.plan``): this module
+only does the I/O around it, in that order. A retry re-does the page from the upstream,
+and repeats the same ``event_id`` s: they come from the upstream's change marker (or from
+versions that are only committed after the publish succeeded).
 
 Ownership: a key belongs to the partition whose cache holds it. Only that partition
 tombstones it (a deleted feed shared by two windows deletes it once), and a point lookup
@@ -242,6 +243,9 @@ class SyncActivities:
             if page.stable and page.raw_digest is not None
             else None,
         )
+        counts = plan.counts
+        counts.fetched = len(page.records) + len(page.malformed)
+        counts.requests = page.requests
         if plan.enrich:  # fingerprints stay those of the records as fetched
             enriched = await connector.enrich(part, [records[k] for k in plan.enrich])
             records.update({r.key: r for r in enriched})
@@ -250,9 +254,6 @@ class SyncActivities:
         )
         await self._publisher.publish(out)
         await self._store.commit(src, part, input.run_token, plan.commit)
-        counts = plan.counts
-        counts.fetched = len(page.records) + len(page.malformed)
-        counts.requests = page.requests
         return SyncPageResult(
             records=counts, next_cursor=page.next_cursor, checkpoint=page.checkpoint
         )
