@@ -79,6 +79,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         for conn in connectors.values():
             resources.push_async_callback(conn.aclose)
         await warm_http_stack()  # the first upstream request would pay the lazy imports
+        tune_gc()  # a big page's objects: no collection walks them again and again
         store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
         resources.push_async_callback(store.aclose)
         try:
@@ -179,7 +180,6 @@ async def run_worker(settings: Settings) -> None:
         ", ".join(bundle.connectors) or "none",
     )
     stop = asyncio.Event()
-    tune_gc()  # a big page's full collections would hold the loop for 100 ms and more
     monitor = LoopStallMonitor().start()  # CPU work holding the loop delays heartbeats
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

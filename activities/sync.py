@@ -2,9 +2,10 @@
 
 One activity does a whole page: fetch, fingerprint, compare with Redis (one round trip per
 ``STORE_CHUNK`` keys), publish the changes to Kafka (one batch, acks=all), commit to Redis
-(bounded round trips). A retry re-does the page from the upstream, and repeats the same
-``event_id`` s: they come from the upstream's change marker (or from versions that are only
-committed after the publish succeeded).
+(bounded round trips). The diff is a pure function (``activities.plan``): this module
+only does the I/O around it, in that order. A retry re-does the page from the upstream,
+and repeats the same ``event_id`` s: they come from the upstream's change marker (or from
+versions that are only committed after the publish succeeded).
 
 Ownership: a key belongs to the partition whose cache holds it. Only that partition
 tombstones it (a deleted feed shared by two windows deletes it once), and a point lookup
@@ -23,16 +24,14 @@ from temporalio import activity
 
 from activities.errors import translate_errors
 from activities.heartbeat import Beat, heartbeating, resumed_details
-from activities.messages import canonical, change_message, deadletter_message, traceparent
+from activities.messages import canonical, plan_messages, traceparent
+from activities.plan import Plan, diff_lookups, diff_page
 from connectors import get_spec
 from connectors.base import Connector
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
-    TOMBSTONE,
     ChangeStore,
-    Commit,
     Tally,
-    Version,
     fingerprint,
 )
 from infra.publisher import KafkaPublisher, OutMessage
@@ -251,75 +250,31 @@ class SyncActivities:
 
         records, fps = await asyncio.to_thread(_fingerprints, page.records)  # CPU: off the loop
         deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
-        counts = RecordCounts(
-            fetched=len(page.records) + len(page.malformed), requests=page.requests
-        )
-
         snap = await self._store.snapshot(src, part, [*fps, *deleted], [*fps, *deleted])
-        out: list[OutMessage] = []
-        change = Commit(seen=list(fps), stamp_fp=connector.incremental, tally=cursor_id)
-        first_time: list[Record] = []
-        again: dict[str, Version] = {}  # void cache: published before, the topic lost it
-        for key, fp in fps.items():
-            if snap.cached[key] == fp and not void:
-                counts.unchanged += 1
-                continue
-            change.set_fp[key] = fp
-            current = snap.versions[key]
-            if current.fingerprint == fp:  # already published by another partition (moved here)
-                if void:
-                    again[key] = current  # same version and fingerprint: same event id
-                else:
-                    counts.unchanged += 1
-                continue
-            change.set_versions[key] = Version(current.number + 1, fp, records[key].version_marker)
-            if current.number == 0:
-                first_time.append(records[key])
-        enrich = first_time + [records[k] for k in again]
-        if enrich:  # fingerprints stay those of the records as fetched
-            records.update({r.key: r for r in await connector.enrich(part, enrich)})
-
-        def upserts(versions: dict[str, Version]) -> list[OutMessage]:
-            return [
-                self._upsert(connector, src, part, records[k], fps[k], v, trace)
-                for k, v in versions.items()
-            ]
-
-        out += await asyncio.to_thread(upserts, change.set_versions)  # CPU: off the loop
-        counts.upserted += len(change.set_versions)
-        out += await asyncio.to_thread(upserts, again)
-        counts.republished += len(again)
-        for key in deleted:
-            if snap.cached[key] is None:
-                # reported by a window this partition shares (a shift crossing midnight):
-                # the partition that owns the key deletes it, once
-                continue
-            change.drop_fp.append(key)
-            current = snap.versions[key]
-            if current.fingerprint == TOMBSTONE:
-                continue  # already deleted downstream (cached here = it was published)
-            nxt = Version(current.number + 1, TOMBSTONE, current.marker)
-            change.set_versions[key] = nxt
-            out.append(self._tombstone(connector, src, part, key, nxt, trace))
-            counts.deleted += 1
-        for bad_rec in page.malformed:
-            out.append(
-                deadletter_message(
-                    topic=self._deadletter,
-                    source=src,
-                    partition=part,
-                    key=bad_rec.key,
-                    reason=bad_rec.reason,
-                    raw=bad_rec.raw,
-                    trace=trace,
-                )
-            )
-            counts.dead_lettered += 1
-        if page.stable and page.raw_digest is not None:
-            change.page = (cursor_id, page.raw_digest, list(fps))
-
+        plan = diff_page(
+            snap,
+            records,
+            fps,
+            deleted,
+            page.malformed,
+            void=void,
+            stamp_fp=connector.incremental,
+            page=(cursor_id, page.raw_digest)
+            if page.stable and page.raw_digest is not None
+            else None,
+        )
+        plan.commit.tally = cursor_id  # a retried page learns what this commit published
+        counts = plan.counts
+        counts.fetched = len(page.records) + len(page.malformed)
+        counts.requests = page.requests
+        if plan.enrich:  # fingerprints stay those of the records as fetched
+            enriched = await connector.enrich(part, [records[k] for k in plan.enrich])
+            records.update({r.key: r for r in enriched})
+        out = await asyncio.to_thread(  # CPU: off the loop
+            self._messages, plan, connector, src, part, records, fps, trace
+        )
         await self._publisher.publish(out)
-        await self._store.commit(src, part, input.run_token, change)
+        await self._store.commit(src, part, input.run_token, plan.commit)
         return SyncPageResult(
             records=counts, next_cursor=page.next_cursor, checkpoint=page.checkpoint
         )
@@ -363,33 +318,14 @@ class SyncActivities:
             found = await connector.lookup(part, chunk, input.params)
             found_keys = [lk.key for lk in found]
             snap = await self._store.snapshot(src, part, found_keys, found_keys)
-            out: list[OutMessage] = []
-            change = Commit(tally=FINISH_TALLY)
-            for lk in found:
-                current = snap.versions[lk.key]
-                if lk.record is None:
-                    change.drop_fp.append(lk.key)
-                    if current.fingerprint != TOMBSTONE:  # cached here = published
-                        nxt = Version(current.number + 1, TOMBSTONE, current.marker)
-                        change.set_versions[lk.key] = nxt
-                        out.append(self._tombstone(connector, src, part, lk.key, nxt, trace))
-                        counts.deleted += 1
-                    continue
-                fp = fingerprint(canonical(lk.record.data))
-                if lk.record.partition == part:  # appeared after the page was fetched
-                    change.set_fp[lk.key] = fp
-                    change.seen.append(lk.key)
-                else:
-                    change.drop_fp.append(lk.key)
-                # published before: by this partition (the state it cached) or by the
-                # partition it moved to (the source-wide version)
-                if fp not in (snap.cached[lk.key], current.fingerprint):
-                    nxt = Version(current.number + 1, fp, lk.record.version_marker)
-                    change.set_versions[lk.key] = nxt
-                    out.append(self._upsert(connector, src, part, lk.record, fp, nxt, trace))
-                    counts.upserted += 1
+            records = {lk.key: lk.record for lk in found if lk.record is not None}
+            fps = {k: fingerprint(canonical(r.data)) for k, r in records.items()}
+            plan = diff_lookups(part, snap, found, fps)
+            plan.commit.tally = FINISH_TALLY
+            out = self._messages(plan, connector, src, part, records, fps, trace)
             await self._publisher.publish(out)
-            await self._store.commit(src, part, input.run_token, change)
+            await self._store.commit(src, part, input.run_token, plan.commit)
+            counts = counts.add(plan.counts)
             beat.details = FinishPartitionResult(records=counts, missing=total).model_dump(
                 mode="json"
             )
@@ -407,35 +343,24 @@ class SyncActivities:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
         return FinishPartitionResult(records=counts, missing=total)
 
-    @staticmethod
-    def _upsert(
-        connector: Connector, src: str, part: str, rec: Record, fp: str, ver: Version, trace: str
-    ) -> OutMessage:
-        return change_message(
+    def _messages(
+        self,
+        plan: Plan,
+        connector: Connector,
+        src: str,
+        part: str,
+        records: Mapping[str, Record],
+        fps: Mapping[str, str],
+        trace: str,
+    ) -> list[OutMessage]:
+        return plan_messages(
+            plan,
+            records,
+            fps,
             topic=connector.topic,
+            deadletter_topic=self._deadletter,
             source=src,
             partition=part,
-            key=rec.key,
-            op="upsert",
-            fp=fp,
-            event=ver.event(src, rec.key),
-            data=rec.data,
-            trace=trace,
-        )
-
-    @staticmethod
-    def _tombstone(
-        connector: Connector, src: str, part: str, key: str, ver: Version, trace: str
-    ) -> OutMessage:
-        return change_message(
-            topic=connector.topic,
-            source=src,
-            partition=part,
-            key=key,
-            op="delete",
-            fp=TOMBSTONE,
-            event=ver.event(src, key),
-            data=None,
             trace=trace,
         )
 

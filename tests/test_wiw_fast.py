@@ -169,3 +169,30 @@ def test_body_digest_covers_the_bytes_and_what_shapes_the_records() -> None:
     }
     assert base not in others and len(others) == 3
     assert OUTPUT_VERSION  # part of the digest: raising it re-publishes unchanged pages once
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tue, 29 Feb 2028 23:30:00 -0100",  # leap day, crossing into March
+        "Sat, 31 Dec 2022 22:15:07 -0230",  # minutes offset, across the new year
+        "Sun, 01 Jan 2023 01:15:59 +1400",  # back into the old year
+        "Sun, 08 Mar 2026 01:59:59 -0600",
+        "Sun, 08 Mar 2026 03:00:00 -0500",  # Chicago's DST change
+        "1 Jan 2023 00:00:00 +0000",
+        "Sun, 29 Feb 2026 08:00:00 +0000",  # no such day
+        "Mon, 08 May 2023 24:00:00 +0000",  # no such hour
+        "Mon, 08 May 2023 23:59:60 +0000",  # leap second: email.utils' business
+        "Mon, 08 May 2023 08:61:00 +0000",  # no such minute
+        "Mon, 08 May 2023 08:30:00 +2400",  # no such offset
+        "Fri, 31 Dec 9999 23:00:00 -0200",  # beyond year 9999 in UTC
+    ],
+)
+def test_fast_utc_iso_agrees_with_the_datetime_path_on_edges(text: str) -> None:
+    parsed = fast_rfc1123(text)
+    try:
+        expected = None if parsed is None else utc_iso(parsed)
+    except OverflowError:
+        expected = None
+    assert fast_utc_iso(text) == expected, text
+    assert fast_utc_iso(text) == expected, text  # the cached answer too

@@ -116,12 +116,14 @@ class WiwConnector(ConnectorBase):
         day = iso_day(partition, "WIW partition")
         start = datetime.combine(day, time(), tzinfo=self.tz)
         end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.tz)
-        content = await self.client.shifts_raw(start, end)
+        # handed over in a list the thread empties, so no frame here keeps the bytes alive
+        content = [await self.client.shifts_raw(start, end)]
         # hashing, decoding and parsing a big day takes CPU: off the event loop, which
         # also serves workflow tasks, heartbeats and the Redis client
         return await asyncio.to_thread(self._page, content, partition, day, known_digest)
 
-    def _page(self, content: bytes, partition: str, day: date, known_digest: str | None) -> Page:
+    def _page(self, held: list[bytes], partition: str, day: date, known_digest: str | None) -> Page:
+        content = held.pop()
         digest = body_digest(str(self.tz), partition, content)
         if digest == known_digest:
             return Page(stable=True, raw_digest=digest, unchanged=True)
@@ -129,9 +131,11 @@ class WiwConnector(ConnectorBase):
         del content  # a 40,000-shift day should not be held twice
         shifts = body.get("shifts") or []
         deleted = body.get("deleted_ids") or []
+        del body
         page = Page(next_cursor=None, stable=True, raw_digest=digest)
         records = page.records
-        for raw in shifts:
+        for i, raw in enumerate(shifts):
+            shifts[i] = None  # the converted copy replaces it: one copy of the day in memory
             fast = fast_published(raw)
             if fast is not None:
                 data, starts = fast
