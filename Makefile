@@ -19,8 +19,10 @@ run: install  ## Temporal + Web UI, Kafka, Redis, simulators, worker, schedules;
 worker: install  ## a worker against the services named in the environment
 	$(PY) worker.py
 
+PYTEST_PARALLEL ?= -n auto --maxprocesses 3 --dist loadfile --durations 15
+
 test: install lint  ## lint, types, then every test against real services
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -33,13 +33,14 @@ from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SHIFTS = 20_000
-LONGEST_STALL_MS = 250
+LONGEST_STALL_MS = 400
 """Measured: 1,831 ms with parsing and fingerprinting on the loop; 84-150 ms off it, where
 what was left was single GIL-holding calls: decoding the 13 MB body in one ``orjson.loads``
 (~80-100 ms) and full garbage collections over the page's millions of objects (50-350 ms).
 With the body decoded in slices (``connectors.json_slices``) and the collector tuned
 (``infra.gc_tuning``): 46 ms on a quiet machine, 67-189 ms with the 2 cores shared by load
-5 (untuned under the same load: 121-267 ms). The bound leaves room for a busy CI machine."""
+5 (untuned under the same load: 121-267 ms). The bound leaves room for a busy CI machine running two test workers at once (316 ms seen
+with load 7) and still fails the 1,831 ms of parsing on the loop."""
 REDIS_DB = 11
 
 

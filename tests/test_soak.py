@@ -30,8 +30,9 @@ from soak.plan import Truth
 from soak.plans import PLANS, PROFILES
 from soak.temu_plan import TemuOrdersPlan
 
-CI_BUDGET_SECONDS = 60.0
-"""Real seconds one source may take in the default suite before it stops early."""
+CI_BUDGET_SECONDS = 150.0
+"""Real seconds one source may take in the default suite before it stops early: about 40-60 s
+on a quiet machine; the rest is room for test workers running in parallel on 2 cores."""
 
 
 # -- the checks can fail ------------------------------------------------------------------------
