@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -229,24 +230,52 @@ def audit_message(
     )
 
 
+def deadletter_event(source: str, key: str | None, reason: str, raw: Any) -> str:
+    """The ``event_id`` of a dead letter: one per bad record per state, whatever the partition.
+
+    The partition is left out, so a bad record that two windows return (a shift crossing
+    midnight whose start cannot be read) has one id, and the change store sends it once.
+    """
+    return hashlib.sha256(canonical({"s": source, "k": key, "r": reason, "raw": raw})).hexdigest()[
+        :32
+    ]
+
+
+_FIELD = re.compile(r"([A-Za-z_][\w.\[\]-]*): ")
+
+
+def reason_field(reason: str) -> str | None:
+    """The field a rejection reason names first (``"start_time: Input should be ..."``).
+
+    Connectors write reasons as ``<field>: <why>; <field>: <why>`` (pydantic's error
+    locations); a reason about the record as a whole names no field.
+    """
+    match = _FIELD.match(reason)
+    return match.group(1) if match else None
+
+
 def deadletter_message(
     *, topic: str, source: str, partition: str, key: str | None, reason: str, raw: Any, trace: str
 ) -> OutMessage:
-    """A malformed upstream record with the reason it was rejected, so nothing is lost."""
+    """A malformed upstream record with the reason it was rejected, so nothing is lost.
+
+    The value says which source, partition and field, and why. The Kafka key is the
+    record's id, or when none is readable ``<source>/<partition>/<event id>``: never empty,
+    so a consumer can tell the bad records apart and a compacted topic keeps each.
+    """
+    event = deadletter_event(source, key, reason, raw)
     body = {
         "source": source,
         "partition": partition,
         "key": key,
+        "field": reason_field(reason),
         "reason": reason,
         "raw": raw,
         "observed_at": _now(),
     }
-    event = hashlib.sha256(canonical({"s": source, "k": key, "r": reason, "raw": raw})).hexdigest()[
-        :32
-    ]
     return OutMessage(
         topic=topic,
-        key=(key or "").encode(),
+        key=(key or f"{source}/{partition}/{event}").encode(),
         value=_json(body),
         headers=_headers(event, source, "deadletter", trace),
     )

@@ -24,7 +24,7 @@ from temporalio import activity
 
 from activities.errors import translate_errors
 from activities.heartbeat import Beat, heartbeating, resumed_details
-from activities.messages import canonical, plan_messages, traceparent
+from activities.messages import canonical, deadletter_event, plan_messages, traceparent
 from activities.plan import Plan, diff_lookups, diff_page
 from connectors import get_spec
 from connectors.base import Connector
@@ -264,6 +264,8 @@ class SyncActivities:
             else None,
         )
         plan.commit.tally = cursor_id  # a retried page learns what this commit published
+        if plan.dead_letters:
+            await self._claim_dead_letters(src, part, input.run_token, plan)
         counts = plan.counts
         counts.fetched = len(page.records) + len(page.malformed)
         counts.requests = page.requests
@@ -342,6 +344,13 @@ class SyncActivities:
         if total:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
         return FinishPartitionResult(records=counts, missing=total)
+
+    async def _claim_dead_letters(self, src: str, part: str, run_token: str, plan: Plan) -> None:
+        """Keep the plan's dead letters that no earlier pass or other partition sent."""
+        unique = {deadletter_event(src, b.key, b.reason, b.raw): b for b in plan.dead_letters}
+        send = await self._store.claim_dead_letters(src, part, run_token, list(unique))
+        plan.dead_letters = [b for b, ok in zip(unique.values(), send, strict=True) if ok]
+        plan.counts.dead_lettered = len(plan.dead_letters)
 
     def _messages(
         self,

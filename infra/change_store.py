@@ -102,6 +102,31 @@ end
 return #old
 """
 
+# Claim dead letters for one pass of one partition: an event id nobody claimed becomes this
+# owner's; one this owner claimed (a retried page) may be sent again; anyone else's is a
+# repeat. Atomic, so two partitions returning the same bad record never both send it.
+# KEYS: claims hash, its "written at" sorted set. ARGV: owner, stamp, ttl, event ids.
+# Returns 1 (send) or 0 (repeat) per event id.
+_CLAIM_DEAD = """
+local owner, stamp = ARGV[1], ARGV[2]
+local out = {}
+for i = 4, #ARGV do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  if not current then
+    redis.call('HSET', KEYS[1], ARGV[i], owner)
+    redis.call('ZADD', KEYS[2], stamp, ARGV[i])
+    out[#out + 1] = 1
+  elseif current == owner then
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return out
+"""
+
 PRUNE_STEPS = 8
 """Retention steps (of ``STORE_CHUNK`` keys each) per finished partition: far more than a
 run writes, so retention keeps pace, and still bounded per run."""
@@ -207,6 +232,7 @@ class ChangeStore:
         self._missing_step = client.register_script(_MISSING_STEP)
         self._keep_step = client.register_script(_KEEP_STEP)
         self._prune_step = client.register_script(_PRUNE_STEP)
+        self._claim_dead = client.register_script(_CLAIM_DEAD)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -424,3 +450,30 @@ class ChangeStore:
         """Whole fingerprint hash of a partition (for tests and diagnostics)."""
         raw = await self._r.hgetall(f"{self._p(source, partition)}:fp")
         return {str(_text(k)): str(_text(v)) for k, v in raw.items()}
+
+    async def claim_dead_letters(
+        self, source: str, partition: str, run_token: str, event_ids: list[str]
+    ) -> list[bool]:
+        """Which dead letters this pass sends: those no earlier pass or partition sent.
+
+        ``synchub:<source>:dead`` maps a dead letter's event id (source, key, reason and
+        raw record: one per bad record per state) to the pass that claimed it. A bad
+        record is sent once, however often its page changes and however many windows
+        return it; a retried page of the claiming pass sends it again (at least once,
+        same event id). Claims older than the retention (``EXPIRE_CACHE``) are dropped in
+        one bounded step per call, so a record still bad after that is reported again.
+
+        Returns:
+            One flag per event id, in order: True = publish it.
+        """
+        key = f"synchub:{source}:dead"
+        now = clock.now().timestamp()
+        await self._prune_step(keys=[key, self._at(key)], args=[now - self._ttl, STORE_CHUNK])
+        flags: list[bool] = []
+        for part in _chunks(event_ids):
+            owner = f"{partition}\x1f{run_token}"
+            replies = await self._claim_dead(
+                keys=[key, self._at(key)], args=[owner, now, self._ttl, *part]
+            )
+            flags += [bool(int(v)) for v in replies]
+        return flags
