@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.encoding import Output
 from activities.sync import SyncActivities
 from activities.temu import TemuActivities
 from activities.temu_inventory import TemuInventoryActivities
@@ -71,6 +72,22 @@ def build_connectors(settings: Settings) -> tuple[dict[str, Connector], dict[str
     return connectors, unconfigured
 
 
+def build_output(settings: Settings) -> Output:
+    """The value formats and tombstones of ``settings.output``, checked against the registry.
+
+    Raises:
+        SettingsError: ``SYNCHUB_OUTPUT_FORMATS`` names a source synchub does not have.
+
+    """
+    unknown = sorted(set(settings.output.formats) - set(REGISTRY))
+    if unknown:
+        raise SettingsError(
+            f"SYNCHUB_OUTPUT_FORMATS names unknown sources {', '.join(unknown)} "
+            f"(known: {', '.join(REGISTRY)})"
+        )
+    return Output(formats=dict(settings.output.formats), tombstones=settings.output.tombstones)
+
+
 async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
     """Build every dependency once, check the services answer, and assemble the worker."""
     resources = AsyncExitStack()
@@ -93,14 +110,20 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             topics.append(settings.temu.shipments_topic)
         if "temu-inventory" in connectors:
             topics.append(settings.temu.stock_topic)
+        topic_config = {"cleanup.policy": "compact"} if settings.output.compact_topics else None
         await asyncio.to_thread(
-            ensure_topics, settings.kafka.brokers, topics, settings.kafka.topic_partitions
+            ensure_topics,
+            settings.kafka.brokers,
+            topics,
+            settings.kafka.topic_partitions,
+            config=topic_config,
         )
         publisher = KafkaPublisher(
             settings.kafka.brokers,
             client_id="synchub-worker",
             delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
             topic_partitions=settings.kafka.topic_partitions,
+            topic_config=topic_config,
         )
         resources.callback(publisher.close)
         epochs_redis = aioredis.Redis.from_url(settings.redis.url)
@@ -112,6 +135,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             settings.kafka.deadletter_topic,
             unconfigured,
             epochs=CacheEpochs(epochs_redis, settings.redis.expire_cache),
+            output=build_output(settings),
         )
         extra: list[Callable[..., Any]] = []
         orders = connectors.get("temu-orders")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from activities.encoding import DEFAULT_OUTPUT, Output, tombstone
 from infra.change_store import TOMBSTONE, Version
 from infra.publisher import OutMessage
 from models import clock
@@ -172,15 +173,29 @@ def plan_messages(
     source: str,
     partition: str,
     trace: str,
+    output: Output | None = None,
 ) -> list[OutMessage]:
-    """The messages of a plan: upserts, republished states, tombstones, dead letters.
+    """The messages of a plan: upserts, republished states, deletes, dead letters.
 
     An upsert carries the record's (possibly enriched) data and the fingerprint of the
-    record as fetched (``fps``).
+    record as fetched (``fps``). ``output`` says the source's value format and whether a
+    tombstone follows each delete event (``activities.encoding``; default: the envelope,
+    with tombstones).
     """
     now = _now()
+    output = output or DEFAULT_OUTPUT
+    flat = output.format(source) == "flat"
 
     def change(key: str, ver: Version, rec: Record | None) -> OutMessage:
+        if flat:  # a flat delete is a null value: the delete event and tombstone in one
+            return OutMessage(
+                topic=topic,
+                key=key.encode(),
+                value=None if rec is None else output.flat_value(source, rec.data, _json),
+                headers=_headers(
+                    ver.event(source, key), source, "delete" if rec is None else "upsert", trace
+                ),
+            )
         return change_message(
             topic=topic,
             source=source,
@@ -196,7 +211,9 @@ def plan_messages(
 
     out = [change(k, v, records[k]) for k, v in plan.upserts.items()]
     out += [change(k, v, records[k]) for k, v in plan.republish.items()]
-    out += [change(k, v, None) for k, v in plan.deletes.items()]
+    for k, v in plan.deletes.items():
+        event = change(k, v, None)
+        out += (event, tombstone(event)) if output.tombstones and not flat else (event,)
     out += [
         deadletter_message(
             topic=deadletter_topic,

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 from temporalio import activity
 
+from activities.encoding import Output
 from activities.errors import translate_errors
 from activities.heartbeat import Beat, heartbeating, resumed_details
 from activities.messages import canonical, deadletter_event, plan_messages, traceparent
@@ -68,6 +69,7 @@ class SyncActivities:
         deadletter_topic: str,
         unconfigured: Mapping[str, str] | None = None,
         epochs: CacheEpochs | None = None,
+        output: Output | None = None,
     ) -> None:
         self._connectors = connectors
         self._store = store
@@ -75,6 +77,7 @@ class SyncActivities:
         self._deadletter = deadletter_topic
         self._unconfigured = unconfigured or {}
         self._epochs = epochs
+        self._output = output
 
     def _connector(self, source: str) -> Connector:
         try:
@@ -371,6 +374,7 @@ class SyncActivities:
             source=src,
             partition=part,
             trace=trace,
+            output=self._output,
         )
 
 
