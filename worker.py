@@ -6,11 +6,12 @@ Run it with ``python worker.py``; settings come from the environment (see README
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,7 @@ from connectors import REGISTRY, Connector
 from connectors.http import warm_http_stack
 from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
+from infra.avro import AvroValues
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
 from infra.gc_tuning import tune_gc
@@ -88,6 +90,28 @@ def build_output(settings: Settings) -> Output:
     return Output(formats=dict(settings.output.formats), tombstones=settings.output.tombstones)
 
 
+async def build_avro(
+    settings: Settings, output: Output, connectors: Mapping[str, Connector]
+) -> Output:
+    """With ``SCHEMA_REGISTRY_URL``: register the Avro schemas of the flat sources at start.
+
+    Flat values of sources with a schema in ``schemas/avro/`` are then Avro in the
+    Confluent wire format; the others stay JSON.
+    """
+    url = settings.output.schema_registry_url
+    if not url:
+        return output
+    topics = {s: c.topic for s, c in connectors.items() if output.format(s) == "flat"}
+    avro = await AvroValues.start(url, topics)
+    log.info(
+        "Avro values (Schema Registry %s) for: %s",
+        redact_url(url),
+        ", ".join(s for s in topics if avro.encodes(s))
+        or "no source (none is flat with an Avro schema)",
+    )
+    return dataclasses.replace(output, avro=avro)
+
+
 async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
     """Build every dependency once, check the services answer, and assemble the worker."""
     resources = AsyncExitStack()
@@ -135,7 +159,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             settings.kafka.deadletter_topic,
             unconfigured,
             epochs=CacheEpochs(epochs_redis, settings.redis.expire_cache),
-            output=build_output(settings),
+            output=await build_avro(settings, build_output(settings), connectors),
         )
         extra: list[Callable[..., Any]] = []
         orders = connectors.get("temu-orders")
