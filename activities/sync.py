@@ -267,8 +267,7 @@ class SyncActivities:
             else None,
         )
         plan.commit.tally = cursor_id  # a retried page learns what this commit published
-        if plan.dead_letters:
-            await self._claim_dead_letters(src, part, input.run_token, plan)
+        dead = await self._claim_dead_letters(src, part, input.run_token, plan)
         counts = plan.counts
         counts.fetched = len(page.records) + len(page.malformed)
         counts.requests = page.requests
@@ -280,6 +279,8 @@ class SyncActivities:
         )
         await self._publisher.publish(out)
         await self._store.commit(src, part, input.run_token, plan.commit)
+        if dead:
+            await self._store.confirm_dead_letters(src, dead)
         return SyncPageResult(
             records=counts, next_cursor=page.next_cursor, checkpoint=page.checkpoint
         )
@@ -348,12 +349,22 @@ class SyncActivities:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
         return FinishPartitionResult(records=counts, missing=total)
 
-    async def _claim_dead_letters(self, src: str, part: str, run_token: str, plan: Plan) -> None:
-        """Keep the plan's dead letters that no earlier pass or other partition sent."""
+    async def _claim_dead_letters(
+        self, src: str, part: str, run_token: str, plan: Plan
+    ) -> list[str]:
+        """Keep the plan's dead letters that no earlier pass or other partition sent.
+
+        Returns:
+            The event ids of those kept, to confirm once they are published.
+        """
+        if not plan.dead_letters:
+            return []
         unique = {deadletter_event(src, b.key, b.reason, b.raw): b for b in plan.dead_letters}
         send = await self._store.claim_dead_letters(src, part, run_token, list(unique))
-        plan.dead_letters = [b for b, ok in zip(unique.values(), send, strict=True) if ok]
-        plan.counts.dead_lettered = len(plan.dead_letters)
+        kept = [(e, b) for (e, b), ok in zip(unique.items(), send, strict=True) if ok]
+        plan.dead_letters = [b for _, b in kept]
+        plan.counts.dead_lettered = len(kept)
+        return [e for e, _ in kept]
 
     def _messages(
         self,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 
@@ -44,6 +45,11 @@ SEEN_TTL_SECONDS = 86_400
 """A pass that never finishes (worker gone for good) leaves its seen-set for a day at most."""
 
 STORE_CHUNK = 1_000
+
+DEAD_LETTER_LEASE = timedelta(minutes=5)
+"""How long a dead letter claimed by one pass is left to it: longer than any page's publish,
+so a second partition returning the same bad record does not send it too; after that a
+claim never confirmed (the pass failed before its publish) is taken over by a later pass."""
 """Keys per Redis command and per round trip: a 40,000-record page is 40 short round trips,
 never one that outlasts the client's read timeout or blocks the server."""
 
@@ -102,28 +108,37 @@ end
 return #old
 """
 
-# Claim dead letters for one pass of one partition: an event id nobody claimed becomes this
-# owner's; one this owner claimed (a retried page) may be sent again; anyone else's is a
-# repeat. Atomic, so two partitions returning the same bad record never both send it.
-# KEYS: claims hash, its "written at" sorted set. ARGV: owner, stamp, ttl, event ids.
+# Claim dead letters for one pass of one partition. Hash value: the owner while the claim is
+# pending, "" once sent. Unclaimed -> this owner's; claimed by this owner (a retried page)
+# -> send again; sent -> a repeat; pending for another owner -> a repeat while that claim is
+# younger than the lease (the other partition is publishing it), else taken over (its pass
+# failed before it published). The "written at" sorted set holds the claim or send time.
+# Atomic, so two partitions returning the same bad record never both send it.
+# KEYS: claims hash, its "written at" sorted set. ARGV: owner, now, lease cutoff, ttl, ids.
 # Returns 1 (send) or 0 (repeat) per event id.
 _CLAIM_DEAD = """
-local owner, stamp = ARGV[1], ARGV[2]
+local owner, stamp, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
-for i = 4, #ARGV do
-  local current = redis.call('HGET', KEYS[1], ARGV[i])
-  if not current then
-    redis.call('HSET', KEYS[1], ARGV[i], owner)
-    redis.call('ZADD', KEYS[2], stamp, ARGV[i])
-    out[#out + 1] = 1
-  elseif current == owner then
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local current = redis.call('HGET', KEYS[1], id)
+  local take = false
+  if not current or current == owner then
+    take = true
+  elseif current ~= '' then
+    local since = tonumber(redis.call('ZSCORE', KEYS[2], id) or '0')
+    take = since <= cutoff
+  end
+  if take then
+    redis.call('HSET', KEYS[1], id, owner)
+    redis.call('ZADD', KEYS[2], stamp, id)
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 return out
 """
 
@@ -457,11 +472,13 @@ class ChangeStore:
         """Which dead letters this pass sends: those no earlier pass or partition sent.
 
         ``synchub:<source>:dead`` maps a dead letter's event id (source, key, reason and
-        raw record: one per bad record per state) to the pass that claimed it. A bad
-        record is sent once, however often its page changes and however many windows
-        return it; a retried page of the claiming pass sends it again (at least once,
-        same event id). Claims older than the retention (``EXPIRE_CACHE``) are dropped in
-        one bounded step per call, so a record still bad after that is reported again.
+        raw record: one per bad record per state) to the pass that claimed it, or to ``""``
+        once ``confirm_dead_letters`` says it was published. A bad record is sent once,
+        however often its page changes and however many windows return it; a retried page
+        of the claiming pass sends it again (at least once, same event id), and a claim not
+        confirmed within ``DEAD_LETTER_LEASE`` passes to a later pass. Entries older than
+        the retention (``EXPIRE_CACHE``) are dropped in one bounded step per call, so a
+        record still bad after that is reported again.
 
         Returns:
             One flag per event id, in order: True = publish it.
@@ -469,11 +486,22 @@ class ChangeStore:
         key = f"synchub:{source}:dead"
         now = clock.now().timestamp()
         await self._prune_step(keys=[key, self._at(key)], args=[now - self._ttl, STORE_CHUNK])
+        owner = f"{partition}\x1f{run_token}"
+        cutoff = now - DEAD_LETTER_LEASE.total_seconds()
         flags: list[bool] = []
         for part in _chunks(event_ids):
-            owner = f"{partition}\x1f{run_token}"
             replies = await self._claim_dead(
-                keys=[key, self._at(key)], args=[owner, now, self._ttl, *part]
+                keys=[key, self._at(key)], args=[owner, now, cutoff, self._ttl, *part]
             )
             flags += [bool(int(v)) for v in replies]
         return flags
+
+    async def confirm_dead_letters(self, source: str, event_ids: list[str]) -> None:
+        """Mark claimed dead letters as published: no later pass sends them again."""
+        key = f"synchub:{source}:dead"
+        now = clock.now().timestamp()
+        for part in _chunks(event_ids):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hset(key, mapping=dict.fromkeys(part, ""))
+            pipe.zadd(self._at(key), dict.fromkeys(part, now))
+            await pipe.execute()

@@ -15,6 +15,9 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
+from infra.change_store import DEAD_LETTER_LEASE
+from models import clock as clock_module
+from models.clock import ManualClock
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
@@ -139,3 +142,30 @@ async def test_a_record_without_any_id_gets_a_key_all_the_same(
         topic="t", source="wiw", partition="2026-01-01", key=None, reason="x", raw=[1], trace="t"
     )
     assert msg.key and msg.key.startswith(b"wiw/2026-01-01/")
+
+
+@pytest.fixture
+def manual_clock() -> Iterator[ManualClock]:
+    saved = clock_module.default_clock()
+    manual = ManualClock(datetime(2026, 3, 2, 11, 0, tzinfo=UTC))
+    clock_module.set_default_clock(manual)
+    try:
+        yield manual
+    finally:
+        clock_module.set_default_clock(saved)
+
+
+async def test_a_dead_letter_claimed_by_a_pass_that_never_published_is_sent_later(
+    engine: Engine, manual_clock: ManualClock
+) -> None:
+    """Claimed, then the pass failed before its publish: a later pass sends it after all."""
+    store = engine.store
+    assert await store.claim_dead_letters("wiw", "d1", "pass-1", ["e1"]) == [True]
+    # the same moment, another day returns the same bad record: pass-1 is on it
+    assert await store.claim_dead_letters("wiw", "d2", "pass-2", ["e1"]) == [False]
+    assert await store.claim_dead_letters("wiw", "d1", "pass-1", ["e1"]) == [True]  # its retry
+    manual_clock.advance(DEAD_LETTER_LEASE + timedelta(seconds=1))
+    assert await store.claim_dead_letters("wiw", "d1", "pass-3", ["e1"]) == [True]  # taken over
+    await store.confirm_dead_letters("wiw", ["e1"])
+    manual_clock.advance(DEAD_LETTER_LEASE * 3)
+    assert await store.claim_dead_letters("wiw", "d1", "pass-4", ["e1"]) == [False]  # sent once
