@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -106,9 +107,10 @@ def seed(sims: Sims) -> None:
 
 async def sync_all(eng: Engine, *sources: str) -> None:
     for source in sources:
+        params = {"mode": "quick"} if source == "temu-inventory" else {}
         result = await eng.client.execute_workflow(
             SyncAllWorkflow.run,
-            SyncAllInput(source=source),
+            SyncAllInput(source=source, params=params),
             id=f"syncall/{source}/contract-{uuid.uuid4().hex[:8]}",
             task_queue=eng.settings.temporal.task_queue,
         )
@@ -135,6 +137,16 @@ async def read_topic(brokers: str, topic: str) -> list[Consumed]:
 SOURCES = ("wiw", "advoware", "temu-orders")
 
 
+def desired_stock(sims: Sims, settings: Settings) -> None:
+    """The ERP asks for other stock levels than TEMU has: the inventory sync edits them."""
+    sims.temu.seed_stock(2, 2, seed=21)
+    producer = Producer({"bootstrap.servers": settings.kafka.brokers, "acks": "all"})
+    for sku in sims.temu.skus():
+        body = json.dumps({"stock": sku["stock"] + 3}).encode()
+        producer.produce(settings.temu.stock_topic, key=sku["outSkuSn"].encode(), value=body)
+    assert producer.flush(10) == 0
+
+
 def topics(settings: Settings) -> dict[str, str]:
     """Change topic -> its schema's name stem."""
     return {
@@ -153,7 +165,8 @@ async def test_every_message_of_every_source_matches_its_schema_and_deletes_end_
     settings = all_sources(sims, services)
     try:
         async with running_engine(temporal_client, settings) as eng:
-            await sync_all(eng, *SOURCES)
+            desired_stock(sims, settings)
+            await sync_all(eng, *SOURCES, "temu-inventory")
             delete_some(sims)
             await sync_all(eng, "wiw", "advoware")
     finally:
@@ -182,6 +195,10 @@ async def test_every_message_of_every_source_matches_its_schema_and_deletes_end_
             assert tomb.headers == event.headers  # same event_id, op=delete, source
             assert tomb.offset > event.offset and tomb.partition == event.partition
     assert deletes_seen == 4
+    audit = await read_topic(brokers, settings.temu.inventory_topic)
+    assert len(audit) == 4
+    for m in audit:
+        assert problems("temu.inventory.changes", json.loads(m.value)) == [], m.value
     dead = await read_topic(brokers, settings.kafka.deadletter_topic)
     assert [m.key for m in dead] == [str(bad)]
     for m in dead:
