@@ -74,6 +74,11 @@ def build_connectors(settings: Settings) -> tuple[dict[str, Connector], dict[str
     return connectors, unconfigured
 
 
+def created_topic_config(settings: Settings) -> dict[str, str] | None:
+    """Configuration of the topics synchub creates: compacted with ``KAFKA_COMPACT_TOPICS``."""
+    return {"cleanup.policy": "compact"} if settings.output.compact_topics else None
+
+
 def build_output(settings: Settings) -> Output:
     """The value formats and tombstones of ``settings.output``, checked against the registry.
 
@@ -134,7 +139,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             topics.append(settings.temu.shipments_topic)
         if "temu-inventory" in connectors:
             topics.append(settings.temu.stock_topic)
-        topic_config = {"cleanup.policy": "compact"} if settings.output.compact_topics else None
+        topic_config = created_topic_config(settings)
         await asyncio.to_thread(
             ensure_topics,
             settings.kafka.brokers,

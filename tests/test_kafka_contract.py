@@ -35,6 +35,7 @@ from simulators import wiw as wiw_sim
 from simulators.server import ThreadedServer
 from tests.helpers import SIM_TOKEN, Engine, make_settings, read, running_engine
 from tests.json_schemas import problems
+from worker import created_topic_config
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -106,7 +107,9 @@ def seed(sims: Sims) -> None:
 
 
 async def sync_all(eng: Engine, *sources: str) -> None:
-    for source in sources:
+    """Run one sync of each source, all at once (they share nothing)."""
+
+    async def one(source: str) -> None:
         params = {"mode": "quick"} if source == "temu-inventory" else {}
         result = await eng.client.execute_workflow(
             SyncAllWorkflow.run,
@@ -115,6 +118,8 @@ async def sync_all(eng: Engine, *sources: str) -> None:
             task_queue=eng.settings.temporal.task_queue,
         )
         assert result.state == RunState.COMPLETED, (source, result)
+
+    await asyncio.gather(*(one(s) for s in sources))
 
 
 def delete_some(sims: Sims) -> None:
@@ -173,8 +178,12 @@ async def test_every_message_of_every_source_matches_its_schema_and_deletes_end_
         sims.wiw.reset_knobs()
     brokers = settings.kafka.brokers
     deletes_seen = 0
+    names = [*topics(settings), settings.kafka.deadletter_topic, settings.temu.inventory_topic]
+    read_back = dict(
+        zip(names, await asyncio.gather(*(read_topic(brokers, t) for t in names)), strict=True)
+    )
     for topic, schema in topics(settings).items():
-        msgs = await read_topic(brokers, topic)
+        msgs = read_back[topic]
         assert msgs, topic
         last: dict[str, Consumed] = {}
         for m in msgs:
@@ -195,11 +204,11 @@ async def test_every_message_of_every_source_matches_its_schema_and_deletes_end_
             assert tomb.headers == event.headers  # same event_id, op=delete, source
             assert tomb.offset > event.offset and tomb.partition == event.partition
     assert deletes_seen == 4
-    audit = await read_topic(brokers, settings.temu.inventory_topic)
+    audit = read_back[settings.temu.inventory_topic]
     assert len(audit) == 4
     for m in audit:
         assert problems("temu.inventory.changes", json.loads(m.value)) == [], m.value
-    dead = await read_topic(brokers, settings.kafka.deadletter_topic)
+    dead = read_back[settings.kafka.deadletter_topic]
     assert [m.key for m in dead] == [str(bad)]
     for m in dead:
         assert problems("synchub.deadletter", json.loads(m.value)) == []
@@ -219,8 +228,12 @@ async def test_flat_format_is_the_record_with_the_event_in_headers(
         delete_some(sims)
         await sync_all(eng, "wiw", "advoware")
     brokers = settings.kafka.brokers
+    names = list(topics(settings))
+    read_back = dict(
+        zip(names, await asyncio.gather(*(read_topic(brokers, t) for t in names)), strict=True)
+    )
     for topic, schema in topics(settings).items():
-        msgs = await read_topic(brokers, topic)
+        msgs = read_back[topic]
         assert msgs, topic
         for m in msgs:
             assert m.headers["source"] in SOURCES and len(m.headers["event_id"]) == 32
@@ -233,7 +246,7 @@ async def test_flat_format_is_the_record_with_the_event_in_headers(
         if schema != "temu.orders":
             deletes = [m for m in msgs if m.headers["op"] == "delete"]
             assert len(deletes) == 2 and len({m.key for m in deletes}) == 2
-    shifts = await read_topic(brokers, settings.kafka.wiw_topic)
+    shifts = read_back[settings.kafka.wiw_topic]
     first = next(json.loads(m.value) for m in shifts if m.key == str(linked))
     assert list(first) == list(SLOT_SYNC_SHIFT_FIELDS)  # slot_sync's fields, in its order
     assert first["linked_users"] is None and first["id"] == linked
@@ -242,9 +255,9 @@ async def test_flat_format_is_the_record_with_the_event_in_headers(
 
 async def test_topics_synchub_creates_can_be_compacted(kafka_brokers: str) -> None:
     topic = f"compacted.{uuid.uuid4().hex[:8]}"
-    created = await asyncio.to_thread(
-        ensure_topics, kafka_brokers, [topic], 1, config={"cleanup.policy": "compact"}
-    )
+    compact = created_topic_config(Settings(output=OutputSettings(compact_topics=True)))
+    assert created_topic_config(Settings()) is None  # not by default
+    created = await asyncio.to_thread(ensure_topics, kafka_brokers, [topic], 1, config=compact)
     assert created == [topic]
     admin = AdminClient({"bootstrap.servers": kafka_brokers})
     resource = ConfigResource(ResourceType.TOPIC, topic)
