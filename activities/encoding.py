@@ -16,6 +16,7 @@ validate every published message against them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -74,6 +75,13 @@ FLAT_SHAPES: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
 """Sources whose flat value is not simply the record's ``data`` (a consumer's shape)."""
 
 
+class UnencodableRecordError(ValueError):
+    """A record its source's Avro schema cannot hold; it is dead-lettered with this reason."""
+
+
+_AVRO_FIELD = re.compile(r"on field (\w+)")
+
+
 class ValueEncoder(Protocol):
     """Encodes a flat value of a source for a topic (``infra.avro.AvroValues``)."""
 
@@ -108,11 +116,23 @@ class Output:
     def flat_value(
         self, source: str, data: Mapping[str, Any], json: Callable[[Any], bytes]
     ) -> bytes:
-        """The flat value of a record: its consumer's shape, JSON or Avro."""
+        """The flat value of a record: its consumer's shape, JSON or Avro.
+
+        Raises:
+            UnencodableRecordError: the Avro schema cannot hold the record (a field of
+                another type than the schema's), naming the field.
+        """
         shape = FLAT_SHAPES.get(source)
         value = shape(data) if shape is not None else dict(data)
         if self.avro is not None and self.avro.encodes(source):
-            return self.avro.encode(source, value)
+            try:
+                return self.avro.encode(source, value)
+            except (ValueError, TypeError, OverflowError) as exc:
+                found = _AVRO_FIELD.search(str(exc))
+                raise UnencodableRecordError(
+                    f"{found.group(1) if found else 'record'}: does not fit the Avro schema "
+                    f"of {source} (schemas/avro/{source}.avsc): {exc}"
+                ) from None
         return json(value)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from activities.encoding import DEFAULT_OUTPUT, Output, tombstone
+from activities.encoding import DEFAULT_OUTPUT, Output, UnencodableRecordError, tombstone
 from infra.change_store import TOMBSTONE, Version
 from infra.publisher import OutMessage
 from models import clock
@@ -188,10 +188,23 @@ def plan_messages(
 
     def change(key: str, ver: Version, rec: Record | None) -> OutMessage:
         if flat:  # a flat delete is a null value: the delete event and tombstone in one
+            try:
+                value = None if rec is None else output.flat_value(source, rec.data, _json)
+            except UnencodableRecordError as exc:  # the page goes on; the state is reported
+                assert rec is not None
+                return deadletter_message(
+                    topic=deadletter_topic,
+                    source=source,
+                    partition=partition,
+                    key=key,
+                    reason=str(exc),
+                    raw=rec.data,
+                    trace=trace,
+                )
             return OutMessage(
                 topic=topic,
                 key=key.encode(),
-                value=None if rec is None else output.flat_value(source, rec.data, _json),
+                value=value,
                 headers=_headers(
                     ver.event(source, key), source, "delete" if rec is None else "upsert", trace
                 ),

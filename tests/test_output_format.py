@@ -50,3 +50,36 @@ def test_flat_wiw_shift_has_slot_syncs_fields_and_no_linked_users() -> None:
     flat = flat_wiw_shift({"id": 7, "linked_users": [1], "extra": "x", "start_time": "s"})
     assert flat["linked_users"] is None and "extra" not in flat
     assert flat["id"] == 7 and flat["notes"] is None and len(flat) == 26
+
+
+def test_a_record_avro_cannot_encode_is_dead_lettered_not_retried_forever() -> None:
+    """WIW sent a field of another type than slot_sync's schema has: the page goes on."""
+    import json
+    from pathlib import Path
+
+    import fastavro
+
+    from infra.avro import AvroValues
+    from models.records import Record
+
+    schema = fastavro.parse_schema(json.loads(Path("schemas/avro/wiw.avsc").read_text()))
+    output = Output(formats={"wiw": "flat"}, avro=AvroValues({"wiw": (7, schema)}))
+    good = {"id": 1, "start_time": "2026-01-01T08:00:00Z", "end_time": "2026-01-01T12:00:00Z"}
+    bad = {**good, "id": 2, "notes": 12345}
+    plan = Plan(upserts={"1": Version(1, "f1", "m"), "2": Version(1, "f2", "m")})
+    records = {k: Record(key=k, data=d) for k, d in (("1", good), ("2", bad))}
+    msgs = plan_messages(
+        plan,
+        records,
+        {"1": "f1", "2": "f2"},
+        topic="t",
+        deadletter_topic="dl",
+        source="wiw",
+        partition="p",
+        trace="tr",
+        output=output,
+    )
+    assert [(m.topic, m.key) for m in msgs] == [("t", b"1"), ("dl", b"2")]
+    assert msgs[0].value is not None and msgs[0].value[:5] == b"\x00\x00\x00\x00\x07"
+    body = json.loads(msgs[1].value or b"")
+    assert body["field"] == "notes" and "Avro" in body["reason"] and body["raw"] == bad
