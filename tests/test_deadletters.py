@@ -15,6 +15,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
+from activities.messages import deadletter_message
 from infra.change_store import DEAD_LETTER_LEASE
 from models import clock as clock_module
 from models.clock import ManualClock
@@ -132,12 +133,8 @@ async def test_string_id_is_the_key_and_the_message_says_what_is_wrong(
     assert dead.headers["event_id"] and dead.headers["source"] == "wiw"
 
 
-async def test_a_record_without_any_id_gets_a_key_all_the_same(
-    sim: WiwState, engine: Engine
-) -> None:
+async def test_a_record_without_any_id_gets_a_key_all_the_same() -> None:
     """No readable id: the key is the source, partition and a digest of the raw record."""
-    from activities.messages import deadletter_message
-
     msg = deadletter_message(
         topic="t", source="wiw", partition="2026-01-01", key=None, reason="x", raw=[1], trace="t"
     )
