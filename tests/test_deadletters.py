@@ -27,7 +27,7 @@ from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-REDIS_DB = 8
+REDIS_DB = 2
 
 
 @pytest.fixture(scope="module")
