@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -492,6 +492,29 @@ class DevStackSettings(_Section):
     """Shifts the simulator generates at start."""
 
 
+class OutputSettings(_Section):
+    """What synchub writes to Kafka: value format per source, tombstones, compaction, Avro."""
+
+    formats: dict[str, Literal["envelope", "flat"]] = Field(
+        default_factory=dict, validation_alias=_env("formats", "SYNCHUB_OUTPUT_FORMATS")
+    )
+    """Value format per source, JSON such as ``{"wiw": "flat"}``: ``envelope`` (the default
+    for every source not named) or ``flat`` (the record itself; ``event_id``, ``op`` and
+    ``source`` in headers only)."""
+    tombstones: bool = Field(default=True, validation_alias=_env("tombstones", "KAFKA_TOMBSTONES"))
+    """After a delete event, publish a Kafka tombstone (same key and headers, null value),
+    so a compacted topic drops the key."""
+    compact_topics: bool = Field(
+        default=False, validation_alias=_env("compact_topics", "KAFKA_COMPACT_TOPICS")
+    )
+    """Topics synchub creates get ``cleanup.policy=compact`` (existing topics are left alone)."""
+    schema_registry_url: str | None = Field(
+        default=None, validation_alias=_env("schema_registry_url", "SCHEMA_REGISTRY_URL")
+    )
+    """Confluent-compatible Schema Registry: when set, flat values of sources with an Avro
+    schema in ``schemas/avro/`` are Avro in the Confluent wire format."""
+
+
 class Settings(_Section):
     """The whole tree. Build it only in entry points; pass sections down."""
 
@@ -503,6 +526,7 @@ class Settings(_Section):
     advoware: AdvowareSettings = Field(default_factory=lambda: AdvowareSettings())
     temu: TemuSettings = Field(default_factory=lambda: TemuSettings())
     dev: DevStackSettings = Field(default_factory=lambda: DevStackSettings())
+    output: OutputSettings = Field(default_factory=lambda: OutputSettings())
 
     @classmethod
     def settings_customise_sources(
@@ -534,6 +558,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "advoware": AdvowareSettings,
     "temu": TemuSettings,
     "dev": DevStackSettings,
+    "output": OutputSettings,
 }
 
 

@@ -6,11 +6,12 @@ Run it with ``python worker.py``; settings come from the environment (see README
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.encoding import Output
 from activities.sync import SyncActivities
 from activities.temu import TemuActivities
 from activities.temu_inventory import TemuInventoryActivities
@@ -27,6 +29,7 @@ from connectors import REGISTRY, Connector
 from connectors.http import warm_http_stack
 from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
+from infra.avro import AvroValues
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
 from infra.gc_tuning import tune_gc
@@ -71,6 +74,49 @@ def build_connectors(settings: Settings) -> tuple[dict[str, Connector], dict[str
     return connectors, unconfigured
 
 
+def created_topic_config(settings: Settings) -> dict[str, str] | None:
+    """Configuration of the topics synchub creates: compacted with ``KAFKA_COMPACT_TOPICS``."""
+    return {"cleanup.policy": "compact"} if settings.output.compact_topics else None
+
+
+def build_output(settings: Settings) -> Output:
+    """The value formats and tombstones of ``settings.output``, checked against the registry.
+
+    Raises:
+        SettingsError: ``SYNCHUB_OUTPUT_FORMATS`` names a source synchub does not have.
+
+    """
+    unknown = sorted(set(settings.output.formats) - set(REGISTRY))
+    if unknown:
+        raise SettingsError(
+            f"SYNCHUB_OUTPUT_FORMATS names unknown sources {', '.join(unknown)} "
+            f"(known: {', '.join(REGISTRY)})"
+        )
+    return Output(formats=dict(settings.output.formats), tombstones=settings.output.tombstones)
+
+
+async def build_avro(
+    settings: Settings, output: Output, connectors: Mapping[str, Connector]
+) -> Output:
+    """With ``SCHEMA_REGISTRY_URL``: register the Avro schemas of the flat sources at start.
+
+    Flat values of sources with a schema in ``schemas/avro/`` are then Avro in the
+    Confluent wire format; the others stay JSON.
+    """
+    url = settings.output.schema_registry_url
+    if not url:
+        return output
+    topics = {s: c.topic for s, c in connectors.items() if output.format(s) == "flat"}
+    avro = await AvroValues.start(url, topics)
+    log.info(
+        "Avro values (Schema Registry %s) for: %s",
+        redact_url(url),
+        ", ".join(s for s in topics if avro.encodes(s))
+        or "no source (none is flat with an Avro schema)",
+    )
+    return dataclasses.replace(output, avro=avro)
+
+
 async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
     """Build every dependency once, check the services answer, and assemble the worker."""
     resources = AsyncExitStack()
@@ -93,14 +139,20 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             topics.append(settings.temu.shipments_topic)
         if "temu-inventory" in connectors:
             topics.append(settings.temu.stock_topic)
+        topic_config = created_topic_config(settings)
         await asyncio.to_thread(
-            ensure_topics, settings.kafka.brokers, topics, settings.kafka.topic_partitions
+            ensure_topics,
+            settings.kafka.brokers,
+            topics,
+            settings.kafka.topic_partitions,
+            config=topic_config,
         )
         publisher = KafkaPublisher(
             settings.kafka.brokers,
             client_id="synchub-worker",
             delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
             topic_partitions=settings.kafka.topic_partitions,
+            topic_config=topic_config,
         )
         resources.callback(publisher.close)
         epochs_redis = aioredis.Redis.from_url(settings.redis.url)
@@ -112,6 +164,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             settings.kafka.deadletter_topic,
             unconfigured,
             epochs=CacheEpochs(epochs_redis, settings.redis.expire_cache),
+            output=await build_avro(settings, build_output(settings), connectors),
         )
         extra: list[Callable[..., Any]] = []
         orders = connectors.get("temu-orders")

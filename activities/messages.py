@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from activities.encoding import DEFAULT_OUTPUT, Output, UnencodableRecordError, tombstone
 from infra.change_store import TOMBSTONE, Version
 from infra.publisher import OutMessage
 from models import clock
@@ -171,15 +173,42 @@ def plan_messages(
     source: str,
     partition: str,
     trace: str,
+    output: Output | None = None,
 ) -> list[OutMessage]:
-    """The messages of a plan: upserts, republished states, tombstones, dead letters.
+    """The messages of a plan: upserts, republished states, deletes, dead letters.
 
     An upsert carries the record's (possibly enriched) data and the fingerprint of the
-    record as fetched (``fps``).
+    record as fetched (``fps``). ``output`` says the source's value format and whether a
+    tombstone follows each delete event (``activities.encoding``; default: the envelope,
+    with tombstones).
     """
     now = _now()
+    output = output or DEFAULT_OUTPUT
+    flat = output.format(source) == "flat"
 
     def change(key: str, ver: Version, rec: Record | None) -> OutMessage:
+        if flat:  # a flat delete is a null value: the delete event and tombstone in one
+            try:
+                value = None if rec is None else output.flat_value(source, rec.data, _json)
+            except UnencodableRecordError as exc:  # the page goes on; the state is reported
+                assert rec is not None
+                return deadletter_message(
+                    topic=deadletter_topic,
+                    source=source,
+                    partition=partition,
+                    key=key,
+                    reason=str(exc),
+                    raw=rec.data,
+                    trace=trace,
+                )
+            return OutMessage(
+                topic=topic,
+                key=key.encode(),
+                value=value,
+                headers=_headers(
+                    ver.event(source, key), source, "delete" if rec is None else "upsert", trace
+                ),
+            )
         return change_message(
             topic=topic,
             source=source,
@@ -195,7 +224,9 @@ def plan_messages(
 
     out = [change(k, v, records[k]) for k, v in plan.upserts.items()]
     out += [change(k, v, records[k]) for k, v in plan.republish.items()]
-    out += [change(k, v, None) for k, v in plan.deletes.items()]
+    for k, v in plan.deletes.items():
+        event = change(k, v, None)
+        out += (event, tombstone(event)) if output.tombstones and not flat else (event,)
     out += [
         deadletter_message(
             topic=deadletter_topic,
@@ -229,24 +260,52 @@ def audit_message(
     )
 
 
+def deadletter_event(source: str, key: str | None, reason: str, raw: Any) -> str:
+    """The ``event_id`` of a dead letter: one per bad record per state, whatever the partition.
+
+    The partition is left out, so a bad record that two windows return (a shift crossing
+    midnight whose start cannot be read) has one id, and the change store sends it once.
+    """
+    return hashlib.sha256(canonical({"s": source, "k": key, "r": reason, "raw": raw})).hexdigest()[
+        :32
+    ]
+
+
+_FIELD = re.compile(r"([A-Za-z_][\w.\[\]-]*): ")
+
+
+def reason_field(reason: str) -> str | None:
+    """The field a rejection reason names first (``"start_time: Input should be ..."``).
+
+    Connectors write reasons as ``<field>: <why>; <field>: <why>`` (pydantic's error
+    locations); a reason about the record as a whole names no field.
+    """
+    match = _FIELD.match(reason)
+    return match.group(1) if match else None
+
+
 def deadletter_message(
     *, topic: str, source: str, partition: str, key: str | None, reason: str, raw: Any, trace: str
 ) -> OutMessage:
-    """A malformed upstream record with the reason it was rejected, so nothing is lost."""
+    """A malformed upstream record with the reason it was rejected, so nothing is lost.
+
+    The value says which source, partition and field, and why. The Kafka key is the
+    record's id, or when none is readable ``<source>/<partition>/<event id>``: never empty,
+    so a consumer can tell the bad records apart and a compacted topic keeps each.
+    """
+    event = deadletter_event(source, key, reason, raw)
     body = {
         "source": source,
         "partition": partition,
         "key": key,
+        "field": reason_field(reason),
         "reason": reason,
         "raw": raw,
         "observed_at": _now(),
     }
-    event = hashlib.sha256(canonical({"s": source, "k": key, "r": reason, "raw": raw})).hexdigest()[
-        :32
-    ]
     return OutMessage(
         topic=topic,
-        key=(key or "").encode(),
+        key=(key or f"{source}/{partition}/{event}").encode(),
         value=_json(body),
         headers=_headers(event, source, "deadletter", trace),
     )

@@ -22,9 +22,10 @@ from collections.abc import Mapping
 
 from temporalio import activity
 
+from activities.encoding import Output
 from activities.errors import translate_errors
 from activities.heartbeat import Beat, heartbeating, resumed_details
-from activities.messages import canonical, plan_messages, traceparent
+from activities.messages import canonical, deadletter_event, plan_messages, traceparent
 from activities.plan import Plan, diff_lookups, diff_page
 from connectors import get_spec
 from connectors.base import Connector
@@ -68,6 +69,7 @@ class SyncActivities:
         deadletter_topic: str,
         unconfigured: Mapping[str, str] | None = None,
         epochs: CacheEpochs | None = None,
+        output: Output | None = None,
     ) -> None:
         self._connectors = connectors
         self._store = store
@@ -75,6 +77,7 @@ class SyncActivities:
         self._deadletter = deadletter_topic
         self._unconfigured = unconfigured or {}
         self._epochs = epochs
+        self._output = output
 
     def _connector(self, source: str) -> Connector:
         try:
@@ -264,6 +267,7 @@ class SyncActivities:
             else None,
         )
         plan.commit.tally = cursor_id  # a retried page learns what this commit published
+        dead = await self._claim_dead_letters(src, part, input.run_token, plan)
         counts = plan.counts
         counts.fetched = len(page.records) + len(page.malformed)
         counts.requests = page.requests
@@ -275,6 +279,8 @@ class SyncActivities:
         )
         await self._publisher.publish(out)
         await self._store.commit(src, part, input.run_token, plan.commit)
+        if dead:
+            await self._store.confirm_dead_letters(src, dead)
         return SyncPageResult(
             records=counts, next_cursor=page.next_cursor, checkpoint=page.checkpoint
         )
@@ -343,6 +349,23 @@ class SyncActivities:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
         return FinishPartitionResult(records=counts, missing=total)
 
+    async def _claim_dead_letters(
+        self, src: str, part: str, run_token: str, plan: Plan
+    ) -> list[str]:
+        """Keep the plan's dead letters that no earlier pass or other partition sent.
+
+        Returns:
+            The event ids of those kept, to confirm once they are published.
+        """
+        if not plan.dead_letters:
+            return []
+        unique = {deadletter_event(src, b.key, b.reason, b.raw): b for b in plan.dead_letters}
+        send = await self._store.claim_dead_letters(src, part, run_token, list(unique))
+        kept = [(e, b) for (e, b), ok in zip(unique.items(), send, strict=True) if ok]
+        plan.dead_letters = [b for _, b in kept]
+        plan.counts.dead_lettered = len(kept)
+        return [e for e, _ in kept]
+
     def _messages(
         self,
         plan: Plan,
@@ -362,6 +385,7 @@ class SyncActivities:
             source=src,
             partition=part,
             trace=trace,
+            output=self._output,
         )
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 
@@ -44,6 +45,11 @@ SEEN_TTL_SECONDS = 86_400
 """A pass that never finishes (worker gone for good) leaves its seen-set for a day at most."""
 
 STORE_CHUNK = 1_000
+
+DEAD_LETTER_LEASE = timedelta(minutes=5)
+"""How long a dead letter claimed by one pass is left to it: longer than any page's publish,
+so a second partition returning the same bad record does not send it too; after that a
+claim never confirmed (the pass failed before its publish) is taken over by a later pass."""
 """Keys per Redis command and per round trip: a 40,000-record page is 40 short round trips,
 never one that outlasts the client's read timeout or blocks the server."""
 
@@ -100,6 +106,40 @@ if #old > 0 then
   redis.call('ZREM', KEYS[2], unpack(old))
 end
 return #old
+"""
+
+# Claim dead letters for one pass of one partition. Hash value: the owner while the claim is
+# pending, "" once sent. Unclaimed -> this owner's; claimed by this owner (a retried page)
+# -> send again; sent -> a repeat; pending for another owner -> a repeat while that claim is
+# younger than the lease (the other partition is publishing it), else taken over (its pass
+# failed before it published). The "written at" sorted set holds the claim or send time.
+# Atomic, so two partitions returning the same bad record never both send it.
+# KEYS: claims hash, its "written at" sorted set. ARGV: owner, now, lease cutoff, ttl, ids.
+# Returns 1 (send) or 0 (repeat) per event id.
+_CLAIM_DEAD = """
+local owner, stamp, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local current = redis.call('HGET', KEYS[1], id)
+  local take = false
+  if not current or current == owner then
+    take = true
+  elseif current ~= '' then
+    local since = tonumber(redis.call('ZSCORE', KEYS[2], id) or '0')
+    take = since <= cutoff
+  end
+  if take then
+    redis.call('HSET', KEYS[1], id, owner)
+    redis.call('ZADD', KEYS[2], stamp, id)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return out
 """
 
 PRUNE_STEPS = 8
@@ -207,6 +247,7 @@ class ChangeStore:
         self._missing_step = client.register_script(_MISSING_STEP)
         self._keep_step = client.register_script(_KEEP_STEP)
         self._prune_step = client.register_script(_PRUNE_STEP)
+        self._claim_dead = client.register_script(_CLAIM_DEAD)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -424,3 +465,43 @@ class ChangeStore:
         """Whole fingerprint hash of a partition (for tests and diagnostics)."""
         raw = await self._r.hgetall(f"{self._p(source, partition)}:fp")
         return {str(_text(k)): str(_text(v)) for k, v in raw.items()}
+
+    async def claim_dead_letters(
+        self, source: str, partition: str, run_token: str, event_ids: list[str]
+    ) -> list[bool]:
+        """Which dead letters this pass sends: those no earlier pass or partition sent.
+
+        ``synchub:<source>:dead`` maps a dead letter's event id (source, key, reason and
+        raw record: one per bad record per state) to the pass that claimed it, or to ``""``
+        once ``confirm_dead_letters`` says it was published. A bad record is sent once,
+        however often its page changes and however many windows return it; a retried page
+        of the claiming pass sends it again (at least once, same event id), and a claim not
+        confirmed within ``DEAD_LETTER_LEASE`` passes to a later pass. Entries older than
+        the retention (``EXPIRE_CACHE``) are dropped in one bounded step per call, so a
+        record still bad after that is reported again.
+
+        Returns:
+            One flag per event id, in order: True = publish it.
+        """
+        key = f"synchub:{source}:dead"
+        now = clock.now().timestamp()
+        await self._prune_step(keys=[key, self._at(key)], args=[now - self._ttl, STORE_CHUNK])
+        owner = f"{partition}\x1f{run_token}"
+        cutoff = now - DEAD_LETTER_LEASE.total_seconds()
+        flags: list[bool] = []
+        for part in _chunks(event_ids):
+            replies = await self._claim_dead(
+                keys=[key, self._at(key)], args=[owner, now, cutoff, self._ttl, *part]
+            )
+            flags += [bool(int(v)) for v in replies]
+        return flags
+
+    async def confirm_dead_letters(self, source: str, event_ids: list[str]) -> None:
+        """Mark claimed dead letters as published: no later pass sends them again."""
+        key = f"synchub:{source}:dead"
+        now = clock.now().timestamp()
+        for part in _chunks(event_ids):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hset(key, mapping=dict.fromkeys(part, ""))
+            pipe.zadd(self._at(key), dict.fromkeys(part, now))
+            await pipe.execute()

@@ -24,6 +24,8 @@ class Consumed:
     key: str
     value: bytes
     headers: dict[str, str]
+    tombstone: bool = False
+    """The value was null on the wire (``value`` is then ``b""``): a Kafka tombstone."""
 
 
 class TopicReader:
@@ -81,6 +83,7 @@ def _convert(m: object) -> Consumed:
         key=key.decode() if isinstance(key, bytes) else str(key or ""),
         value=m.value() or b"",  # type: ignore[attr-defined]
         headers=headers,
+        tombstone=m.value() is None,  # type: ignore[attr-defined]
     )
 
 

@@ -63,6 +63,7 @@ class KafkaPublisher:
             below the worker's graceful shutdown timeout.
         topic_partitions: Partition count for topics the publisher recreates when they have
             vanished (a broker restarted without its data).
+        topic_config: Configuration of the topics it creates, e.g. ``cleanup.policy``.
         **overrides: librdkafka settings, e.g. ``{"linger.ms": 20}``.
 
     """
@@ -74,10 +75,12 @@ class KafkaPublisher:
         *,
         delivery_timeout_seconds: float = 30.0,
         topic_partitions: int = 4,
+        topic_config: dict[str, str] | None = None,
         **overrides: Any,
     ) -> None:
         self._brokers = brokers
         self._partitions = topic_partitions
+        self._topic_config = topic_config
         self._config: dict[str, Any] = {
             "bootstrap.servers": brokers,
             "client.id": client_id,
@@ -181,7 +184,11 @@ class KafkaPublisher:
             rebuilt = self._rebuild(producer, reason)
         try:
             created = ensure_topics(
-                self._brokers, {m.topic for m in messages}, self._partitions, timeout=5.0
+                self._brokers,
+                {m.topic for m in messages},
+                self._partitions,
+                timeout=5.0,
+                config=self._topic_config,
             )
         except (KafkaException, RuntimeError) as exc:
             log.warning("cannot check Kafka topics after a failed publish: %s", exc)
@@ -226,7 +233,9 @@ class KafkaPublisher:
 
         """
         try:
-            return await asyncio.to_thread(ensure_topics, self._brokers, topics, self._partitions)
+            return await asyncio.to_thread(
+                ensure_topics, self._brokers, topics, self._partitions, config=self._topic_config
+            )
         except (KafkaException, RuntimeError) as exc:
             raise RetryableError(f"cannot check Kafka topics on {self._brokers}: {exc}") from None
 
@@ -260,7 +269,12 @@ def topic_incarnation(brokers: str, topic: str, timeout: float = 10.0) -> str | 
 
 
 def ensure_topics(
-    brokers: str, topics: Iterable[str], partitions: int, *, timeout: float = 15.0
+    brokers: str,
+    topics: Iterable[str],
+    partitions: int,
+    *,
+    timeout: float = 15.0,
+    config: dict[str, str] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet, each with ``partitions`` partitions.
 
@@ -274,6 +288,8 @@ def ensure_topics(
         topics: Topic names; duplicates are ignored.
         partitions: Partition count for the topics that get created.
         timeout: Seconds for the metadata request and for each creation.
+        config: Topic configuration of the created topics (``{"cleanup.policy":
+            "compact"}`` with ``KAFKA_COMPACT_TOPICS``); existing topics keep theirs.
 
     Returns:
         The names of the topics this call created.
@@ -288,7 +304,10 @@ def ensure_topics(
     if not wanted:
         return []
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in wanted],
+        [
+            NewTopic(t, num_partitions=partitions, replication_factor=1, config=config or {})
+            for t in wanted
+        ],
         operation_timeout=timeout,
         request_timeout=timeout,
     )

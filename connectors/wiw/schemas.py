@@ -204,8 +204,13 @@ class MalformedShiftError(ValueError):
 
 
 def shift_key(raw: Any) -> str | None:
-    """The record key of a raw shift, when its id is readable."""
+    """The record key of a raw shift, when its id is readable (a number, or a non-blank string).
+
+    A string id is still the best identifier a dead letter can carry, so it is kept.
+    """
     value = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(value, str):
+        return value.strip() or None
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 

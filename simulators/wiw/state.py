@@ -35,8 +35,9 @@ DATE_FIELDS = (
 """Shift fields holding RFC 1123 dates on the wire (the last two may be null)."""
 FIRST_ID = 2_076_300_000
 """Generated ids start here: real ids sit near the int32 limit (2 076 303 948 in slot_sync)."""
-MALFORMED_STYLES = ("bad_date", "missing_start_time")
-"""How a shift listed in ``malformed_ids`` is broken on the wire."""
+MALFORMED_STYLES = ("bad_date", "missing_start_time", "string_id")
+"""How a shift listed in ``malformed_ids`` is broken on the wire (``string_id``: the id
+as a JSON string and an unreadable start)."""
 
 _KNOB_DEFAULTS: dict[str, Any] = {
     "latency_ms": 0,
@@ -477,6 +478,8 @@ class WiwState(RequestCounters):
                 del out["start_time"]
             else:
                 out["start_time"] = "not a date"
+            if self.malformed_style == "string_id":
+                out["id"] = str(out["id"])
         return out
 
     # -- request handling ---------------------------------------------------------------
