@@ -13,7 +13,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -85,6 +93,54 @@ class TemporalSettings(_Section):
     )
     """After SIGTERM, running pages get this long to finish and commit before they are
     cancelled; keep it below the pod's ``terminationGracePeriodSeconds`` (60 s)."""
+    codec_keys: SecretStr | None = Field(
+        default=None, validation_alias=_env("codec_keys", "SYNCHUB_CODEC_KEYS")
+    )
+    """Comma list ``id:base64key`` of 32-byte AES keys, e.g. ``k2026:...,k2025:...``; every
+    key whose payloads may still be read stays listed. Unset: payloads are plaintext (the
+    embedded default generates one under its state folder)."""
+    codec_active_key: str | None = Field(
+        default=None, validation_alias=_env("codec_active_key", "SYNCHUB_CODEC_ACTIVE_KEY")
+    )
+    """Id of the key new payloads are encrypted with; may be omitted when only one key is set."""
+
+    @field_validator("codec_keys")
+    @classmethod
+    def _parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from infra.codec import parse_keys
+
+            parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("codec_active_key")
+    @classmethod
+    def _known(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "codec_keys" not in info.data:
+            return value  # the keys are invalid: that error names SYNCHUB_CODEC_KEYS
+        keys = info.data["codec_keys"]
+        if value is None:
+            if keys is not None and len(cls._ids(keys)) > 1:
+                raise ValueError("several keys in SYNCHUB_CODEC_KEYS: name the active one")
+            return value
+        if keys is None:
+            raise ValueError("set SYNCHUB_CODEC_KEYS too: the active key must be one of them")
+        if value not in cls._ids(keys):
+            raise ValueError(f"{value!r} is not a key id in SYNCHUB_CODEC_KEYS")
+        return value
+
+    @staticmethod
+    def _ids(keys: SecretStr) -> list[str]:
+        return [e.split(":", 1)[0].strip() for e in keys.get_secret_value().split(",") if e.strip()]
+
+    def codec(self) -> tuple[dict[str, bytes], str | None]:
+        """Key id → key bytes, and the active id (the only key when just one is set)."""
+        if self.codec_keys is None:
+            return {}, None
+        from infra.codec import parse_keys
+
+        keys = parse_keys(self.codec_keys.get_secret_value())
+        return keys, self.codec_active_key or next(iter(keys))
 
 
 class KafkaSettings(_Section):
