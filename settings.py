@@ -546,6 +546,8 @@ class DevStackSettings(_Section):
         default=200, ge=0, validation_alias=_env("wiw_shifts", "SYNCHUB_WIW_SIM_SHIFTS")
     )
     """Shifts the simulator generates at start."""
+    codec_port: int = Field(default=8234, validation_alias=_env("codec_port", "SYNCHUB_CODEC_PORT"))
+    """Codec server port; the Web UI decrypts payloads through it."""
 
 
 class Settings(_Section):
