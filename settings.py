@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
     BaseModel,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -142,6 +143,34 @@ class TemporalSettings(_Section):
         keys = parse_keys(self.codec_keys.get_secret_value())
         return keys, self.codec_active_key or next(iter(keys))
 
+    tls_ca_file: FilePath | None = Field(
+        default=None, validation_alias=_env("tls_ca_file", "TEMPORAL_TLS_CA_FILE")
+    )
+    """CA bundle (PEM) that signed the frontend's certificate; implies TLS."""
+    tls_cert_file: FilePath | None = Field(
+        default=None, validation_alias=_env("tls_cert_file", "TEMPORAL_TLS_CERT_FILE")
+    )
+    """Client certificate (PEM) for mTLS, e.g. Temporal Cloud's; needs TEMPORAL_TLS_KEY_FILE."""
+    tls_key_file: FilePath | None = Field(
+        default=None,
+        validation_alias=_env("tls_key_file", "TEMPORAL_TLS_KEY_FILE"),
+        validate_default=True,
+    )
+    """Private key (PEM) of the client certificate."""
+    tls_server_name: str | None = Field(
+        default=None, validation_alias=_env("tls_server_name", "TEMPORAL_TLS_SERVER_NAME")
+    )
+    """Server name to verify instead of the address's host (SNI override)."""
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("tls_cert_file") is None) and (
+            "tls_cert_file" in info.data
+        ):
+            raise ValueError("TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together")
+        return value
+
 
 class KafkaSettings(_Section):
     """Broker addresses and topic names (slot_sync's ``KAFKA_BROKERS``/``KAFKA_TOPIC_NAME``)."""
@@ -176,6 +205,71 @@ class KafkaSettings(_Section):
     )
     """How long a message may wait for the broker's acknowledgement (``message.timeout.ms``);
     bounds a publish against a dead broker; keep it below the graceful shutdown timeout."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        validation_alias=_env("security_protocol", "KAFKA_SECURITY_PROTOCOL"),
+    )
+    """``PLAINTEXT``, ``SSL`` (TLS), ``SASL_PLAINTEXT`` or ``SASL_SSL`` (SASL over TLS)."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias=_env("sasl_mechanism", "KAFKA_SASL_MECHANISM")
+    )
+    """SASL mechanism for the ``SASL_*`` protocols."""
+    sasl_username: str | None = Field(
+        default=None, validation_alias=_env("sasl_username", "KAFKA_SASL_USERNAME")
+    )
+    """SASL user."""
+    sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("sasl_password", "KAFKA_SASL_PASSWORD")
+    )
+    """SASL password."""
+    ssl_ca_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_ca_file", "KAFKA_SSL_CA_FILE")
+    )
+    """CA bundle (PEM) that signed the brokers' certificates; default: the system's."""
+    ssl_cert_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_cert_file", "KAFKA_SSL_CERT_FILE")
+    )
+    """Client certificate (PEM) when the brokers require mutual TLS."""
+    ssl_key_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_key_file", "KAFKA_SSL_KEY_FILE")
+    )
+    """Private key (PEM) of the client certificate."""
+    ssl_key_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("ssl_key_password", "KAFKA_SSL_KEY_PASSWORD"),
+        validate_default=True,
+    )
+    """Password of an encrypted client key."""
+
+    @field_validator("ssl_key_password")
+    @classmethod
+    def _consistent(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        d = info.data
+        protocol = d.get("security_protocol", "PLAINTEXT")
+        sasl = protocol.startswith("SASL_")
+        if sasl and not (d.get("sasl_mechanism") and d.get("sasl_username")):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if sasl and d.get("sasl_password") is None and "sasl_password" in d:
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_PASSWORD")
+        if not sasl and d.get("sasl_mechanism"):
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL is "
+                f"{protocol}: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        tls_files = [d.get(f) for f in ("ssl_ca_file", "ssl_cert_file", "ssl_key_file")]
+        if protocol in ("PLAINTEXT", "SASL_PLAINTEXT") and any(tls_files):
+            raise ValueError(
+                f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "use SSL (or SASL_SSL)"
+            )
+        if ("ssl_key_file" in d and "ssl_cert_file" in d) and (
+            (d.get("ssl_cert_file") is None) != (d.get("ssl_key_file") is None)
+        ):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together")
+        return value
 
     @field_validator("brokers")
     @classmethod
@@ -204,6 +298,36 @@ class RedisSettings(_Section):
             value = f"redis://{value}"
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    username: str | None = Field(default=None, validation_alias=_env("username", "REDIS_USERNAME"))
+    """ACL user (Redis 6+ / valkey); unset: the ``default`` user."""
+    password: SecretStr | None = Field(
+        default=None, validation_alias=_env("password", "REDIS_PASSWORD")
+    )
+    """Password of the ACL user (or ``requirepass``); kept out of REDIS_URL and the logs."""
+    ssl_ca_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_ca_file", "REDIS_SSL_CA_FILE")
+    )
+    """CA bundle (PEM) for ``rediss://``; default: the system's."""
+    ssl_cert_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_cert_file", "REDIS_SSL_CERT_FILE")
+    )
+    """Client certificate (PEM) when the server requires mutual TLS."""
+    ssl_key_file: FilePath | None = Field(
+        default=None,
+        validation_alias=_env("ssl_key_file", "REDIS_SSL_KEY_FILE"),
+        validate_default=True,
+    )
+    """Private key (PEM) of the client certificate."""
+
+    @field_validator("ssl_key_file")
+    @classmethod
+    def _tls_needs_rediss(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        files = [info.data.get("ssl_ca_file"), info.data.get("ssl_cert_file"), value]
+        url = info.data.get("url", "")
+        if any(files) and url and not url.startswith("rediss://"):
+            raise ValueError("REDIS_SSL_* files need a rediss:// URL in REDIS_HOST/REDIS_URL")
         return value
 
 

@@ -271,9 +271,16 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     """``watch``: print a topic's messages until Ctrl-C."""
+    from infra.connections import kafka_security
     from infra.consumer import tail
 
-    for msg in tail(settings.kafka.brokers, args.topic, from_beginning=not args.new, follow=True):
+    for msg in tail(
+        settings.kafka.brokers,
+        args.topic,
+        from_beginning=not args.new,
+        follow=True,
+        security=kafka_security(settings.kafka),
+    ):
         print(
             f"{msg.key}\t{msg.headers.get('op', '')}\t{msg.headers.get('event_id', '')}\t"
             f"{msg.value[:200]!r}",

@@ -6,6 +6,7 @@ Run it with ``python worker.py``; settings come from the environment (see README
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -29,6 +29,7 @@ from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.inventory import TemuInventoryConnector
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
+from infra.connections import kafka_security, redis_client
 from infra.gc_tuning import tune_gc
 from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
@@ -80,7 +81,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             resources.push_async_callback(conn.aclose)
         await warm_http_stack()  # the first upstream request would pay the lazy imports
         tune_gc()  # a big page's objects: no collection walks them again and again
-        store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
+        store = ChangeStore(redis_client(settings.redis), settings.redis.expire_cache)
         resources.push_async_callback(store.aclose)
         try:
             await store.ping()
@@ -93,17 +94,22 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             topics.append(settings.temu.shipments_topic)
         if "temu-inventory" in connectors:
             topics.append(settings.temu.stock_topic)
+        security = kafka_security(settings.kafka)
         await asyncio.to_thread(
-            ensure_topics, settings.kafka.brokers, topics, settings.kafka.topic_partitions
+            functools.partial(ensure_topics, security=security),
+            settings.kafka.brokers,
+            topics,
+            settings.kafka.topic_partitions,
         )
         publisher = KafkaPublisher(
             settings.kafka.brokers,
             client_id="synchub-worker",
             delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
             topic_partitions=settings.kafka.topic_partitions,
+            security=security,
         )
         resources.callback(publisher.close)
-        epochs_redis = aioredis.Redis.from_url(settings.redis.url)
+        epochs_redis = redis_client(settings.redis)
         resources.push_async_callback(epochs_redis.aclose)
         activities = SyncActivities(
             connectors,
@@ -122,11 +128,12 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 brokers=settings.kafka.brokers,
                 shipments_topic=settings.temu.shipments_topic,
                 deadletter_topic=settings.kafka.deadletter_topic,
+                kafka_security=security,
             )
             extra.append(temu.confirm_shipments)
         inventory = connectors.get("temu-inventory")
         if isinstance(inventory, TemuInventoryConnector):
-            inventory_redis = aioredis.Redis.from_url(settings.redis.url)
+            inventory_redis = redis_client(settings.redis)
             resources.push_async_callback(inventory_redis.aclose)
             stock = TemuInventoryActivities(
                 inventory.clients,
@@ -136,6 +143,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 stock_topic=settings.temu.stock_topic,
                 audit_topic=settings.temu.inventory_topic,
                 deadletter_topic=settings.kafka.deadletter_topic,
+                kafka_security=security,
             )
             extra += [stock.load_desired_stock, stock.reconcile_batch, stock.finish_run]
         worker = Worker(

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ class KafkaPublisher:
             below the worker's graceful shutdown timeout.
         topic_partitions: Partition count for topics the publisher recreates when they have
             vanished (a broker restarted without its data).
+        security: librdkafka SASL/TLS options (``infra.connections.kafka_security``).
         **overrides: librdkafka settings, e.g. ``{"linger.ms": 20}``.
 
     """
@@ -74,9 +75,11 @@ class KafkaPublisher:
         *,
         delivery_timeout_seconds: float = 30.0,
         topic_partitions: int = 4,
+        security: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> None:
         self._brokers = brokers
+        self._security = dict(security or {})
         self._partitions = topic_partitions
         self._config: dict[str, Any] = {
             "bootstrap.servers": brokers,
@@ -92,6 +95,7 @@ class KafkaPublisher:
             "allow.auto.create.topics": False,
             "error_cb": self._on_error,
         }
+        self._config.update(self._security)
         self._config.update(overrides)
         self._timeout = self._config["message.timeout.ms"] / 1000 + 5
         self._lock = threading.Lock()
@@ -181,7 +185,11 @@ class KafkaPublisher:
             rebuilt = self._rebuild(producer, reason)
         try:
             created = ensure_topics(
-                self._brokers, {m.topic for m in messages}, self._partitions, timeout=5.0
+                self._brokers,
+                {m.topic for m in messages},
+                self._partitions,
+                timeout=5.0,
+                security=self._security,
             )
         except (KafkaException, RuntimeError) as exc:
             log.warning("cannot check Kafka topics after a failed publish: %s", exc)
@@ -216,7 +224,9 @@ class KafkaPublisher:
         A deleted and recreated topic (or one a restarted in-memory broker lost) gets a new
         id, which is how a sync notices that what it published before is gone.
         """
-        return await asyncio.to_thread(topic_incarnation, self._brokers, topic)
+        return await asyncio.to_thread(
+            topic_incarnation, self._brokers, topic, security=self._security
+        )
 
     async def ensure_topics(self, topics: Iterable[str]) -> list[str]:
         """Create those of ``topics`` that do not exist, with the configured partition count.
@@ -226,7 +236,9 @@ class KafkaPublisher:
 
         """
         try:
-            return await asyncio.to_thread(ensure_topics, self._brokers, topics, self._partitions)
+            return await asyncio.to_thread(
+                ensure_topics, self._brokers, topics, self._partitions, security=self._security
+            )
         except (KafkaException, RuntimeError) as exc:
             raise RetryableError(f"cannot check Kafka topics on {self._brokers}: {exc}") from None
 
@@ -240,14 +252,16 @@ class KafkaPublisher:
         self._producer.close()
 
 
-def topic_incarnation(brokers: str, topic: str, timeout: float = 10.0) -> str | None:
+def topic_incarnation(
+    brokers: str, topic: str, timeout: float = 10.0, *, security: Mapping[str, Any] | None = None
+) -> str | None:
     """Topic id from ``DescribeTopics`` (tansu and Kafka ≥ 2.8 assign one), None if absent.
 
     Raises:
         RetryableError: the broker did not answer.
 
     """
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient({"bootstrap.servers": brokers, **(security or {})})
     future = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)[topic]
     try:
         desc = future.result(timeout)
@@ -260,7 +274,12 @@ def topic_incarnation(brokers: str, topic: str, timeout: float = 10.0) -> str | 
 
 
 def ensure_topics(
-    brokers: str, topics: Iterable[str], partitions: int, *, timeout: float = 15.0
+    brokers: str,
+    topics: Iterable[str],
+    partitions: int,
+    *,
+    timeout: float = 15.0,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet, each with ``partitions`` partitions.
 
@@ -274,6 +293,7 @@ def ensure_topics(
         topics: Topic names; duplicates are ignored.
         partitions: Partition count for the topics that get created.
         timeout: Seconds for the metadata request and for each creation.
+        security: librdkafka SASL/TLS options (``infra.connections.kafka_security``).
 
     Returns:
         The names of the topics this call created.
@@ -282,7 +302,7 @@ def ensure_topics(
         RuntimeError: a topic could not be created (the broker's reason is included).
 
     """
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient({"bootstrap.servers": brokers, **(security or {})})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [t for t in dict.fromkeys(topics) if t not in existing]
     if not wanted:

@@ -12,6 +12,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
 from infra.codec import data_converter
+from infra.connections import temporal_tls
 from settings import TemporalSettings
 from workflows.options import SEARCH_ATTRIBUTES
 
@@ -43,7 +44,7 @@ async def connect(settings: TemporalSettings) -> Client:
             namespace=settings.namespace,
             data_converter=converter_for(settings),
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-            tls=settings.tls or settings.api_key is not None,
+            tls=temporal_tls(settings),
         )
     except RuntimeError as exc:
         raise TemporalUnavailableError(
