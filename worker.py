@@ -179,6 +179,11 @@ async def run_worker(settings: Settings) -> None:
     if added:
         log.info("registered search attributes %s", ", ".join(added))
     bundle = await build_worker(client, settings)
+    active = settings.temporal.codec()[1]
+    if active:
+        log.info("payloads in Temporal history are encrypted with codec key %r", active)
+    else:
+        log.warning("SYNCHUB_CODEC_KEYS is not set: payloads in Temporal history are plaintext")
     for source, why in bundle.unconfigured.items():
         log.warning("source %s disabled: %s", source, why)
     log.info(

@@ -5,8 +5,12 @@ Real HTTP: the starlette app served by uvicorn, the Web UI of ``temporal server 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +20,12 @@ from google.protobuf.json_format import MessageToDict
 from temporalio.api.common.v1 import Payload, Payloads
 
 from infra.codec import EncryptionCodec
-from infra.codec_server import make_codec_app
+from infra.codec_server import make_codec_app, run_codec_server
 from infra.devstack import TEMPORAL, DevStack
-from simulators.server import ThreadedServer
+from settings import SettingsError, TemporalSettings
+from simulators.server import ThreadedServer, free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 UI = "http://127.0.0.1:8233"
 KEY = os.urandom(32)
 
@@ -86,3 +92,32 @@ def test_dev_server_web_ui_uses_the_codec_endpoint(tmp_path: Path) -> None:
         assert stack.ui_url is not None
         settings = httpx.get(f"{stack.ui_url}/api/v1/settings", timeout=10).json()
     assert settings["Codec"]["Endpoint"] == endpoint, settings
+
+
+def test_starter_codec_server_command(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCHUB_")}
+    proc = subprocess.Popen(
+        [sys.executable, "starter.py", "codec-server", "--port", str(port)],
+        cwd=ROOT,
+        env={**env, "SYNCHUB_CODEC_KEYS": f"k1:{base64.b64encode(KEY).decode()}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "codec server on" in proc.stdout.readline()
+        sealed = EncryptionCodec({"k1": KEY}, "k1").encrypt(PLAIN)
+        for _ in range(50):
+            try:
+                dec = httpx.post(f"http://127.0.0.1:{port}/decode", content=body(sealed))
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert dec.json()["payloads"] == [MessageToDict(PLAIN)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    with pytest.raises(SettingsError, match="set SYNCHUB_CODEC_KEYS"):
+        run_codec_server(TemporalSettings(), "127.0.0.1", port)  # main() prints it, exit 2
