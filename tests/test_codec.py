@@ -19,13 +19,14 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHistory
 
 from infra.codec import CodecKeyError, EncryptionCodec, data_converter, parse_keys
 from infra.devrun import local_advoware_settings
+from infra.schedules import ScheduleDef, apply_schedules
 from infra.temporal import converter_for
 from models.sync import SyncAllInput, SyncAllResult
-from settings import SettingsError, TemporalSettings, load_settings
+from settings import Settings, SettingsError, TemporalSettings, load_settings
 from simulators.advoware import AdvowareState, make_sim_app
 from simulators.server import ThreadedServer
 from tests.helpers import Engine, make_settings, read, running_engine
@@ -256,3 +257,27 @@ async def test_history_holds_no_plaintext_and_rotation_keeps_it_readable(sim, en
     keyless = await Client.connect(rotated.address, data_converter=data_converter())
     with pytest.raises(CodecKeyError, match="set SYNCHUB_CODEC_KEYS"):
         await keyless.get_workflow_handle(wid).result()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_schedules_store_encrypted_inputs(temporal_address) -> None:
+    tag = uuid.uuid4().hex[:8]
+    temporal = TemporalSettings(
+        address=temporal_address, task_queue=f"codec-{tag}", codec_keys=keys_setting(s=b64key())
+    )
+    client = await Client.connect(temporal_address, data_converter=converter_for(temporal))
+    sid = f"codec-test-{tag}"
+    definition = ScheduleDef(sid, "advoware", timedelta(hours=6), params={"days_back": 3})
+    await apply_schedules(client, Settings(temporal=temporal), [definition])
+    handle = client.get_schedule_handle(sid)
+    try:
+        desc = await handle.describe()
+        raw = desc.raw_description.schedule.action.start_workflow.input.payloads
+        assert raw and all(p.metadata["encoding"] == b"binary/encrypted" for p in raw)
+        assert b"days_back" not in b"".join(p.SerializeToString() for p in raw)
+        action = desc.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        [arg] = await converter_for(temporal).decode(action.args, [SyncAllInput])
+        assert arg.source == "advoware" and arg.params == {"days_back": 3}
+    finally:
+        await handle.delete()
