@@ -13,7 +13,16 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -85,6 +94,82 @@ class TemporalSettings(_Section):
     )
     """After SIGTERM, running pages get this long to finish and commit before they are
     cancelled; keep it below the pod's ``terminationGracePeriodSeconds`` (60 s)."""
+    codec_keys: SecretStr | None = Field(
+        default=None, validation_alias=_env("codec_keys", "SYNCHUB_CODEC_KEYS")
+    )
+    """Comma list ``id:base64key`` of 32-byte AES keys, e.g. ``k2026:...,k2025:...``; every
+    key whose payloads may still be read stays listed. Unset: payloads are plaintext (the
+    embedded default generates one under its state folder)."""
+    codec_active_key: str | None = Field(
+        default=None, validation_alias=_env("codec_active_key", "SYNCHUB_CODEC_ACTIVE_KEY")
+    )
+    """Id of the key new payloads are encrypted with; may be omitted when only one key is set."""
+
+    @field_validator("codec_keys")
+    @classmethod
+    def _parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from infra.codec import parse_keys
+
+            parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("codec_active_key")
+    @classmethod
+    def _known(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "codec_keys" not in info.data:
+            return value  # the keys are invalid: that error names SYNCHUB_CODEC_KEYS
+        keys = info.data["codec_keys"]
+        if value is None:
+            if keys is not None and len(cls._ids(keys)) > 1:
+                raise ValueError("several keys in SYNCHUB_CODEC_KEYS: name the active one")
+            return value
+        if keys is None:
+            raise ValueError("set SYNCHUB_CODEC_KEYS too: the active key must be one of them")
+        if value not in cls._ids(keys):
+            raise ValueError(f"{value!r} is not a key id in SYNCHUB_CODEC_KEYS")
+        return value
+
+    @staticmethod
+    def _ids(keys: SecretStr) -> list[str]:
+        return [e.split(":", 1)[0].strip() for e in keys.get_secret_value().split(",") if e.strip()]
+
+    def codec(self) -> tuple[dict[str, bytes], str | None]:
+        """Key id → key bytes, and the active id (the only key when just one is set)."""
+        if self.codec_keys is None:
+            return {}, None
+        from infra.codec import parse_keys
+
+        keys = parse_keys(self.codec_keys.get_secret_value())
+        return keys, self.codec_active_key or next(iter(keys))
+
+    tls_ca_file: FilePath | None = Field(
+        default=None, validation_alias=_env("tls_ca_file", "TEMPORAL_TLS_CA_FILE")
+    )
+    """CA bundle (PEM) that signed the frontend's certificate; implies TLS."""
+    tls_cert_file: FilePath | None = Field(
+        default=None, validation_alias=_env("tls_cert_file", "TEMPORAL_TLS_CERT_FILE")
+    )
+    """Client certificate (PEM) for mTLS, e.g. Temporal Cloud's; needs TEMPORAL_TLS_KEY_FILE."""
+    tls_key_file: FilePath | None = Field(
+        default=None,
+        validation_alias=_env("tls_key_file", "TEMPORAL_TLS_KEY_FILE"),
+        validate_default=True,
+    )
+    """Private key (PEM) of the client certificate."""
+    tls_server_name: str | None = Field(
+        default=None, validation_alias=_env("tls_server_name", "TEMPORAL_TLS_SERVER_NAME")
+    )
+    """Server name to verify instead of the address's host (SNI override)."""
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("tls_cert_file") is None) and (
+            "tls_cert_file" in info.data
+        ):
+            raise ValueError("TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together")
+        return value
 
 
 class KafkaSettings(_Section):
@@ -120,6 +205,71 @@ class KafkaSettings(_Section):
     )
     """How long a message may wait for the broker's acknowledgement (``message.timeout.ms``);
     bounds a publish against a dead broker; keep it below the graceful shutdown timeout."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        validation_alias=_env("security_protocol", "KAFKA_SECURITY_PROTOCOL"),
+    )
+    """``PLAINTEXT``, ``SSL`` (TLS), ``SASL_PLAINTEXT`` or ``SASL_SSL`` (SASL over TLS)."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias=_env("sasl_mechanism", "KAFKA_SASL_MECHANISM")
+    )
+    """SASL mechanism for the ``SASL_*`` protocols."""
+    sasl_username: str | None = Field(
+        default=None, validation_alias=_env("sasl_username", "KAFKA_SASL_USERNAME")
+    )
+    """SASL user."""
+    sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("sasl_password", "KAFKA_SASL_PASSWORD")
+    )
+    """SASL password."""
+    ssl_ca_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_ca_file", "KAFKA_SSL_CA_FILE")
+    )
+    """CA bundle (PEM) that signed the brokers' certificates; default: the system's."""
+    ssl_cert_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_cert_file", "KAFKA_SSL_CERT_FILE")
+    )
+    """Client certificate (PEM) when the brokers require mutual TLS."""
+    ssl_key_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_key_file", "KAFKA_SSL_KEY_FILE")
+    )
+    """Private key (PEM) of the client certificate."""
+    ssl_key_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("ssl_key_password", "KAFKA_SSL_KEY_PASSWORD"),
+        validate_default=True,
+    )
+    """Password of an encrypted client key."""
+
+    @field_validator("ssl_key_password")
+    @classmethod
+    def _consistent(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        d = info.data
+        protocol = d.get("security_protocol", "PLAINTEXT")
+        sasl = protocol.startswith("SASL_")
+        if sasl and not (d.get("sasl_mechanism") and d.get("sasl_username")):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if sasl and d.get("sasl_password") is None and "sasl_password" in d:
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_PASSWORD")
+        if not sasl and d.get("sasl_mechanism"):
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL is "
+                f"{protocol}: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        tls_files = [d.get(f) for f in ("ssl_ca_file", "ssl_cert_file", "ssl_key_file")]
+        if protocol in ("PLAINTEXT", "SASL_PLAINTEXT") and any(tls_files):
+            raise ValueError(
+                f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "use SSL (or SASL_SSL)"
+            )
+        if ("ssl_key_file" in d and "ssl_cert_file" in d) and (
+            (d.get("ssl_cert_file") is None) != (d.get("ssl_key_file") is None)
+        ):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together")
+        return value
 
     @field_validator("brokers")
     @classmethod
@@ -148,6 +298,36 @@ class RedisSettings(_Section):
             value = f"redis://{value}"
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    username: str | None = Field(default=None, validation_alias=_env("username", "REDIS_USERNAME"))
+    """ACL user (Redis 6+ / valkey); unset: the ``default`` user."""
+    password: SecretStr | None = Field(
+        default=None, validation_alias=_env("password", "REDIS_PASSWORD")
+    )
+    """Password of the ACL user (or ``requirepass``); kept out of REDIS_URL and the logs."""
+    ssl_ca_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_ca_file", "REDIS_SSL_CA_FILE")
+    )
+    """CA bundle (PEM) for ``rediss://``; default: the system's."""
+    ssl_cert_file: FilePath | None = Field(
+        default=None, validation_alias=_env("ssl_cert_file", "REDIS_SSL_CERT_FILE")
+    )
+    """Client certificate (PEM) when the server requires mutual TLS."""
+    ssl_key_file: FilePath | None = Field(
+        default=None,
+        validation_alias=_env("ssl_key_file", "REDIS_SSL_KEY_FILE"),
+        validate_default=True,
+    )
+    """Private key (PEM) of the client certificate."""
+
+    @field_validator("ssl_key_file")
+    @classmethod
+    def _tls_needs_rediss(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        files = [info.data.get("ssl_ca_file"), info.data.get("ssl_cert_file"), value]
+        url = info.data.get("url", "")
+        if any(files) and url and not url.startswith("rediss://"):
+            raise ValueError("REDIS_SSL_* files need a rediss:// URL in REDIS_HOST/REDIS_URL")
         return value
 
 
@@ -490,6 +670,8 @@ class DevStackSettings(_Section):
         default=200, ge=0, validation_alias=_env("wiw_shifts", "SYNCHUB_WIW_SIM_SHIFTS")
     )
     """Shifts the simulator generates at start."""
+    codec_port: int = Field(default=8234, validation_alias=_env("codec_port", "SYNCHUB_CODEC_PORT"))
+    """Codec server port; the Web UI decrypts payloads through it."""
 
 
 class OutputSettings(_Section):

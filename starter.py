@@ -10,6 +10,7 @@ Examples::
     python starter.py stop|pause|resume <workflow-id>
     python starter.py schedules apply|list|pause|unpause|trigger [schedule-id]
     python starter.py watch wiw.shifts          # print messages of a topic
+    python starter.py codec-server --cors-origin https://temporal-ui.example
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from connectors import get_spec
+from infra.codec import CodecKeyError
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import TemporalUnavailableError, connect
 from models.errors import InvalidParamsError
@@ -269,15 +271,29 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     """``watch``: print a topic's messages until Ctrl-C."""
+    from infra.connections import kafka_security
     from infra.consumer import tail
 
-    for msg in tail(settings.kafka.brokers, args.topic, from_beginning=not args.new, follow=True):
+    for msg in tail(
+        settings.kafka.brokers,
+        args.topic,
+        from_beginning=not args.new,
+        follow=True,
+        security=kafka_security(settings.kafka),
+    ):
         print(
             f"{msg.key}\t{msg.headers.get('op', '')}\t{msg.headers.get('event_id', '')}\t"
             f"{msg.value[:200]!r}",
             flush=True,
         )
     return 0
+
+
+def cmd_codec_server(args: argparse.Namespace, settings: Settings) -> int:
+    """``codec-server``: serve /encode and /decode for the Web UI until Ctrl-C."""
+    from infra.codec_server import run_codec_server
+
+    return run_codec_server(settings.temporal, args.host, args.port, args.cors_origin)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,6 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     watch = sub.add_parser("watch", help="print the messages of a Kafka topic")
     watch.add_argument("topic")
     watch.add_argument("--new", action="store_true", help="only messages arriving from now on")
+    codec = sub.add_parser(
+        "codec-server",
+        help="decrypt payloads for the Temporal Web UI with SYNCHUB_CODEC_KEYS (/encode, /decode)",
+    )
+    codec.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    codec.add_argument("--port", type=int, default=8234, help="port (default 8234)")
+    codec.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="Web UI origin allowed to call it (repeatable; default the dev UI on :8233)",
+    )
     return parser
 
 
@@ -351,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_dev(settings)
         if args.command == "watch":
             return cmd_watch(args, settings)
+        if args.command == "codec-server":
+            return cmd_codec_server(args, settings)
         if args.command in ("run", "resync"):
             get_spec(args.source).validate_params(parse_params(args.param))
             if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -373,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, UsageError, InvalidParamsError) as exc:
         print(f"starter.py: {exc}", file=sys.stderr)
         return 2
-    except TemporalUnavailableError as exc:
+    except (TemporalUnavailableError, CodecKeyError) as exc:
         print(f"starter.py: {exc}", file=sys.stderr)
         return 1
     except RPCError as exc:

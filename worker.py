@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -32,6 +32,7 @@ from connectors.temu.inventory import TemuInventoryConnector
 from infra.avro import AvroValues
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
+from infra.connections import kafka_security, redis_client
 from infra.gc_tuning import tune_gc
 from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
@@ -126,7 +127,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             resources.push_async_callback(conn.aclose)
         await warm_http_stack()  # the first upstream request would pay the lazy imports
         tune_gc()  # a big page's objects: no collection walks them again and again
-        store = ChangeStore.from_url(settings.redis.url, settings.redis.expire_cache)
+        store = ChangeStore(redis_client(settings.redis), settings.redis.expire_cache)
         resources.push_async_callback(store.aclose)
         try:
             await store.ping()
@@ -140,12 +141,12 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         if "temu-inventory" in connectors:
             topics.append(settings.temu.stock_topic)
         topic_config = created_topic_config(settings)
+        security = kafka_security(settings.kafka)
         await asyncio.to_thread(
-            ensure_topics,
+            functools.partial(ensure_topics, config=topic_config, security=security),
             settings.kafka.brokers,
             topics,
             settings.kafka.topic_partitions,
-            config=topic_config,
         )
         publisher = KafkaPublisher(
             settings.kafka.brokers,
@@ -153,9 +154,10 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
             topic_partitions=settings.kafka.topic_partitions,
             topic_config=topic_config,
+            security=security,
         )
         resources.callback(publisher.close)
-        epochs_redis = aioredis.Redis.from_url(settings.redis.url)
+        epochs_redis = redis_client(settings.redis)
         resources.push_async_callback(epochs_redis.aclose)
         activities = SyncActivities(
             connectors,
@@ -175,11 +177,12 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 brokers=settings.kafka.brokers,
                 shipments_topic=settings.temu.shipments_topic,
                 deadletter_topic=settings.kafka.deadletter_topic,
+                kafka_security=security,
             )
             extra.append(temu.confirm_shipments)
         inventory = connectors.get("temu-inventory")
         if isinstance(inventory, TemuInventoryConnector):
-            inventory_redis = aioredis.Redis.from_url(settings.redis.url)
+            inventory_redis = redis_client(settings.redis)
             resources.push_async_callback(inventory_redis.aclose)
             stock = TemuInventoryActivities(
                 inventory.clients,
@@ -189,6 +192,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 stock_topic=settings.temu.stock_topic,
                 audit_topic=settings.temu.inventory_topic,
                 deadletter_topic=settings.kafka.deadletter_topic,
+                kafka_security=security,
             )
             extra += [stock.load_desired_stock, stock.reconcile_batch, stock.finish_run]
         worker = Worker(
@@ -224,6 +228,11 @@ async def run_worker(settings: Settings) -> None:
     if added:
         log.info("registered search attributes %s", ", ".join(added))
     bundle = await build_worker(client, settings)
+    active = settings.temporal.codec()[1]
+    if active:
+        log.info("payloads in Temporal history are encrypted with codec key %r", active)
+    else:
+        log.warning("SYNCHUB_CODEC_KEYS is not set: payloads in Temporal history are plaintext")
     for source, why in bundle.unconfigured.items():
         log.warning("source %s disabled: %s", source, why)
     log.info(

@@ -62,10 +62,12 @@ class TemuActivities:
         brokers: str,
         shipments_topic: str,
         deadletter_topic: str,
+        kafka_security: Mapping[str, Any] | None = None,
     ) -> None:
         self._clients = clients
         self._publisher = publisher
         self._brokers = brokers
+        self._security = kafka_security
         self._shipments = shipments_topic
         self._deadletter = deadletter_topic
 
@@ -84,7 +86,11 @@ class TemuActivities:
         counts = {"confirmed": 0, "duplicates": 0, "rejected": 0, "refused": 0, "invalid": 0}
         trace = traceparent(input.run_token)
         reader = await asyncio.to_thread(
-            CommittingReader, self._brokers, self._shipments, f"synchub-temu-shipments-{shop}"
+            CommittingReader,
+            self._brokers,
+            self._shipments,
+            f"synchub-temu-shipments-{shop}",
+            self._security,
         )
         try:
             handled = 0

@@ -238,6 +238,7 @@ class TemuInventoryActivities:
         audit_topic: audit events of applied changes (``temu.inventory.changes``).
         deadletter_topic: invalid ERP messages and SKUs TEMU rejected.
         clock: unix seconds (tests move it).
+        kafka_security: librdkafka SASL/TLS options for that consumer.
     """
 
     def __init__(
@@ -251,11 +252,13 @@ class TemuInventoryActivities:
         audit_topic: str,
         deadletter_topic: str,
         clock: Any = time.time,
+        kafka_security: Mapping[str, Any] | None = None,
     ) -> None:
         self._clients = clients
         self._r = redis
         self._publisher = publisher
         self._brokers = brokers
+        self._security = kafka_security
         self._stock_topic = stock_topic
         self._audit = audit_topic
         self._deadletter = deadletter_topic
@@ -310,7 +313,11 @@ class TemuInventoryActivities:
         trace = traceparent(input.run_token)
         try:
             reader = await asyncio.to_thread(
-                CommittingReader, self._brokers, self._stock_topic, f"synchub-temu-stock-{shop}"
+                CommittingReader,
+                self._brokers,
+                self._stock_topic,
+                f"synchub-temu-stock-{shop}",
+                self._security,
             )
         except RuntimeError as exc:  # topic missing: the ERP has not published yet
             raise RetryableError(f"{SOURCE}/{shop}: cannot read desired stock: {exc}") from None

@@ -8,8 +8,9 @@ reports it wrong for multi-record batches).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
@@ -31,13 +32,21 @@ class Consumed:
 class TopicReader:
     """Reads a topic from the beginning (or its end) and returns what arrived since last read."""
 
-    def __init__(self, brokers: str, topic: str, from_beginning: bool = True) -> None:
+    def __init__(
+        self,
+        brokers: str,
+        topic: str,
+        from_beginning: bool = True,
+        *,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self._consumer = Consumer(
             {
                 "bootstrap.servers": brokers,
                 "group.id": "synchub-reader",
                 "enable.auto.commit": False,
                 "session.timeout.ms": 6000,
+                **(security or {}),
             }
         )
         meta = self._consumer.list_topics(topic, timeout=10)
@@ -88,10 +97,14 @@ def _convert(m: object) -> Consumed:
 
 
 def tail(
-    brokers: str, topic: str, from_beginning: bool = True, follow: bool = True
+    brokers: str,
+    topic: str,
+    from_beginning: bool = True,
+    follow: bool = True,
+    security: Mapping[str, Any] | None = None,
 ) -> Iterator[Consumed]:
     """Yield messages as they arrive; with ``follow`` never stops (Ctrl-C ends it)."""
-    reader = TopicReader(brokers, topic, from_beginning)
+    reader = TopicReader(brokers, topic, from_beginning, security=security)
     try:
         while True:
             yield from reader.read(idle=0.5, timeout=1.0)
@@ -110,7 +123,9 @@ class CommittingReader:
     must be idempotent (TEMU treats a repeated shipment confirmation so).
     """
 
-    def __init__(self, brokers: str, topic: str, group: str) -> None:
+    def __init__(
+        self, brokers: str, topic: str, group: str, security: Mapping[str, Any] | None = None
+    ) -> None:
         self.topic = topic
         self._consumer = Consumer(
             {
@@ -119,6 +134,7 @@ class CommittingReader:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
+                **(security or {}),
             }
         )
         meta = self._consumer.list_topics(topic, timeout=10)

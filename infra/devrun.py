@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
+from infra.codec import EncryptionCodec, dev_key_entry
+from infra.codec_server import make_codec_app
 from infra.devstack import DevStack, ServiceError
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect, ensure_search_attributes
@@ -173,6 +175,8 @@ async def serve(
                         "",
                         f"synchub dev stack is up in {up:.1f} s",
                         f"  Temporal Web UI   {stack.ui_url}",
+                        f"  codec server      http://{settings.dev.host}:{settings.dev.codec_port}"
+                        "  (history is encrypted; the Web UI decrypts through it)",
                         f"  Temporal frontend {stack.temporal_address}  (temporal --address ...)",
                         f"  Kafka (tansu)     {stack.kafka_brokers}  topics: {', '.join(topics)}",
                         f"  Redis (valkey)    {stack.redis_url}",
@@ -246,8 +250,29 @@ def _run_dev(settings: Settings, started: float) -> int:
         settings.temu.stock_topic,
         settings.temu.inventory_topic,
     ]
+    ensure_port_free(dev.host, dev.codec_port, "the codec server", "SYNCHUB_CODEC_PORT")
+    codec_endpoint = f"http://{dev.host}:{dev.codec_port}"
     stack = DevStack.from_settings(
-        dev, topics=topics, topic_partitions=settings.kafka.topic_partitions
+        dev,
+        topics=topics,
+        topic_partitions=settings.kafka.topic_partitions,
+        ui_codec_endpoint=codec_endpoint,
+    )
+    # history is encrypted in the embedded default too: a key of its own under the state dir
+    codec_keys = settings.temporal.codec_keys or SecretStr(dev_key_entry(dev.state_dir))
+    temporal = TemporalSettings(
+        address=stack.temporal_address,
+        namespace=settings.temporal.namespace,
+        task_queue=settings.temporal.task_queue,
+        codec_keys=codec_keys,
+        codec_active_key=settings.temporal.codec_active_key,
+    )
+    keys, active = temporal.codec()
+    ui = stack.ui_url or f"http://{dev.host}:{dev.ui_port}"
+    codec_server = ThreadedServer(
+        make_codec_app(EncryptionCodec(keys, active), [ui, ui.replace("127.0.0.1", "localhost")]),
+        dev.host,
+        dev.codec_port,
     )
     state = WiwState(static_token=DEV_WIW_TOKEN, timezone=settings.sync.timezone)
     state.seed(dev.wiw_shifts, days=window_days(settings), seed=1)
@@ -271,6 +296,7 @@ def _run_dev(settings: Settings, started: float) -> int:
         sim.start()
         adv_sim.start()
         temu_server.start()
+        codec_server.start()
         # the ERP's view of stock: a third of the SKUs differ from TEMU's, for the inventory runs
         publish_desired_stock(
             stack.kafka_brokers,
@@ -280,11 +306,7 @@ def _run_dev(settings: Settings, started: float) -> int:
         try:
             local = settings.model_copy(
                 update={
-                    "temporal": TemporalSettings(
-                        address=stack.temporal_address,
-                        namespace=settings.temporal.namespace,
-                        task_queue=settings.temporal.task_queue,
-                    ),
+                    "temporal": temporal,
                     "kafka": KafkaSettings(
                         **{**settings.kafka.model_dump(), "brokers": stack.kafka_brokers}
                     ),
@@ -316,6 +338,7 @@ def _run_dev(settings: Settings, started: float) -> int:
             )
             asyncio.run(serve(local, stack, state, adv, temu, started))
         finally:
+            codec_server.stop()
             temu_server.stop()
             adv_sim.stop()
             sim.stop()

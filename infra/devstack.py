@@ -467,6 +467,7 @@ class DevStack:
             History, running workflows and schedules survive a restart with the same file.
         redis_appendonly: Persist valkey in an append-only file under ``state_dir/valkey``
             (fsync every second), so Redis state survives a restart; False keeps it in memory.
+        ui_codec_endpoint: Codec server URL the Web UI sends payloads to for decoding.
 
     """
 
@@ -488,6 +489,7 @@ class DevStack:
         startup_timeout: float = 60.0,
         temporal_db: Path | str | None = None,
         redis_appendonly: bool = True,
+        ui_codec_endpoint: str | None = None,
     ) -> None:
         unknown = set(services) - set(ALL_SERVICES)
         if unknown:
@@ -504,6 +506,7 @@ class DevStack:
         self.log_dir = self.state_dir / "logs"
         self.temporal_db = Path(temporal_db) if temporal_db else self.state_dir / "temporal.db"
         self.redis_appendonly = redis_appendonly
+        self.ui_codec_endpoint = ui_codec_endpoint
 
         taken: set[int] = set()
         self.temporal_port = self._port(temporal_port, TEMPORAL in self.services, taken)
@@ -647,6 +650,8 @@ class DevStack:
         else:
             # The news feed is fetched from the internet; offline machines only get errors.
             argv += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+            if self.ui_codec_endpoint:
+                argv += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         return ServiceProcess(
             "Temporal dev server",
             argv,

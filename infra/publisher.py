@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,7 @@ class KafkaPublisher:
         topic_partitions: Partition count for topics the publisher recreates when they have
             vanished (a broker restarted without its data).
         topic_config: Configuration of the topics it creates, e.g. ``cleanup.policy``.
+        security: librdkafka SASL/TLS options (``infra.connections.kafka_security``).
         **overrides: librdkafka settings, e.g. ``{"linger.ms": 20}``.
 
     """
@@ -76,9 +77,11 @@ class KafkaPublisher:
         delivery_timeout_seconds: float = 30.0,
         topic_partitions: int = 4,
         topic_config: dict[str, str] | None = None,
+        security: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> None:
         self._brokers = brokers
+        self._security = dict(security or {})
         self._partitions = topic_partitions
         self._topic_config = topic_config
         self._config: dict[str, Any] = {
@@ -95,6 +98,7 @@ class KafkaPublisher:
             "allow.auto.create.topics": False,
             "error_cb": self._on_error,
         }
+        self._config.update(self._security)
         self._config.update(overrides)
         self._timeout = self._config["message.timeout.ms"] / 1000 + 5
         self._lock = threading.Lock()
@@ -189,6 +193,7 @@ class KafkaPublisher:
                 self._partitions,
                 timeout=5.0,
                 config=self._topic_config,
+                security=self._security,
             )
         except (KafkaException, RuntimeError) as exc:
             log.warning("cannot check Kafka topics after a failed publish: %s", exc)
@@ -223,7 +228,9 @@ class KafkaPublisher:
         A deleted and recreated topic (or one a restarted in-memory broker lost) gets a new
         id, which is how a sync notices that what it published before is gone.
         """
-        return await asyncio.to_thread(topic_incarnation, self._brokers, topic)
+        return await asyncio.to_thread(
+            topic_incarnation, self._brokers, topic, security=self._security
+        )
 
     async def ensure_topics(self, topics: Iterable[str]) -> list[str]:
         """Create those of ``topics`` that do not exist, with the configured partition count.
@@ -234,7 +241,12 @@ class KafkaPublisher:
         """
         try:
             return await asyncio.to_thread(
-                ensure_topics, self._brokers, topics, self._partitions, config=self._topic_config
+                ensure_topics,
+                self._brokers,
+                topics,
+                self._partitions,
+                config=self._topic_config,
+                security=self._security,
             )
         except (KafkaException, RuntimeError) as exc:
             raise RetryableError(f"cannot check Kafka topics on {self._brokers}: {exc}") from None
@@ -249,14 +261,16 @@ class KafkaPublisher:
         self._producer.close()
 
 
-def topic_incarnation(brokers: str, topic: str, timeout: float = 10.0) -> str | None:
+def topic_incarnation(
+    brokers: str, topic: str, timeout: float = 10.0, *, security: Mapping[str, Any] | None = None
+) -> str | None:
     """Topic id from ``DescribeTopics`` (tansu and Kafka ≥ 2.8 assign one), None if absent.
 
     Raises:
         RetryableError: the broker did not answer.
 
     """
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient({"bootstrap.servers": brokers, **(security or {})})
     future = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)[topic]
     try:
         desc = future.result(timeout)
@@ -275,6 +289,7 @@ def ensure_topics(
     *,
     timeout: float = 15.0,
     config: dict[str, str] | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet, each with ``partitions`` partitions.
 
@@ -290,6 +305,7 @@ def ensure_topics(
         timeout: Seconds for the metadata request and for each creation.
         config: Topic configuration of the created topics (``{"cleanup.policy":
             "compact"}`` with ``KAFKA_COMPACT_TOPICS``); existing topics keep theirs.
+        security: librdkafka SASL/TLS options (``infra.connections.kafka_security``).
 
     Returns:
         The names of the topics this call created.
@@ -298,7 +314,7 @@ def ensure_topics(
         RuntimeError: a topic could not be created (the broker's reason is included).
 
     """
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient({"bootstrap.servers": brokers, **(security or {})})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [t for t in dict.fromkeys(topics) if t not in existing]
     if not wanted:

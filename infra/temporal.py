@@ -8,15 +8,24 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
+from infra.codec import data_converter
+from infra.connections import temporal_tls
 from settings import TemporalSettings
 from workflows.options import SEARCH_ATTRIBUTES
 
-DATA_CONVERTER = pydantic_data_converter
-"""How payloads are (de)serialised: the worker, the starter, tests and the replay test must
-agree, or recorded histories stop decoding."""
+DATA_CONVERTER = data_converter()
+"""How payloads are (de)serialised without a codec key: the worker, the starter, tests and the
+replay test must agree, or recorded histories stop decoding. With ``SYNCHUB_CODEC_KEYS`` set,
+``converter_for`` adds encryption on top of the same converter."""
+
+
+def converter_for(settings: TemporalSettings) -> DataConverter:
+    """The data converter for these settings: pydantic, encrypted when a codec key is set."""
+    keys, active = settings.codec()
+    return data_converter(keys, active) if keys else DATA_CONVERTER
 
 
 class TemporalUnavailableError(RuntimeError):
@@ -24,7 +33,7 @@ class TemporalUnavailableError(RuntimeError):
 
 
 async def connect(settings: TemporalSettings) -> Client:
-    """Connect with the pydantic data converter (models in, models out).
+    """Connect with the pydantic data converter; payloads encrypted when a codec key is set.
 
     Raises:
         TemporalUnavailableError: naming TEMPORAL_ADDRESS when nothing answers there.
@@ -33,9 +42,9 @@ async def connect(settings: TemporalSettings) -> Client:
         return await Client.connect(
             settings.address,
             namespace=settings.namespace,
-            data_converter=DATA_CONVERTER,
+            data_converter=converter_for(settings),
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-            tls=settings.tls or settings.api_key is not None,
+            tls=temporal_tls(settings),
         )
     except RuntimeError as exc:
         raise TemporalUnavailableError(

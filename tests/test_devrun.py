@@ -37,6 +37,7 @@ PORT_SETTINGS = (
     "SYNCHUB_WIW_SIM_PORT",
     "SYNCHUB_ADVOWARE_SIM_PORT",
     "SYNCHUB_TEMU_SIM_PORT",
+    "SYNCHUB_CODEC_PORT",
 )
 _SETTING_PREFIXES = (
     "TEMPORAL_",
@@ -216,6 +217,7 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(
     up = dev.until(r"synchub dev stack is up in ([\d.]+) s", began + 60)
     banner_wall = time.monotonic() - began
     ui_url = dev.until(r"Temporal Web UI\s+(http://\S+)", began + 60).group(1)
+    codec_url = dev.until(r"codec server\s+(http://\S+)", began + 60).group(1)
     temporal = dev.until(r"Temporal frontend\s+(\S+)", began + 60).group(1)
     kafka, topics = dev.until(r"Kafka \(tansu\)\s+(\S+)\s+topics: (.+)$", began + 60).groups()
     shifts = int(dev.until(r"WIW simulator\s+\S+\s+\((\d+) shifts\)", began + 60).group(1))
@@ -240,6 +242,9 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(
     # the Web UI answers
     with urllib.request.urlopen(ui_url, timeout=10) as resp:
         assert resp.status == 200
+    # and decrypts history through the dev stack's codec server
+    with urllib.request.urlopen(f"{ui_url}/api/v1/settings", timeout=10) as resp:
+        assert json.loads(resp.read())["Codec"]["Endpoint"] == codec_url
 
     # the first run's messages arrive on wiw.shifts
     assert "wiw.shifts" in topics.split(", ")
