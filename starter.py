@@ -118,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "watch":
             return cmd_watch(args, settings)
         if args.command in ("run", "resync"):
-            get_spec(args.source).validate_params(parse_params(args.param))
+            spec = get_spec(args.source)
+            spec.validate_params(parse_params(args.param))
+            try:
+                spec.validate_partitions(args.partition, settings)
+            except InvalidParamsError as exc:
+                raise UsageError(f"--partition: {exc}") from None
             if args.max_concurrent is not None and args.max_concurrent < 1:
                 raise UsageError("--max-concurrent must be at least 1")
             if args.reconnect_timeout < 0:
