@@ -29,6 +29,7 @@ from cli.schedules import cmd_schedules
 from cli.status import cmd_signal, cmd_status
 from cli.watch import cmd_watch
 from connectors import get_spec
+from infra.kafka_reach import KafkaUnavailableError, UnknownTopicError
 from infra.temporal import TemporalUnavailableError
 from models.errors import InvalidParamsError
 from settings import SettingsError, load_settings
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch = sub.add_parser("watch", help="print the messages of a Kafka topic")
     watch.add_argument("topic")
     watch.add_argument("--new", action="store_true", help="only messages arriving from now on")
+    watch.add_argument(
+        "--raw", action="store_true", help="show values as bytes instead of decoded JSON"
+    )
     return parser
 
 
@@ -144,9 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, UsageError, InvalidParamsError) as exc:
         print(f"starter.py: {exc}", file=sys.stderr)
         return 2
-    except TemporalUnavailableError as exc:
+    except (TemporalUnavailableError, KafkaUnavailableError, UnknownTopicError) as exc:
         print(f"starter.py: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader went away (``watch ... | head``): nothing left to say to anyone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except RPCError as exc:
         print(f"starter.py: Temporal said: {exc.message}", file=sys.stderr)
         return 1

@@ -98,3 +98,14 @@ def test_valid_partitions_pass_validation() -> None:
     results = run_all([(clean_env(**env), args) for args, env in cases])
     for (args, _), (code, out, err, _) in zip(cases, results, strict=True):
         assert code == 1 and "Temporal" in err, f"{args}: {code}\n{out}\n{err}"
+
+
+def test_unreachable_brokers_fail_fast_naming_kafka_brokers() -> None:
+    brokers = ["nowhere:1", f"127.0.0.1:{free_port()}"]
+    results = run_all([(clean_env(KAFKA_BROKERS=b), ["watch", "wiw.shifts"]) for b in brokers])
+    for value, (code, out, err, seconds) in zip(brokers, results, strict=True):
+        assert code == 1, f"{value}: {code}\n{out}\n{err}"
+        assert "KAFKA_BROKERS" in err and value in err, f"{value}: {err}"
+        assert "Traceback" not in err, f"{value}: {err}"
+        assert len(err.splitlines()) <= 2, f"{value}: no librdkafka flood: {err}"
+        assert seconds < 25, f"{value}: took {seconds:.1f} s"
