@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from infra.publisher import ensure_topics
-from simulators.server import ensure_port_free, free_port
+from simulators.server import ensure_ports_free, free_port
 
 __all__ = [
     "ALL_SERVICES",
@@ -467,6 +467,9 @@ class DevStack:
             History, running workflows and schedules survive a restart with the same file.
         redis_appendonly: Persist valkey in an append-only file under ``state_dir/valkey``
             (fsync every second), so Redis state survives a restart; False keeps it in memory.
+        extra_ports: ``(port, service, setting)`` of ports the caller will listen on next to
+            the stack (the simulators), checked with the stack's own, so every clash is
+            reported in one go.
 
     """
 
@@ -488,6 +491,7 @@ class DevStack:
         startup_timeout: float = 60.0,
         temporal_db: Path | str | None = None,
         redis_appendonly: bool = True,
+        extra_ports: Sequence[tuple[int, str, str]] = (),
     ) -> None:
         unknown = set(services) - set(ALL_SERVICES)
         if unknown:
@@ -504,6 +508,7 @@ class DevStack:
         self.log_dir = self.state_dir / "logs"
         self.temporal_db = Path(temporal_db) if temporal_db else self.state_dir / "temporal.db"
         self.redis_appendonly = redis_appendonly
+        self.extra_ports = list(extra_ports)
 
         taken: set[int] = set()
         self.temporal_port = self._port(temporal_port, TEMPORAL in self.services, taken)
@@ -611,7 +616,7 @@ class DevStack:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def _check_ports(self) -> None:
-        """Fail before launching anything if a port is taken, naming the setting to change."""
+        """Fail before launching anything if ports are taken, naming every setting to change."""
         checks: list[tuple[int, str, str]] = []
         if TEMPORAL in self.services:
             checks.append((self.temporal_port, "Temporal dev server", "SYNCHUB_TEMPORAL_PORT"))
@@ -621,8 +626,7 @@ class DevStack:
             checks.append((self.kafka_port, "Kafka broker (tansu)", "SYNCHUB_KAFKA_PORT"))
         if REDIS in self.services:
             checks.append((self.redis_port, "Redis server (valkey)", "SYNCHUB_REDIS_PORT"))
-        for port, what, setting in checks:
-            ensure_port_free(self.host, port, what, setting)
+        ensure_ports_free(self.host, [*checks, *self.extra_ports])
 
     def _temporal(self) -> ServiceProcess:
         argv = [
