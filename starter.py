@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="with --wait: how long to keep reconnecting when Temporal cannot be reached "
             f"(default {RECONNECT_SECONDS:.0f})",
         )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="fetch, diff and look up as usual, but publish nothing and commit nothing; "
+        "report what would be upserted, deleted and dead-lettered",
+    )
     for name, text in (
         ("status", "state and progress of a run"),
         ("stop", "stop a run"),
@@ -132,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError("--max-concurrent must be at least 1")
             if args.reconnect_timeout < 0:
                 raise UsageError("--reconnect-timeout must be 0 or more seconds")
+            if getattr(args, "dry_run", False) and spec.child_workflow != "SyncPartitionWorkflow":
+                raise UsageError(f"--dry-run: {args.source} has no dry run (its partitions act)")
         needs_id = args.command == "schedules" and args.action not in ("apply", "list")
         if needs_id and not args.schedule_id:
             raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.sync import Progress, SyncAllResult
+from models.sync import DryRunKeys, Progress, SyncAllResult
 
 
 def format_progress(p: Progress) -> str:
@@ -31,4 +31,20 @@ def format_result(r: SyncAllResult) -> str:
     if r.skipped:
         lines.append(f"  skipped (already running elsewhere): {', '.join(r.skipped)}")
     lines += [f"  warning: {w}" for w in r.warnings]
+    if r.dry_run:
+        lines += format_dry_run(r)
     return "\n".join(lines)
+
+
+def format_dry_run(r: SyncAllResult) -> list[str]:
+    """What a dry run would have done: counts, and the first keys of each kind of change."""
+    would = r.would or DryRunKeys()
+    lines = ["  dry run: nothing was published or committed"]
+    for what, count, keys in (
+        ("upsert", r.records.upserted, would.upserted),
+        ("delete", r.records.deleted, would.deleted),
+        ("dead-letter", r.records.dead_lettered, would.dead_lettered),
+    ):
+        shown = ", ".join(keys) + (", ..." if count > len(keys) else "")
+        lines.append(f"  would {what} {count}" + (f": {shown}" if keys else ""))
+    return lines

@@ -48,8 +48,12 @@ async def start_sync(
     max_concurrent: int | None,
     workflow_id: str | None,
     resync: bool = False,
+    dry_run: bool = False,
 ) -> WorkflowHandle[SyncAllWorkflow, SyncAllResult]:
-    """Validate, then start a sync-all run (``resync``: ignoring the cache)."""
+    """Validate, then start a sync-all run.
+
+    ``resync`` ignores the cache; ``dry_run`` publishes and commits nothing.
+    """
     checked = get_spec(source).validate_params(params)
     wid = workflow_id or sync_all_workflow_id(source, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
     return await client.start_workflow(
@@ -60,6 +64,7 @@ async def start_sync(
             partitions=partitions,
             max_concurrent=max_concurrent or settings.sync.max_concurrent,
             resync=resync,
+            dry_run=dry_run,
         ),
         id=wid,
         task_queue=settings.temporal.task_queue,
@@ -160,6 +165,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         args.max_concurrent,
         args.id,
         resync=args.command == "resync",
+        dry_run=getattr(args, "dry_run", False),
     )
     print(f"started {handle.id} (run {handle.result_run_id})")
     print(f"  progress: python starter.py status {handle.id}")

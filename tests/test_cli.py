@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 from confluent_kafka import Producer
 from temporalio.client import Client
 
@@ -24,7 +26,7 @@ from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllResult
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, make_settings, running_engine
+from tests.helpers import SIM_TOKEN, Engine, days, make_settings, read, running_engine
 from tests.test_starter import ROOT, _started_id, settings_env, starter
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -232,3 +234,73 @@ async def test_status_of_a_terminated_run_exits_1_saying_so(
     assert status.code == 1, str(status)
     assert f"{wid}: TERMINATED" in status.out, str(status)
     assert "operator said so" in status.out + status.err, str(status)
+
+
+async def _redis_state(engine: Engine) -> dict[bytes, bytes | None]:
+    """Every key of the test's Redis db with its serialized value (TTLs aside)."""
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    try:
+        return {k: await r.dump(k) async for k in r.scan_iter(count=1000)}
+    finally:
+        await r.aclose()
+
+
+def _would(out: str, what: str) -> tuple[int, list[str]]:
+    match = re.search(rf"^  would {what} (\d+)(?:: (.*))?$", out, re.M)
+    assert match, out
+    keys = [k for k in (match.group(2) or "").split(", ") if k and k != "..."]
+    return int(match.group(1)), keys
+
+
+async def test_dry_run_publishes_and_commits_nothing_and_reports_what_a_run_would_do(
+    engine: Engine, env: dict[str, str], state: WiwState
+) -> None:
+    r = aioredis.Redis.from_url(engine.settings.redis.url)
+    await r.flushdb()
+    await r.aclose()
+    await read(engine.topic, idle=0.5)  # earlier tests' messages, if any
+    ids = state.seed(12, days=days(2), seed=31)
+
+    dry = await starter(env, "run", "wiw", "--dry-run", "--wait")
+    assert dry.code == 0, str(dry)
+    assert "dry run: nothing was published or committed" in dry.out, str(dry)
+    count, keys = _would(dry.out, "upsert")
+    assert count == len(ids) and set(keys) <= {str(i) for i in ids} and len(keys) == 10, dry.out
+    assert _would(dry.out, "delete") == (0, [])
+    assert await read(engine.topic, idle=1.0) == []
+    assert await _redis_state(engine) == {}
+    result = await engine.client.get_workflow_handle(
+        _started_id(dry), result_type=SyncAllResult
+    ).result()
+    assert result.dry_run and result.records.upserted == len(ids)
+
+    first = await starter(env, "run", "wiw", "--wait")
+    assert first.code == 0, str(first)
+    assert len(await read(engine.topic, expect=len(ids))) == len(ids)
+
+    # changes of every kind: two edited, one deleted, one malformed
+    changed, deleted, broken = ids[:2], ids[2], ids[3]
+    for i in changed:
+        state.change(i, notes="dry-run edit")
+    state.delete(deleted)
+    state.set_knobs(malformed_ids={broken})
+    before = await _redis_state(engine)
+
+    dry = await starter(env, "run", "wiw", "--dry-run", "--wait")
+    assert dry.code == 0, str(dry)
+    assert await read(engine.topic, idle=1.0) == []
+    assert await read(engine.deadletter, idle=0.5) == []
+    assert await _redis_state(engine) == before
+    would = {w: _would(dry.out, w) for w in ("upsert", "delete", "dead-letter")}
+    assert would["upsert"][0] == 2 and sorted(would["upsert"][1]) == sorted(map(str, changed))
+    assert would["delete"] == (1, [str(deleted)]), dry.out
+    assert would["dead-letter"] == (1, [str(broken)]), dry.out
+
+    # the real run then does exactly what the dry run said
+    real = await starter(env, "run", "wiw", "--wait")
+    assert real.code == 0, str(real)
+    published = await read(engine.topic, idle=1.5)
+    upserts = sorted({m.key for m in published if m.headers.get("op") == "upsert"})
+    deletes = sorted({m.key for m in published if m.headers.get("op") == "delete"})
+    assert upserts == sorted(would["upsert"][1]) and deletes == would["delete"][1]
+    assert [m.key for m in await read(engine.deadletter, idle=0.5)] == [str(broken)]

@@ -109,3 +109,12 @@ def test_unreachable_brokers_fail_fast_naming_kafka_brokers() -> None:
         assert "Traceback" not in err, f"{value}: {err}"
         assert len(err.splitlines()) <= 2, f"{value}: no librdkafka flood: {err}"
         assert seconds < 25, f"{value}: took {seconds:.1f} s"
+
+
+def test_dry_run_is_refused_where_partitions_act() -> None:
+    # TEMU inventory's partitions update stock at TEMU: there is nothing "dry" to run.
+    code, out, err, _ = starter(
+        clean_env(TEMU_SHOPS=SHOP), "run", "temu-inventory", "--dry-run", "--param", "mode=full"
+    )
+    assert code == 2 and out == "", f"{code}\n{out}\n{err}"
+    assert "--dry-run" in err and "temu-inventory" in err and "Traceback" not in err, err
