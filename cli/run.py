@@ -15,10 +15,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.errors import UsageError
-from cli.format import format_progress, format_result
+from cli.format import format_result
+from cli.progress import PlainView, ProgressView, view_for_stdout
 from connectors import get_spec
 from infra.temporal import connect
-from models.sync import RunState, SyncAllInput, SyncAllResult
+from models.sync import Progress, RunState, SyncAllInput, SyncAllResult
 from settings import Settings
 from workflows.options import SOURCE_ATTR, STATE_ATTR, sync_all_workflow_id
 from workflows.sync_all import SyncAllWorkflow
@@ -89,30 +90,42 @@ async def wait_for(
     handle: WorkflowHandle[Any, SyncAllResult],
     every: float = 2.0,
     reconnect_seconds: float = RECONNECT_SECONDS,
+    view: ProgressView | None = None,
 ) -> int:
-    """Print progress until the run ends; exit code 0 unless it failed.
+    """Show progress until the run ends, then the summary; exit code 0 unless it failed.
 
     Temporal going away (a restart, a network blip) does not end the wait: the run goes on
     in Temporal regardless, so the CLI says it is reconnecting, keeps trying for
-    ``reconnect_seconds`` and then carries on printing progress, or gives up with exit 1
-    and the command that shows the run's state later.
+    ``reconnect_seconds`` and then carries on showing progress, or gives up with exit 1
+    and the command that shows the run's state later. ``view`` draws the progress (plain
+    lines by default, see ``cli.progress``).
     """
-    last = ""
+    shown = view or PlainView()
+    try:
+        return await _wait(handle, every, reconnect_seconds, shown)
+    finally:
+        shown.close()
+
+
+async def _wait(
+    handle: WorkflowHandle[Any, SyncAllResult],
+    every: float,
+    reconnect_seconds: float,
+    shown: ProgressView,
+) -> int:
     lost: float | None = None
     while True:
         task = asyncio.ensure_future(handle.result())
         try:
             while not task.done():
                 try:
-                    line = format_progress(await handle.query(SyncAllWorkflow.progress))
+                    shown.update(await handle.query(SyncAllWorkflow.progress))
                 except RPCError:
-                    line = last
-                if line and line != last:
-                    print(line, flush=True)
-                    last = line
+                    pass  # the next poll tries again; losing Temporal shows in the result
                 await asyncio.wait([task], timeout=every)
             result = task.result()
         except WorkflowFailureError as exc:
+            shown.close()
             print(f"run {handle.id} failed: {failure_message(exc)}", file=sys.stderr)
             return 1
         except RPCError as exc:
@@ -121,12 +134,12 @@ async def wait_for(
             now = time.monotonic()
             if lost is None:
                 lost = now
-                print(
+                shown.note(
                     f"lost Temporal ({exc.message}); reconnecting for up to "
-                    f"{reconnect_seconds:.0f} s (--reconnect-timeout)",
-                    flush=True,
+                    f"{reconnect_seconds:.0f} s (--reconnect-timeout)"
                 )
             if now - lost > reconnect_seconds:
+                shown.close()
                 print(
                     f"run {handle.id}: Temporal unreachable for {now - lost:.0f} s, stopped "
                     f"waiting (the run itself goes on); later: python starter.py status "
@@ -141,13 +154,21 @@ async def wait_for(
                 if again.status not in _UNREACHABLE:
                     raise
                 continue
-            print(
+            shown.note(
                 f"reconnected to Temporal after {time.monotonic() - lost:.0f} s; "
-                f"still waiting for {handle.id}",
-                flush=True,
+                f"still waiting for {handle.id}"
             )
             lost = None
             continue
+        shown.close(
+            Progress(
+                source=result.source,
+                state=result.state,
+                partitions=result.partitions,
+                records=result.records,
+                errors=result.failed,
+            )
+        )
         print(format_result(result))
         return 0 if result.state in (RunState.COMPLETED, RunState.STOPPED) else 1
 
@@ -169,4 +190,6 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"started {handle.id} (run {handle.result_run_id})")
     print(f"  progress: python starter.py status {handle.id}")
-    return await wait_for(handle, reconnect_seconds=args.reconnect_timeout) if args.wait else 0
+    if not args.wait:
+        return 0
+    return await wait_for(handle, reconnect_seconds=args.reconnect_timeout, view=view_for_stdout())

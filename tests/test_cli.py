@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import re
+import select
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -304,3 +308,60 @@ async def test_dry_run_publishes_and_commits_nothing_and_reports_what_a_run_woul
     deletes = sorted({m.key for m in published if m.headers.get("op") == "delete"})
     assert upserts == sorted(would["upsert"][1]) and deletes == would["delete"][1]
     assert [m.key for m in await read(engine.deadletter, idle=0.5)] == [str(broken)]
+
+
+def _in_terminal(env: dict[str, str], *args: str, limit: float = 90.0) -> tuple[int, str]:
+    """``python starter.py ARGS`` with a pseudo-terminal as its stdout: exit code, output."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "starter.py", *args],
+        cwd=ROOT,
+        env={**env, "TERM": "xterm-256color", "COLUMNS": "120"},
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + limit
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+async def test_run_wait_in_a_terminal_shows_progress_bars(
+    engine: Engine, env: dict[str, str], state: WiwState
+) -> None:
+    state.seed(8, days=days(2), seed=12)
+    code, out = await asyncio.to_thread(_in_terminal, env, "run", "wiw", "--wait")
+    assert code == 0, out
+    assert "\x1b[" in out, out[-2000:]  # drawn with terminal control sequences
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert re.search(r"partitions ━+ 2/2 ", text), text[-2000:]  # a bar, done/total
+    assert re.search(r"records +━+ 8/\? [\d,]+ records/s  upserted 8", text), text[-2000:]
+    assert "wiw COMPLETED: partitions 2/2 done" in text, text[-2000:]  # the summary stays
+
+
+async def test_run_wait_without_a_terminal_prints_plain_lines(
+    engine: Engine, env: dict[str, str], state: WiwState
+) -> None:
+    state.seed(8, days=days(2), seed=12)
+    ran = await starter(env, "run", "wiw", "--wait")
+    assert ran.code == 0, str(ran)
+    assert "\x1b[" not in ran.out and "━" not in ran.out, ran.out
+    assert "wiw COMPLETED: partitions 2/2 done" in ran.out, ran.out
