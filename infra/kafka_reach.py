@@ -43,7 +43,7 @@ def _quiet_logger() -> tuple[logging.Logger, _FirstFailure]:
     return logger, keep
 
 
-class KafkaUnavailableError(Exception):
+class KafkaUnavailableError(RuntimeError):
     """The brokers cannot be reached; the message names ``KAFKA_BROKERS`` and the cause."""
 
 

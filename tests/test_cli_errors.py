@@ -118,3 +118,32 @@ def test_dry_run_is_refused_where_partitions_act() -> None:
     )
     assert code == 2 and out == "", f"{code}\n{out}\n{err}"
     assert "--dry-run" in err and "temu-inventory" in err and "Traceback" not in err, err
+
+
+def test_worker_with_unreachable_brokers_fails_fast_naming_kafka_brokers(
+    temporal_address: str, redis_url: str
+) -> None:
+    # Temporal and Redis are reachable: only the brokers are wrong.
+    env = {
+        **clean_env(KAFKA_BROKERS="nowhere:1", REDIS_HOST=redis_url),
+        "TEMPORAL_ADDRESS": temporal_address,
+    }
+    env["TEMPORAL_TASK_QUEUE"] = f"nowhere-{time.monotonic_ns()}"
+    began = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=40,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else str(exc.stderr)
+        raise AssertionError(f"worker still running after 40 s:\n{err[-1500:]}") from None
+    assert proc.returncode == 1, proc.stderr
+    assert "KAFKA_BROKERS" in proc.stderr and "nowhere:1" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "rdkafka" not in proc.stderr, proc.stderr
+    assert time.monotonic() - began < 25
