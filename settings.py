@@ -9,6 +9,7 @@ everything else receives the part it needs. Tests override by keyword arguments.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as _UnparsableSetting
 
 
 def _env(*names: str) -> Any:
@@ -758,6 +760,20 @@ def redact_url(text: str) -> str:
     return re.sub(r"(://[^/@\s:]*:)[^/@\s]*@", r"\1***@", text)
 
 
+def _unparsable(section: type[_Section], exc: _UnparsableSetting) -> str:
+    """A JSON setting (``TEMU_SHOPS``) that does not parse, named by its variable.
+
+    pydantic-settings decodes JSON before validation and says only "error parsing value for
+    field"; the value itself is never echoed (it holds app secrets and tokens).
+    """
+    match = re.search(r'field "(\w+)"', str(exc))
+    field = match.group(1) if match else ""
+    env = _env_name(section, field) if field in section.model_fields else field or section.__name__
+    cause = exc.__cause__
+    why = f" ({cause})" if isinstance(cause, json.JSONDecodeError) else ""
+    return f"{env}: not valid JSON{why}"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings tree from the environment, failing with the variables to fix.
 
@@ -773,6 +789,8 @@ def load_settings(**overrides: Any) -> Settings:
             continue
         try:
             sections[name] = section()
+        except _UnparsableSetting as exc:
+            problems.append(_unparsable(section, exc))
         except ValidationError as exc:
             for err in exc.errors():
                 field = str(err["loc"][0]) if err["loc"] else ""

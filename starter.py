@@ -17,283 +17,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
-import time
-from datetime import UTC, datetime
-from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
+from cli.codec import cmd_codec_server
+from cli.errors import UsageError
+from cli.format import format_progress, format_result
+from cli.run import RECONNECT_SECONDS, cmd_run, parse_params, start_sync, wait_for
+from cli.schedules import cmd_schedules
+from cli.status import cmd_signal, cmd_status
+from cli.watch import cmd_watch
 from connectors import get_spec
 from infra.codec import CodecKeyError
-from infra.schedules import apply_schedules, schedule_definitions
-from infra.temporal import TemporalUnavailableError, connect
+from infra.kafka_reach import KafkaUnavailableError, UnknownTopicError
+from infra.temporal import TemporalUnavailableError
 from models.errors import InvalidParamsError
-from models.sync import Progress, RunState, SyncAllInput, SyncAllResult
-from settings import Settings, SettingsError, load_settings
-from workflows.options import SOURCE_ATTR, STATE_ATTR, sync_all_workflow_id
-from workflows.sync_all import SyncAllWorkflow
-from workflows.sync_partition import failure_message
+from settings import SettingsError, load_settings
 
-
-class UsageError(Exception):
-    """Bad command-line input; printed as is, exit code 2, before any work starts."""
-
-
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``k=v`` pairs; values are JSON when they parse (``2``, ``true``), else strings."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--param {pair!r}: expected key=value, e.g. --param days_ahead=7")
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw
-    return params
-
-
-def format_progress(p: Progress) -> str:
-    """One status line."""
-    parts, recs = p.partitions, p.records
-    return (
-        f"{p.source} {p.state.value}: partitions {parts.done}/{parts.total} done, "
-        f"{parts.running} running, {parts.pending} pending, {parts.failed} failed, "
-        f"{parts.skipped} skipped | records fetched {recs.fetched}, unchanged {recs.unchanged}, "
-        f"upserted {recs.upserted}, deleted {recs.deleted}, dead-lettered {recs.dead_lettered}"
-    )
-
-
-def format_result(r: SyncAllResult) -> str:
-    """Final summary, including why partitions failed."""
-    lines = [
-        format_progress(
-            Progress(source=r.source, state=r.state, partitions=r.partitions, records=r.records)
-        )
-    ]
-    lines.append(f"  pages {r.pages} ({r.unchanged_pages} proven unchanged by digest)")
-    lines += [f"  failed {e.partition}: {e.error}" for e in r.failed]
-    lines += [f"  notice: {n}" for n in r.notices]
-    if r.records.republished:
-        lines.append(f"  republished (cache void, same event ids): {r.records.republished}")
-    if r.skipped:
-        lines.append(f"  skipped (already running elsewhere): {', '.join(r.skipped)}")
-    lines += [f"  warning: {w}" for w in r.warnings]
-    return "\n".join(lines)
-
-
-async def start_sync(
-    client: Client,
-    settings: Settings,
-    source: str,
-    params: dict[str, Any],
-    partitions: list[str] | None,
-    max_concurrent: int | None,
-    workflow_id: str | None,
-    resync: bool = False,
-) -> WorkflowHandle[SyncAllWorkflow, SyncAllResult]:
-    """Validate, then start a sync-all run (``resync``: ignoring the cache)."""
-    checked = get_spec(source).validate_params(params)
-    wid = workflow_id or sync_all_workflow_id(source, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
-    return await client.start_workflow(
-        SyncAllWorkflow.run,
-        SyncAllInput(
-            source=source,
-            params=checked,
-            partitions=partitions,
-            max_concurrent=max_concurrent or settings.sync.max_concurrent,
-            resync=resync,
-        ),
-        id=wid,
-        task_queue=settings.temporal.task_queue,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(SOURCE_ATTR, source),
-                SearchAttributePair(STATE_ATTR, RunState.RUNNING.value),
-            ]
-        ),
-    )
-
-
-RECONNECT_SECONDS = 300.0
-"""Default of ``run --reconnect-timeout``: how long ``--wait`` keeps trying to reach a
-Temporal that went away (a dev-server restart takes seconds, a cluster upgrade minutes)."""
-
-_UNREACHABLE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN)
-"""RPC failures that mean "Temporal cannot be reached right now", not "you asked wrong"."""
-
-
-async def wait_for(
-    handle: WorkflowHandle[Any, SyncAllResult],
-    every: float = 2.0,
-    reconnect_seconds: float = RECONNECT_SECONDS,
-) -> int:
-    """Print progress until the run ends; exit code 0 unless it failed.
-
-    Temporal going away (a restart, a network blip) does not end the wait: the run goes on
-    in Temporal regardless, so the CLI says it is reconnecting, keeps trying for
-    ``reconnect_seconds`` and then carries on printing progress, or gives up with exit 1
-    and the command that shows the run's state later.
-    """
-    last = ""
-    lost: float | None = None
-    while True:
-        task = asyncio.ensure_future(handle.result())
-        try:
-            while not task.done():
-                try:
-                    line = format_progress(await handle.query(SyncAllWorkflow.progress))
-                except RPCError:
-                    line = last
-                if line and line != last:
-                    print(line, flush=True)
-                    last = line
-                await asyncio.wait([task], timeout=every)
-            result = task.result()
-        except WorkflowFailureError as exc:
-            print(f"run {handle.id} failed: {failure_message(exc)}", file=sys.stderr)
-            return 1
-        except RPCError as exc:
-            if exc.status not in _UNREACHABLE:
-                raise
-            now = time.monotonic()
-            if lost is None:
-                lost = now
-                print(
-                    f"lost Temporal ({exc.message}); reconnecting for up to "
-                    f"{reconnect_seconds:.0f} s (--reconnect-timeout)",
-                    flush=True,
-                )
-            if now - lost > reconnect_seconds:
-                print(
-                    f"run {handle.id}: Temporal unreachable for {now - lost:.0f} s, stopped "
-                    f"waiting (the run itself goes on); later: python starter.py status "
-                    f"{handle.id}",
-                    file=sys.stderr,
-                )
-                return 1
-            await asyncio.sleep(1.0)
-            try:
-                await handle.describe()
-            except RPCError as again:
-                if again.status not in _UNREACHABLE:
-                    raise
-                continue
-            print(
-                f"reconnected to Temporal after {time.monotonic() - lost:.0f} s; "
-                f"still waiting for {handle.id}",
-                flush=True,
-            )
-            lost = None
-            continue
-        print(format_result(result))
-        return 0 if result.state in (RunState.COMPLETED, RunState.STOPPED) else 1
-
-
-async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """``run`` / ``resync``: start a sync now, optionally waiting for it."""
-    params = parse_params(args.param)
-    client = await connect(settings.temporal)
-    handle = await start_sync(
-        client,
-        settings,
-        args.source,
-        params,
-        args.partition or None,
-        args.max_concurrent,
-        args.id,
-        resync=args.command == "resync",
-    )
-    print(f"started {handle.id} (run {handle.result_run_id})")
-    print(f"  progress: python starter.py status {handle.id}")
-    return await wait_for(handle, reconnect_seconds=args.reconnect_timeout) if args.wait else 0
-
-
-async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    """``status``: workflow status and its progress query."""
-    client = await connect(settings.temporal)
-    handle = client.get_workflow_handle(args.workflow_id)
-    desc = await handle.describe()
-    print(f"{args.workflow_id}: {desc.status.name if desc.status else 'UNKNOWN'}")
-    try:
-        progress = await handle.query("progress", result_type=Progress)
-        print(format_progress(progress))
-        if progress.skipped:
-            print(f"  skipped (already running elsewhere): {', '.join(progress.skipped)}")
-        for warning in progress.warnings:
-            print(f"  warning: {warning}")
-    except RPCError as exc:
-        print(f"  (no progress: {exc.message})")
-    return 0
-
-
-async def cmd_signal(args: argparse.Namespace, settings: Settings) -> int:
-    """``stop``/``pause``/``resume``: send the signal of that name."""
-    client = await connect(settings.temporal)
-    await client.get_workflow_handle(args.workflow_id).signal(args.command)
-    print(f"sent {args.command} to {args.workflow_id}")
-    return 0
-
-
-async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
-    """``schedules``: apply synchub's schedules or act on one."""
-    client = await connect(settings.temporal)
-    if args.action == "apply":
-        from worker import build_connectors
-
-        sources = list(build_connectors(settings)[0])
-        for sid in await apply_schedules(client, settings, schedule_definitions(settings, sources)):
-            print(f"applied {sid}")
-        return 0
-    if args.action == "list":
-        async for s in await client.list_schedules():
-            desc = await client.get_schedule_handle(s.id).describe()
-            state = "paused" if desc.schedule.state.paused else "active"
-            print(f"{s.id}\t{state}\t{desc.schedule.state.note or ''}")
-        return 0
-    handle = client.get_schedule_handle(args.schedule_id)
-    if args.action == "pause":
-        await handle.pause(note="paused from starter.py")
-    elif args.action == "unpause":
-        await handle.unpause(note="unpaused from starter.py")
-    elif args.action == "trigger":
-        await handle.trigger()
-    done = {"pause": "paused", "unpause": "unpaused", "trigger": "triggered"}[args.action]
-    print(f"{done} {args.schedule_id}")
-    return 0
-
-
-def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
-    """``watch``: print a topic's messages until Ctrl-C."""
-    from infra.connections import kafka_security
-    from infra.consumer import tail
-
-    for msg in tail(
-        settings.kafka.brokers,
-        args.topic,
-        from_beginning=not args.new,
-        follow=True,
-        security=kafka_security(settings.kafka),
-    ):
-        print(
-            f"{msg.key}\t{msg.headers.get('op', '')}\t{msg.headers.get('event_id', '')}\t"
-            f"{msg.value[:200]!r}",
-            flush=True,
-        )
-    return 0
-
-
-def cmd_codec_server(args: argparse.Namespace, settings: Settings) -> int:
-    """``codec-server``: serve /encode and /decode for the Web UI until Ctrl-C."""
-    from infra.codec_server import run_codec_server
-
-    return run_codec_server(settings.temporal, args.host, args.port, args.cors_origin)
+__all__ = [
+    "RECONNECT_SECONDS",
+    "UsageError",
+    "build_parser",
+    "format_progress",
+    "format_result",
+    "main",
+    "parse_params",
+    "start_sync",
+    "wait_for",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="with --wait: how long to keep reconnecting when Temporal cannot be reached "
             f"(default {RECONNECT_SECONDS:.0f})",
         )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="fetch, diff and look up as usual, but publish nothing and commit nothing; "
+        "report what would be upserted, deleted and dead-lettered",
+    )
     for name, text in (
         ("status", "state and progress of a run"),
         ("stop", "stop a run"),
@@ -353,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch = sub.add_parser("watch", help="print the messages of a Kafka topic")
     watch.add_argument("topic")
     watch.add_argument("--new", action="store_true", help="only messages arriving from now on")
+    watch.add_argument(
+        "--raw", action="store_true", help="show values as bytes instead of decoded JSON"
+    )
     codec = sub.add_parser(
         "codec-server",
         help="decrypt payloads for the Temporal Web UI with SYNCHUB_CODEC_KEYS (/encode, /decode)",
@@ -383,11 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "codec-server":
             return cmd_codec_server(args, settings)
         if args.command in ("run", "resync"):
-            get_spec(args.source).validate_params(parse_params(args.param))
+            spec = get_spec(args.source)
+            spec.validate_params(parse_params(args.param))
+            try:
+                spec.validate_partitions(args.partition, settings)
+            except InvalidParamsError as exc:
+                raise UsageError(f"--partition: {exc}") from None
             if args.max_concurrent is not None and args.max_concurrent < 1:
                 raise UsageError("--max-concurrent must be at least 1")
             if args.reconnect_timeout < 0:
                 raise UsageError("--reconnect-timeout must be 0 or more seconds")
+            if getattr(args, "dry_run", False) and spec.child_workflow != "SyncPartitionWorkflow":
+                raise UsageError(f"--dry-run: {args.source} has no dry run (its partitions act)")
         needs_id = args.command == "schedules" and args.action not in ("apply", "list")
         if needs_id and not args.schedule_id:
             raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")
@@ -404,9 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, UsageError, InvalidParamsError) as exc:
         print(f"starter.py: {exc}", file=sys.stderr)
         return 2
-    except (TemporalUnavailableError, CodecKeyError) as exc:
+    except (
+        TemporalUnavailableError,
+        KafkaUnavailableError,
+        UnknownTopicError,
+        CodecKeyError,
+    ) as exc:
         print(f"starter.py: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader went away (``watch ... | head``): nothing left to say to anyone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except RPCError as exc:
         print(f"starter.py: Temporal said: {exc.message}", file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
 from infra.connections import kafka_security, redis_client
 from infra.gc_tuning import tune_gc
+from infra.kafka_reach import topic_names
 from infra.loop_stall import LoopStallMonitor
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
@@ -135,6 +136,10 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             raise RuntimeError(
                 f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"
             ) from None
+        # one quiet try naming KAFKA_BROKERS, before librdkafka would retry it in the logs
+        await asyncio.to_thread(
+            topic_names, settings.kafka.brokers, security=kafka_security(settings.kafka)
+        )
         topics = [c.topic for c in connectors.values()] + [settings.kafka.deadletter_topic]
         if "temu-orders" in connectors:
             topics.append(settings.temu.shipments_topic)

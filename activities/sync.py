@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 from temporalio import activity
 
+from activities.dry_run import would_change
 from activities.encoding import Output
 from activities.errors import translate_errors
 from activities.heartbeat import Beat, heartbeating, resumed_details
@@ -32,6 +33,7 @@ from connectors.base import Connector
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
     ChangeStore,
+    Commit,
     Tally,
     fingerprint,
 )
@@ -39,6 +41,7 @@ from infra.publisher import KafkaPublisher, OutMessage
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Record
 from models.sync import (
+    DryRunKeys,
     FinishPartitionInput,
     FinishPartitionResult,
     ListPartitionsInput,
@@ -107,6 +110,10 @@ class SyncActivities:
                 )
             wanted = set(input.only)
             listed = [p for p in listed if p in wanted]
+        if input.dry_run:  # no topic created, no cache voided, no listing remembered
+            return ListPartitionsResult(
+                partitions=listed, noun=noun, steps=steps, child_workflow=child
+            )
         voided = await self._check_cache(input, connector, listed)
         return ListPartitionsResult(
             partitions=listed,
@@ -205,6 +212,7 @@ class SyncActivities:
                     unchanged_pages=done.unchanged_pages
                     + (one.unchanged_pages if fix == RecordCounts() else 0),
                     checkpoint=one.checkpoint or done.checkpoint,
+                    would=one.would if done.would is None else done.would.add(one.would),
                 )
                 beat.details = done.model_dump(mode="json")
                 beat.now()  # the committed cursor reaches the server before the next page
@@ -267,13 +275,25 @@ class SyncActivities:
             else None,
         )
         plan.commit.tally = cursor_id  # a retried page learns what this commit published
-        dead = await self._claim_dead_letters(src, part, input.run_token, plan)
+        # a dry run claims nothing: the real run after it must still send its dead letters
+        dead = (
+            []
+            if input.dry_run
+            else await self._claim_dead_letters(src, part, input.run_token, plan)
+        )
         counts = plan.counts
         counts.fetched = len(page.records) + len(page.malformed)
         counts.requests = page.requests
         if plan.enrich:  # fingerprints stay those of the records as fetched
             enriched = await connector.enrich(part, [records[k] for k in plan.enrich])
             records.update({r.key: r for r in enriched})
+        if input.dry_run:  # no publish, no commit: only the pass's seen keys, for the finish
+            # (keys the page drops count as seen, or the finish would look them up again)
+            seen = [*plan.commit.seen, *plan.commit.drop_fp]
+            await self._store.commit(src, part, input.run_token, Commit(seen=seen))
+            return SyncPageResult(
+                records=counts, next_cursor=page.next_cursor, would=would_change(plan)
+            )
         out = await asyncio.to_thread(  # CPU: off the loop
             self._messages, plan, connector, src, part, records, fps, trace
         )
@@ -294,6 +314,8 @@ class SyncActivities:
         window) -> upsert of its new state, and it leaves this partition's cache.
         """
         async with heartbeating() as beat:
+            if input.dry_run:
+                return await self._dry_finish(input)
             return await self._finish_partition(input, beat)
 
     async def _finish_partition(
@@ -365,6 +387,30 @@ class SyncActivities:
         plan.dead_letters = [b for _, b in kept]
         plan.counts.dead_lettered = len(kept)
         return [e for e, _ in kept]
+
+    async def _dry_finish(self, input: FinishPartitionInput) -> FinishPartitionResult:
+        """``finish_partition`` of a dry run: the same lookups and diffs, nothing written.
+
+        Only the pass's seen keys are forgotten. Says what the lookups would have changed.
+        """
+        src, part = input.source, input.partition
+        connector = self._connector(src)
+        counts, would = RecordCounts(), DryRunKeys()
+        missing: list[str] = []
+        if input.complete and not connector.incremental:
+            missing = await self._store.missing_keys(src, part, input.run_token)
+        for start in range(0, len(missing), LOOKUP_CHUNK):
+            chunk = missing[start : start + LOOKUP_CHUNK]
+            found = await connector.lookup(part, chunk, input.params)
+            found_keys = [lk.key for lk in found]
+            snap = await self._store.snapshot(src, part, found_keys, found_keys)
+            records = {lk.key: lk.record for lk in found if lk.record is not None}
+            fps = {k: fingerprint(canonical(r.data)) for k, r in records.items()}
+            plan = diff_lookups(part, snap, found, fps)
+            counts, would = counts.add(plan.counts), would.add(would_change(plan))
+            activity.heartbeat()
+        await self._store.end_pass(src, part, input.run_token)
+        return FinishPartitionResult(records=counts, missing=len(missing), would=would)
 
     def _messages(
         self,

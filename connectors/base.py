@@ -100,6 +100,20 @@ def days_param(params: dict[str, Any], name: str, default: int) -> int:
     return value
 
 
+def check_shop(partition: str, settings: Settings) -> str:
+    """A TEMU partition: the id of a shop configured in ``TEMU_SHOPS``.
+
+    Raises:
+        InvalidParamsError: listing the configured shops.
+    """
+    ids = [s.id for s in settings.temu.shops]
+    if partition not in ids:
+        raise InvalidParamsError(
+            f"unknown TEMU shop {partition!r}; configured in TEMU_SHOPS: {', '.join(ids) or 'none'}"
+        )
+    return partition
+
+
 def iso_day(value: str, what: str) -> date:
     """A ``YYYY-MM-DD`` partition or cursor.
 
@@ -216,6 +230,24 @@ class ConnectorSpec:
     steps: tuple[str, ...] = ()
     """Activities run per partition after its pages, before it is finished (e.g. TEMU's
     ``confirm_shipments``). A failing step is reported; it never undoes the pages."""
+    check_partition: Callable[[str, Settings], object] | None = None
+    """Checks one partition an operator named (``--partition``) against the settings the
+    run will use, raising ``InvalidParamsError`` that says what a partition looks like; so a
+    typo is rejected before a run starts instead of failing in the worker."""
+
+    def validate_partitions(self, partitions: list[str], settings: Settings) -> list[str]:
+        """Check operator-named partitions before any work starts.
+
+        Raises:
+            InvalidParamsError: naming the first bad partition and what is expected.
+
+        """
+        for partition in partitions:
+            if self.check_partition is not None:
+                self.check_partition(partition, settings)
+            elif not partition.strip():
+                raise InvalidParamsError(f"a {self.source} partition must not be empty")
+        return partitions
 
     def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """Check parameters before any work starts.

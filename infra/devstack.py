@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from infra.publisher import ensure_topics
-from simulators.server import ensure_port_free, free_port
+from simulators.server import ensure_ports_free, free_port
 
 __all__ = [
     "ALL_SERVICES",
@@ -468,6 +468,9 @@ class DevStack:
         redis_appendonly: Persist valkey in an append-only file under ``state_dir/valkey``
             (fsync every second), so Redis state survives a restart; False keeps it in memory.
         ui_codec_endpoint: Codec server URL the Web UI sends payloads to for decoding.
+        extra_ports: ``(port, service, setting)`` of ports the caller will listen on next to
+            the stack (the simulators), checked with the stack's own, so every clash is
+            reported in one go.
 
     """
 
@@ -490,6 +493,7 @@ class DevStack:
         temporal_db: Path | str | None = None,
         redis_appendonly: bool = True,
         ui_codec_endpoint: str | None = None,
+        extra_ports: Sequence[tuple[int, str, str]] = (),
     ) -> None:
         unknown = set(services) - set(ALL_SERVICES)
         if unknown:
@@ -507,6 +511,7 @@ class DevStack:
         self.temporal_db = Path(temporal_db) if temporal_db else self.state_dir / "temporal.db"
         self.redis_appendonly = redis_appendonly
         self.ui_codec_endpoint = ui_codec_endpoint
+        self.extra_ports = list(extra_ports)
 
         taken: set[int] = set()
         self.temporal_port = self._port(temporal_port, TEMPORAL in self.services, taken)
@@ -614,7 +619,7 @@ class DevStack:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def _check_ports(self) -> None:
-        """Fail before launching anything if a port is taken, naming the setting to change."""
+        """Fail before launching anything if ports are taken, naming every setting to change."""
         checks: list[tuple[int, str, str]] = []
         if TEMPORAL in self.services:
             checks.append((self.temporal_port, "Temporal dev server", "SYNCHUB_TEMPORAL_PORT"))
@@ -624,8 +629,7 @@ class DevStack:
             checks.append((self.kafka_port, "Kafka broker (tansu)", "SYNCHUB_KAFKA_PORT"))
         if REDIS in self.services:
             checks.append((self.redis_port, "Redis server (valkey)", "SYNCHUB_REDIS_PORT"))
-        for port, what, setting in checks:
-            ensure_port_free(self.host, port, what, setting)
+        ensure_ports_free(self.host, [*checks, *self.extra_ports])
 
     def _temporal(self) -> ServiceProcess:
         argv = [

@@ -71,6 +71,32 @@ class PartitionError(BaseModel):
     """Message safe for history and logs (no secrets, no record data)."""
 
 
+MAX_DRY_RUN_KEYS = 10
+"""Keys a dry run names per kind of change: enough to check a setting, bounded for history."""
+
+
+class DryRunKeys(BaseModel):
+    """The first keys a dry run would have upserted, deleted and dead-lettered.
+
+    Keys only (never records), at most ``MAX_DRY_RUN_KEYS`` of each: the counts are in the
+    run's ``RecordCounts``.
+    """
+
+    upserted: list[str] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
+    dead_lettered: list[str] = Field(default_factory=list)
+
+    def add(self, other: DryRunKeys | None) -> DryRunKeys:
+        """Both, in order, each list cut at ``MAX_DRY_RUN_KEYS``."""
+        if other is None:
+            return self
+        return DryRunKeys(
+            upserted=(self.upserted + other.upserted)[:MAX_DRY_RUN_KEYS],
+            deleted=(self.deleted + other.deleted)[:MAX_DRY_RUN_KEYS],
+            dead_lettered=(self.dead_lettered + other.dead_lettered)[:MAX_DRY_RUN_KEYS],
+        )
+
+
 class Progress(BaseModel):
     """Answer of the ``progress`` query of a sync-all or partition workflow."""
 
@@ -93,6 +119,9 @@ class Progress(BaseModel):
     where the last listing had some)."""
     notices: list[str] = Field(default_factory=list)
     """What the run noticed and acted on, e.g. a recreated topic that voided the cache."""
+    would: DryRunKeys | None = None
+    """Dry runs: first keys finished partitions would have changed (carried across
+    continue-as-new)."""
 
 
 class ListPartitionsInput(BaseModel):
@@ -105,6 +134,8 @@ class ListPartitionsInput(BaseModel):
     resync: bool = False
     """Void the cache of the listed partitions first, so their current state is published
     again under the same event ids (``starter.py resync``)."""
+    dry_run: bool = False
+    """List only: create no topic, void no cache, remember no listing."""
 
 
 class ListPartitionsResult(BaseModel):
@@ -151,6 +182,9 @@ class SyncAllInput(BaseModel):
     """Step activities of each partition, carried across continue-as-new."""
     child_workflow: str = "SyncPartitionWorkflow"
     """Workflow type per partition, carried across continue-as-new."""
+    dry_run: bool = False
+    """Fetch, diff and look up as usual, but publish nothing and commit nothing; the result
+    says what would have been upserted, deleted and dead-lettered (``run --dry-run``)."""
 
 
 class SyncAllResult(BaseModel):
@@ -175,6 +209,10 @@ class SyncAllResult(BaseModel):
     """Things to look at although the run completed (see ``Progress.warnings``)."""
     notices: list[str] = Field(default_factory=list)
     """What the run noticed and acted on, e.g. a recreated topic that voided the cache."""
+    dry_run: bool = False
+    """Nothing was published or committed: the counts say what a run would have done."""
+    would: DryRunKeys | None = None
+    """Dry runs: the first keys that would have been upserted, deleted, dead-lettered."""
 
 
 class SyncPartitionInput(BaseModel):
@@ -201,6 +239,10 @@ class SyncPartitionInput(BaseModel):
     carried_steps: dict[str, int] = Field(default_factory=dict)
     """Step counts of earlier runs of this chain (child workflows that count per step,
     e.g. TEMU inventory's ``not_listed``/``failed``/``applied``)."""
+    dry_run: bool = False
+    """Publish and commit nothing, run no step (see ``SyncAllInput.dry_run``)."""
+    carried_would: DryRunKeys | None = None
+    """Dry runs: keys named by earlier runs of this chain."""
 
 
 class SyncPartitionResult(BaseModel):
@@ -215,6 +257,8 @@ class SyncPartitionResult(BaseModel):
     """Pages proven unchanged by their digest."""
     steps: list[StepResult] = Field(default_factory=list)
     """What each step did, or why it failed."""
+    would: DryRunKeys | None = None
+    """Dry runs: the first keys that would have been upserted, deleted, dead-lettered."""
 
 
 class StepInput(BaseModel):
@@ -247,6 +291,9 @@ class SyncPageInput(BaseModel):
     history events and two round trips, which dominates when pages are small."""
     budget_seconds: float = 10.0
     """Start no further page after this long, so stop and pause act within seconds."""
+    dry_run: bool = False
+    """Diff as usual, publish and commit nothing (only the pass's seen keys, for the
+    finish step's missing keys); the result names the first keys it would have changed."""
 
 
 class SyncPageResult(BaseModel):
@@ -261,6 +308,8 @@ class SyncPageResult(BaseModel):
     """Of those, pages proven unchanged by their digest without a per-record compare."""
     checkpoint: str | None = None
     """Checkpoint to store once the whole pass has completed (incremental connectors)."""
+    would: DryRunKeys | None = None
+    """Dry runs: the first keys these pages would have changed."""
 
 
 class FinishPartitionInput(BaseModel):
@@ -274,6 +323,8 @@ class FinishPartitionInput(BaseModel):
     """False when the partition was stopped early: then nothing is treated as missing."""
     checkpoint: str | None = None
     """Stored when ``complete``: where the next pass of an incremental connector starts."""
+    dry_run: bool = False
+    """Look up the missing keys, publish and commit nothing, store no checkpoint."""
 
 
 class FinishPartitionResult(BaseModel):
@@ -282,3 +333,5 @@ class FinishPartitionResult(BaseModel):
     records: RecordCounts
     missing: int = 0
     """Keys cached for the partition but absent from this pass."""
+    would: DryRunKeys | None = None
+    """Dry runs: the first keys the lookups would have changed."""

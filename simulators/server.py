@@ -10,6 +10,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
@@ -32,15 +33,41 @@ def ensure_port_free(host: str, port: int, what: str, setting: str) -> None:
     Raises:
         PortInUseError: naming the service, the port and the setting to change.
     """
+    ensure_ports_free(host, [(port, what, setting)])
+
+
+def _port_taken(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
-            raise PortInUseError(
-                f"{what} cannot listen on {host}:{port}: the port is in use. "
-                f"Stop whatever uses it or set {setting} to a free port."
-            ) from None
+            return True
+    return False
+
+
+def ensure_ports_free(host: str, checks: Iterable[tuple[int, str, str]]) -> None:
+    """Fail naming every taken port at once, so one attempt shows all there is to change.
+
+    Args:
+        host: the address the services will bind to.
+        checks: ``(port, service, setting)`` per port about to be used.
+
+    Raises:
+        PortInUseError: one line per taken port: the service, the port, the setting.
+    """
+    clashes = [
+        f"{what} cannot listen on {host}:{port}: the port is in use; set {setting} to a free port"
+        for port, what, setting in checks
+        if _port_taken(host, port)
+    ]
+    if len(clashes) == 1:
+        raise PortInUseError(f"{clashes[0]} (or stop whatever uses it).")
+    if clashes:
+        raise PortInUseError(
+            f"{len(clashes)} ports are in use (stop whatever uses them, or change the "
+            "settings):\n  " + "\n  ".join(clashes)
+        )
 
 
 class ThreadedServer:

@@ -18,6 +18,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from models.sync import (
         MAX_ERRORS,
+        DryRunKeys,
         ListPartitionsInput,
         ListPartitionsResult,
         PartitionCounts,
@@ -63,6 +64,7 @@ class SyncAllWorkflow:
         self._child = "SyncPartitionWorkflow"
         self._step_counts: dict[str, int] = {}
         self._notices: list[str] = []
+        self._would: DryRunKeys | None = None
 
     @workflow.run
     async def run(self, input: SyncAllInput) -> SyncAllResult:
@@ -78,6 +80,7 @@ class SyncAllWorkflow:
             self._skipped = list(input.carried.skipped)
             self._warnings = list(input.carried.warnings)
             self._notices = list(input.carried.notices)
+            self._would = input.carried.would
         self._set_state(RunState.RUNNING)
         if input.remaining is None:
             try:
@@ -88,6 +91,7 @@ class SyncAllWorkflow:
                         params=input.params,
                         only=input.partitions,
                         resync=input.resync,
+                        dry_run=input.dry_run,
                     ),
                     result_type=ListPartitionsResult,
                     **options.LIST_PARTITIONS,
@@ -199,6 +203,8 @@ class SyncAllWorkflow:
             skipped=self._skipped[-MAX_ERRORS:],
             warnings=list(self._warnings),
             notices=list(self._notices),
+            dry_run=input.dry_run,
+            would=self._would,
         )
 
     async def _start_child(self, input: SyncAllInput, partition: str) -> bool:
@@ -212,6 +218,7 @@ class SyncAllWorkflow:
                     partition=partition,
                     params=input.params,
                     steps=self._steps,
+                    dry_run=input.dry_run,
                 ),
                 id=options.partition_workflow_id(input.source, partition),
                 result_type=SyncPartitionResult,
@@ -264,6 +271,8 @@ class SyncAllWorkflow:
             )
             self._pages += result.pages
             self._unchanged_pages += result.unchanged_pages
+            if result.would is not None:
+                self._would = (self._would or DryRunKeys()).add(result.would)
             for step in result.steps:
                 for name, n in step.counts.items():
                     key = f"{step.name}.{name}"
@@ -341,4 +350,5 @@ class SyncAllWorkflow:
             skipped=self._skipped[-MAX_ERRORS:],
             warnings=list(self._warnings),
             notices=list(self._notices),
+            would=self._would,
         )

@@ -9,6 +9,7 @@ from workflows.steerable import Steerable
 
 with workflow.unsafe.imports_passed_through():
     from models.sync import (
+        DryRunKeys,
         FinishPartitionInput,
         FinishPartitionResult,
         PartitionCounts,
@@ -57,6 +58,7 @@ class SyncPartitionWorkflow(Steerable):
         self._records = input.carried or RecordCounts()
         self._pages = input.pages
         self._unchanged_pages = input.unchanged_pages
+        would = input.carried_would
         info = workflow.info()
         run_token = input.run_token or f"{info.workflow_id}/{info.run_id}"
         cursor = input.cursor
@@ -71,6 +73,7 @@ class SyncPartitionWorkflow(Steerable):
                 run_token=run_token,
                 params=input.params,
                 cursor=cursor,
+                dry_run=input.dry_run,
             )
             try:
                 result = await workflow.execute_activity(
@@ -87,6 +90,8 @@ class SyncPartitionWorkflow(Steerable):
             self._records = self._records.add(result.records)
             self._pages += result.pages
             self._unchanged_pages += result.unchanged_pages
+            if result.would is not None:
+                would = (would or DryRunKeys()).add(result.would)
             checkpoint = result.checkpoint or checkpoint
             cursor = result.next_cursor
             if cursor is None:
@@ -106,10 +111,12 @@ class SyncPartitionWorkflow(Steerable):
                             "pages": self._pages,
                             "unchanged_pages": self._unchanged_pages,
                             "checkpoint": checkpoint,
+                            "carried_would": would,
                         }
                     )
                 )
-        steps = await self._run_steps(input, run_token) if complete else []
+        run_steps = complete and not input.dry_run  # a step acts on what was committed
+        steps = await self._run_steps(input, run_token) if run_steps else []
         finish = FinishPartitionInput(
             source=input.source,
             partition=input.partition,
@@ -117,6 +124,7 @@ class SyncPartitionWorkflow(Steerable):
             params=input.params,
             complete=complete,
             checkpoint=checkpoint,
+            dry_run=input.dry_run,
         )
         try:
             done = await workflow.execute_activity(
@@ -134,6 +142,8 @@ class SyncPartitionWorkflow(Steerable):
                 non_retryable=True,
             ) from exc
         self._records = self._records.add(done.records)
+        if done.would is not None:
+            would = (would or DryRunKeys()).add(done.would)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state = RunState.COMPLETED if complete else RunState.STOPPED
         return SyncPartitionResult(
@@ -144,6 +154,7 @@ class SyncPartitionWorkflow(Steerable):
             pages=self._pages,
             unchanged_pages=self._unchanged_pages,
             steps=steps,
+            would=would,
         )
 
     async def _run_steps(self, input: SyncPartitionInput, run_token: str) -> list[StepResult]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.advoware.client import AdvowareAuth, AdvowareClient, sign
-from connectors.advoware.connector import AdvowareConnector
+from connectors.advoware.connector import AdvowareConnector, kuerzel_partition
 from connectors.base import ConnectorSpec
 from models.errors import NotConfiguredError
 
@@ -77,6 +77,7 @@ SPEC = ConnectorSpec(
     build=build_advoware,
     params=AdvowareParams,
     description="Advoware calendar appointments, one partition per employee (Kürzel)",
+    check_partition=lambda partition, _: kuerzel_partition(partition),
 )
 
 __all__ = [

@@ -195,7 +195,7 @@ class AdvowareConnector(ConnectorBase):
         parsed and an ``unchanged`` page is returned.
         """
         _check_params(params)
-        kuerzel = _kuerzel(partition)
+        kuerzel = kuerzel_partition(partition)
         first, last = self.window(params)
         chunk_start = iso_day(cursor, "Advoware cursor") if cursor is not None else first
         if chunk_start > last:  # a cursor saved before the window shrank
@@ -319,7 +319,8 @@ def _overlaps(termin: Termin, first: date, last: date) -> bool:
     return termin.start.date() <= last and last_day >= first
 
 
-def _kuerzel(partition: str) -> str:
+def kuerzel_partition(partition: str) -> str:
+    """An employee partition as Advoware spells it (upper case), or why it is not one."""
     code = partition.strip().upper()
     if not code or "," in code or "/" in code:
         raise InvalidParamsError(

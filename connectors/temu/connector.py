@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorBase, ConnectorSpec, retrying
+from connectors.base import ConnectorBase, ConnectorSpec, check_shop, retrying
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.errors import TemuBusinessError
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
@@ -405,6 +405,7 @@ SPEC = ConnectorSpec(
     params=TemuOrdersParams,
     description="TEMU parent orders per shop, incremental by updateTime; confirms shipments",
     steps=("confirm_shipments",),
+    check_partition=check_shop,
 )
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorBase, ConnectorSpec
+from connectors.base import ConnectorBase, ConnectorSpec, check_shop
 from connectors.temu.client import TemuClient, shop_clients
 from models.errors import InvalidParamsError
 from models.records import Lookup, Page
@@ -134,6 +134,7 @@ SPEC = ConnectorSpec(
     params=TemuInventoryParams,
     description="TEMU stock per shop reconciled with the ERP's erp.stock topic (quick|full)",
     child_workflow=CHILD_WORKFLOW,
+    check_partition=check_shop,
 )
 
 __all__ = [

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import ConnectorSpec
+from connectors.base import ConnectorSpec, iso_day
 from connectors.wiw.client import WiwAuth, WiwClient
 from connectors.wiw.connector import WiwConnector
 from models.errors import NotConfiguredError
@@ -56,6 +56,7 @@ SPEC = ConnectorSpec(
     build=build_wiw,
     params=WiwParams,
     description="When I Work shifts, one partition per day of the sync window",
+    check_partition=lambda partition, _: iso_day(partition, "a WIW partition"),
 )
 
 __all__ = ["SPEC", "WiwAuth", "WiwClient", "WiwConnector", "WiwParams", "build_wiw"]
