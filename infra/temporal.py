@@ -9,8 +9,10 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
+from infra.interceptors import interceptors
 from settings import TemporalSettings
 from workflows.options import SEARCH_ATTRIBUTES
 
@@ -23,8 +25,11 @@ class TemporalUnavailableError(RuntimeError):
     """Temporal cannot be reached; names the setting that points at it."""
 
 
-async def connect(settings: TemporalSettings) -> Client:
+async def connect(settings: TemporalSettings, runtime: Runtime | None = None) -> Client:
     """Connect with the pydantic data converter (models in, models out).
+
+    The client carries synchub's interceptors (tracing, metrics, Web UI summaries); a
+    worker built on it inherits them. ``runtime``: the one whose metrics a process serves.
 
     Raises:
         TemporalUnavailableError: naming TEMPORAL_ADDRESS when nothing answers there.
@@ -36,6 +41,8 @@ async def connect(settings: TemporalSettings) -> Client:
             data_converter=DATA_CONVERTER,
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             tls=settings.tls or settings.api_key is not None,
+            interceptors=interceptors(),
+            runtime=runtime,
         )
     except RuntimeError as exc:
         raise TemporalUnavailableError(

@@ -1,0 +1,344 @@
+"""Traces and metrics: one place that wires OpenTelemetry for the worker, the starter and tests.
+
+Traces: the tracer provider exports over OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set,
+else appends spans as JSON lines to a file under ``.synchub/`` (read back by
+``starter.py trace``). httpx and Redis are instrumented once per process: upstream calls get a
+span without their query string (TEMU signs requests there, some APIs pass tokens there), and
+every Redis round trip (a command, a pipeline, a Lua call) gets a span.
+
+Metrics: synchub's instruments (``Metrics``) and Temporal's SDK metrics (drained from the
+runtime's ``MetricBuffer``) go through one OpenTelemetry ``MeterProvider`` to one Prometheus
+endpoint, so an operator scrapes one address per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from models import clock
+
+log = logging.getLogger("synchub.telemetry")
+R = TypeVar("R")
+
+TRACER_NAME = "synchub"
+SOURCE = contextvars.ContextVar[str]("synchub_source", default="")
+"""The source whose activity runs in this task; labels HTTP and Redis metrics."""
+
+FRESHNESS_RETENTION_SECONDS = 7 * 86400.0
+"""Partitions not synced for this long leave the freshness gauge (a WIW day that left the
+window); far above any alert threshold (three sync intervals)."""
+
+
+def tracer() -> trace.Tracer:
+    """The synchub tracer (a no-op one until ``setup_tracing`` installs a provider)."""
+    return trace.get_tracer(TRACER_NAME)
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span, or ``None`` outside any recorded span."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Appends each finished span as one JSON line: the embedded default's trace store."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Write the batch; called from the batch processor's thread."""
+        lines = [json.dumps(span_record(s), default=str) + "\n" for s in spans]
+        with self._lock, self._path.open("a", encoding="utf-8") as fh:
+            fh.writelines(lines)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing held open between batches."""
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    """The fields ``starter.py trace`` needs, in plain JSON types."""
+    ctx = span.get_span_context()
+    parent = span.parent
+    return {
+        "name": span.name,
+        "trace_id": f"{ctx.trace_id:032x}" if ctx else "",
+        "span_id": f"{ctx.span_id:016x}" if ctx else "",
+        "parent_id": f"{parent.span_id:016x}" if parent else None,
+        "start": span.start_time,
+        "end": span.end_time,
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+    }
+
+
+_instrumented = False
+
+
+def setup_tracing(
+    service: str,
+    *,
+    spans_file: Path | None,
+    otlp_endpoint: str | None = None,
+) -> TracerProvider:
+    """Install the global tracer provider and instrument httpx and Redis (once per process).
+
+    Args:
+        service: ``service.name`` of the spans (``synchub-worker``, ``synchub-starter``).
+        spans_file: where the embedded default appends spans; ignored with ``otlp_endpoint``.
+        otlp_endpoint: base URL of an OTLP/HTTP collector (``OTEL_EXPORTER_OTLP_ENDPOINT``).
+    """
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    exporter: SpanExporter | None = None
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
+    elif spans_file is not None:
+        exporter = JsonLinesSpanExporter(spans_file)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    instrument_clients()
+    return provider
+
+
+def instrument_clients() -> None:
+    """Spans and metrics for every httpx request and Redis round trip of this process."""
+    global _instrumented
+    if _instrumented:
+        return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    HTTPXClientInstrumentor().instrument(
+        request_hook=_http_request, async_request_hook=_async_http_request,
+        response_hook=_http_response, async_response_hook=_async_http_response,
+    )  # fmt: skip
+    RedisInstrumentor().instrument(response_hook=_redis_response)
+    _instrumented = True
+
+
+def _no_query(url: Any) -> str:
+    """The URL without query string or credentials: both may hold secrets."""
+    text = str(url)
+    text = text.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = text.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
+def _http_request(span: trace.Span, request: Any) -> None:
+    if not span.is_recording():
+        return
+    url = _no_query(request.url)
+    span.set_attribute("url.full", url)
+    span.set_attribute("http.url", url)
+    path = url.split("://", 1)[-1].partition("/")[2]
+    method = request.method.decode() if isinstance(request.method, bytes) else request.method
+    span.update_name(f"{method} /{path}")
+    if SOURCE.get():
+        span.set_attribute("synchub.source", SOURCE.get())
+
+
+async def _async_http_request(span: trace.Span, request: Any) -> None:
+    _http_request(span, request)
+
+
+def _http_response(span: trace.Span, request: Any, response: Any) -> None:
+    status = response.status_code if hasattr(response, "status_code") else response[0]
+    METRICS.upstream_request(SOURCE.get(), int(status))
+
+
+async def _async_http_response(span: trace.Span, request: Any, response: Any) -> None:
+    _http_response(span, request, response)
+
+
+def _redis_response(span: trace.Span, instance: Any, response: Any) -> None:
+    METRICS.redis_round_trips.add(1, {"source": SOURCE.get()})
+
+
+@contextlib.contextmanager
+def publishing(source: str, partition: str, messages: int | None = None) -> Iterator[trace.Span]:
+    """The span of one Kafka publish batch; its context goes into each message's header."""
+    started = time.perf_counter()
+    with tracer().start_as_current_span(
+        "kafka.publish",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={"synchub.source": source, "synchub.partition": partition},
+    ) as span:
+        yield span
+    METRICS.publish_seconds.record(time.perf_counter() - started, {"source": source})
+
+
+def traced_page(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """A span and a latency sample per page of ``SyncActivities._sync_page(input, cursor)``."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, input: Any, cursor: str | None, *args: Any, **kw: Any) -> R:
+        source, partition = input.source, input.partition
+        started = time.perf_counter()
+        with tracer().start_as_current_span(
+            "sync.page",
+            attributes={
+                "synchub.source": source,
+                "synchub.partition": partition,
+                "synchub.cursor": cursor or "start",
+            },
+        ):
+            result = await fn(self, input, cursor, *args, **kw)
+        METRICS.page_seconds.record(time.perf_counter() - started, {"source": source})
+        return result
+
+    return wrapper
+
+
+@dataclass
+class _Freshness:
+    """Last successful sync per (source, partition), read by the gauges at scrape time."""
+
+    last: dict[tuple[str, str], float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark(self, source: str, partition: str) -> None:
+        now = clock.unix()
+        with self.lock:
+            self.last[(source, partition)] = now
+            for key, when in list(self.last.items()):
+                if now - when > FRESHNESS_RETENTION_SECONDS:
+                    del self.last[key]
+
+    def ages(self, _options: CallbackOptions) -> list[Observation]:
+        now = clock.unix()
+        with self.lock:
+            return [
+                Observation(max(0.0, now - when), {"source": s, "partition": p})
+                for (s, p), when in self.last.items()
+            ]
+
+    def stamps(self, _options: CallbackOptions) -> list[Observation]:
+        with self.lock:
+            return [
+                Observation(when, {"source": s, "partition": p})
+                for (s, p), when in self.last.items()
+            ]
+
+
+class Metrics:
+    """synchub's own instruments, labelled by source; created on the global meter provider.
+
+    Built lazily (``METRICS``) so a meter provider installed later (the worker's Prometheus
+    reader, a test's in-memory reader) receives them: the API's proxy meter forwards.
+    """
+
+    def __init__(self) -> None:
+        m = otel_metrics.get_meter(TRACER_NAME)
+        self.records = m.create_counter(
+            "synchub_records", unit="1", description="records by outcome (fetched, unchanged, "
+            "upserted, deleted, dead_lettered, republished)",
+        )  # fmt: skip
+        self.point_lookups = m.create_counter(
+            "synchub_point_lookups", description="keys missing from a pass looked up upstream"
+        )
+        self.upstream_requests = m.create_counter(
+            "synchub_upstream_requests", description="upstream HTTP requests by status class"
+        )
+        self.upstream_429 = m.create_counter(
+            "synchub_upstream_429", description="upstream answers 429 Too Many Requests"
+        )
+        self.rate_limit_waits = m.create_counter(
+            "synchub_rate_limit_waits", description="waits for a rate-limit token"
+        )
+        self.rate_limit_wait_seconds = m.create_counter(
+            "synchub_rate_limit_wait_seconds", unit="s", description="time spent waiting"
+        )
+        self.pages = m.create_counter("synchub_pages", description="pages synced")
+        self.page_seconds = m.create_histogram(
+            "synchub_page_seconds", unit="s", description="fetch+diff+publish+commit of a page"
+        )
+        self.publish_seconds = m.create_histogram(
+            "synchub_publish_seconds", unit="s", description="one Kafka publish batch (acks=all)"
+        )
+        self.redis_round_trips = m.create_counter(
+            "synchub_redis_round_trips", description="Redis commands and pipelines sent"
+        )
+        self.skipped_runs = m.create_counter(
+            "synchub_skipped_runs",
+            description="runs skipped: schedule overlap or partition already running",
+        )
+        self.missed_runs = m.create_counter(
+            "synchub_missed_runs", description="scheduled runs due by the spec that never ran"
+        )
+        self.freshness = _Freshness()
+        m.create_observable_gauge(
+            "synchub_freshness_seconds",
+            callbacks=[self.freshness.ages],
+            unit="s",
+            description="seconds since the last successful sync of a partition",
+        )
+        m.create_observable_gauge(
+            "synchub_last_success_timestamp_seconds",
+            callbacks=[self.freshness.stamps],
+            unit="s",
+            description="unix time of the last successful sync of a partition",
+        )
+        self.intervals: dict[str, float] = {}
+        m.create_observable_gauge(
+            "synchub_sync_interval_seconds",
+            callbacks=[self._intervals],
+            unit="s",
+            description="the schedule interval of a source (the alert's yardstick)",
+        )
+
+    def _intervals(self, _options: CallbackOptions) -> list[Observation]:
+        return [Observation(v, {"source": s}) for s, v in self.intervals.items()]
+
+    def upstream_request(self, source: str, status: int) -> None:
+        """Count one upstream answer by status class (``2xx``, ``4xx``, ...)."""
+        self.upstream_requests.add(1, {"source": source, "status_class": f"{status // 100}xx"})
+        if status == 429:
+            self.upstream_429.add(1, {"source": source})
+
+    def rate_limit_wait(self, seconds: float) -> None:
+        """Count one wait for a rate-limit token."""
+        attrs = {"source": SOURCE.get()}
+        self.rate_limit_waits.add(1, attrs)
+        self.rate_limit_wait_seconds.add(seconds, attrs)
+
+
+class _LazyMetrics:
+    """``METRICS.x`` builds the instruments on first use."""
+
+    _built: Metrics | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyMetrics._built is None:
+            _LazyMetrics._built = Metrics()
+        return getattr(_LazyMetrics._built, name)
+
+
+METRICS: Any = _LazyMetrics()
+"""The process's instruments (``METRICS.records.add(...)``)."""
