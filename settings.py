@@ -492,6 +492,27 @@ class DevStackSettings(_Section):
     """Shifts the simulator generates at start."""
 
 
+class TelemetrySettings(_Section):
+    """Traces and metrics (``infra.telemetry``, ``infra.metrics``)."""
+
+    tracing: bool = Field(default=True, validation_alias=_env("tracing", "SYNCHUB_TRACING"))
+    """Record spans (Temporal, upstream HTTP, Redis, Kafka publish); ``false`` turns them off."""
+    traces_file: Path = Field(
+        default=Path(".synchub/traces.jsonl"),
+        validation_alias=_env("traces_file", "SYNCHUB_TRACES_FILE"),
+    )
+    """Where spans are appended as JSON lines when no OTLP endpoint is set (``trace``)."""
+    otlp_endpoint: str | None = Field(
+        default=None, validation_alias=_env("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    """OTLP/HTTP collector base URL (e.g. ``http://collector:4318``); spans go there instead."""
+    metrics_address: str = Field(
+        default="127.0.0.1:9464",
+        validation_alias=_env("metrics_address", "SYNCHUB_METRICS_ADDRESS"),
+    )
+    """``host:port`` of the worker's Prometheus endpoint (``/metrics``); empty turns it off."""
+
+
 class Settings(_Section):
     """The whole tree. Build it only in entry points; pass sections down."""
 
@@ -503,6 +524,7 @@ class Settings(_Section):
     advoware: AdvowareSettings = Field(default_factory=lambda: AdvowareSettings())
     temu: TemuSettings = Field(default_factory=lambda: TemuSettings())
     dev: DevStackSettings = Field(default_factory=lambda: DevStackSettings())
+    telemetry: TelemetrySettings = Field(default_factory=lambda: TelemetrySettings())
 
     @classmethod
     def settings_customise_sources(
@@ -534,6 +556,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "advoware": AdvowareSettings,
     "temu": TemuSettings,
     "dev": DevStackSettings,
+    "telemetry": TelemetrySettings,
 }
 
 

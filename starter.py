@@ -10,6 +10,7 @@ Examples::
     python starter.py stop|pause|resume <workflow-id>
     python starter.py schedules apply|list|pause|unpause|trigger [schedule-id]
     python starter.py watch wiw.shifts          # print messages of a topic
+    python starter.py trace <workflow-id>       # span tree of a run, with durations
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from connectors import get_spec
+from infra.observability import flush_traces, start_tracing
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import TemporalUnavailableError, connect
+from infra.trace_view import trace_command
 from models.errors import InvalidParamsError
 from models.sync import Progress, RunState, SyncAllInput, SyncAllResult
 from settings import Settings, SettingsError, load_settings
@@ -334,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schedules", help="manage Temporal Schedules")
     sch.add_argument("action", choices=["apply", "list", "pause", "unpause", "trigger"])
     sch.add_argument("schedule_id", nargs="?")
+    trace = sub.add_parser("trace", help="print the span tree of a run, with durations")
+    trace.add_argument("workflow_id")
     watch = sub.add_parser("watch", help="print the messages of a Kafka topic")
     watch.add_argument("topic")
     watch.add_argument("--new", action="store_true", help="only messages arriving from now on")
@@ -351,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_dev(settings)
         if args.command == "watch":
             return cmd_watch(args, settings)
+        if args.command == "trace":
+            return trace_command(args.workflow_id, settings.telemetry.traces_file)
+        if settings.telemetry.tracing and args.command in ("run", "resync", "schedules"):
+            start_tracing("synchub-starter", settings.telemetry)  # the trace's root span
         if args.command in ("run", "resync"):
             get_spec(args.source).validate_params(parse_params(args.param))
             if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -388,6 +397,7 @@ if __name__ == "__main__":
     # Everything is done and closed. Skip interpreter finalization: the Temporal client's
     # Rust threads can abort it ("Fatal Python error: PyGILState_Release", SIGABRT),
     # turning a finished command's exit code into -6 (temporalio/sdk-python#300).
+    flush_traces()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -31,6 +31,7 @@ from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
 from infra.gc_tuning import tune_gc
 from infra.loop_stall import LoopStallMonitor
+from infra.observability import set_intervals, source_intervals, start_telemetry
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.temporal import connect, ensure_search_attributes
 from models import clock
@@ -166,11 +167,15 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then let running activities finish their page."""
-    client = await connect(settings.temporal)
+    telemetry = start_telemetry("synchub-worker", settings.telemetry)
+    client = await connect(settings.temporal, runtime=telemetry.runtime)
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes %s", ", ".join(added))
     bundle = await build_worker(client, settings)
+    set_intervals(source_intervals(settings, list(bundle.connectors)))
+    if telemetry.url:
+        log.info("metrics for Prometheus at %s", telemetry.url)
     for source, why in bundle.unconfigured.items():
         log.warning("source %s disabled: %s", source, why)
     log.info(
@@ -185,7 +190,7 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with bundle.worker:
+        async with telemetry.exporter, bundle.worker:
             await stop.wait()
             log.info(
                 "shutting down: running activities get up to %.0f s to finish",

@@ -23,6 +23,8 @@ from confluent_kafka import Producer
 from pydantic import SecretStr
 
 from infra.devstack import DevStack, ServiceError
+from infra.metrics import MetricsAddressError
+from infra.observability import set_intervals, source_intervals, start_telemetry
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect, ensure_search_attributes
 from settings import (
@@ -143,15 +145,17 @@ async def serve(
     from starter import start_sync
     from worker import build_worker
 
-    client = await connect(settings.temporal)
+    telemetry = start_telemetry("synchub-dev", settings.telemetry)
+    client = await connect(settings.temporal, runtime=telemetry.runtime)
     await ensure_search_attributes(client)
     bundle = await build_worker(client, settings)
+    set_intervals(source_intervals(settings, list(bundle.connectors)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with bundle.worker:
+        async with telemetry.exporter, bundle.worker:
             sources = list(bundle.connectors)
             schedules = await apply_schedules(
                 client, settings, schedule_definitions(settings, sources)
@@ -188,6 +192,8 @@ async def serve(
                         "  watch messages:   .venv/bin/python starter.py watch "
                         f"{settings.kafka.wiw_topic}  (or {settings.kafka.advoware_topic})",
                         f"  progress:         .venv/bin/python starter.py status {first.id}",
+                        f"  metrics:          {telemetry.url or 'off (SYNCHUB_METRICS_ADDRESS)'}",
+                        f"  trace of a run:   .venv/bin/python starter.py trace {first.id}",
                         "  find runs:        temporal workflow list --address "
                         f"{stack.temporal_address} --query \"SynchubSource='wiw'\"",
                         "  stop everything:  Ctrl-C",
@@ -224,7 +230,7 @@ def run_dev(settings: Settings) -> int:
     started = time.monotonic()
     try:
         return _run_dev(settings, started)
-    except (PortInUseError, ServiceError) as exc:
+    except (PortInUseError, ServiceError, MetricsAddressError) as exc:
         # Nothing is left running (the stack stops what it started); say what to change.
         print(f"starter.py dev: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -26,7 +26,7 @@ BUFFER_SIZE = 10_000
 """Temporal metric updates held between drains (core drops and logs beyond that)."""
 
 
-class MetricsAddressError(ValueError):
+class MetricsAddressError(RuntimeError):
     """The metrics address cannot be served; names SYNCHUB_METRICS_ADDRESS."""
 
 

@@ -9,6 +9,7 @@ tree shows every span of those traces with its duration, children in start order
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,13 @@ def trace_text(path: Path, workflow_id: str) -> str:
             f"or the run was started before tracing was on"
         )
     return render_tree(spans)
+
+
+def trace_command(workflow_id: str, spans_file: Path) -> int:
+    """``starter.py trace``: print the tree, or say why there is none (exit 1)."""
+    try:
+        print(trace_text(spans_file, workflow_id))
+    except NoTraceError as exc:
+        print(f"starter.py trace: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -26,7 +26,7 @@ from temporalio.client import Client
 from infra.metrics import MetricsEndpoint, setup_metrics
 from infra.telemetry import setup_tracing
 from infra.temporal import connect
-from infra.trace_view import load_spans, render_tree
+from infra.trace_view import load_spans, render_tree, trace_command
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPartitionInput
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
@@ -167,6 +167,8 @@ async def test_one_trace_from_start_to_kafka_message(
     tree = render_tree(load_spans(spans_file, str(wid)))
     assert tree.splitlines()[0].startswith("StartWorkflow:SyncAllWorkflow")
     assert re.search(r"^\s+.*kafka\.publish\s+\d+(\.\d+)? ms", tree, re.M), tree
+    assert trace_command(str(wid), spans_file) == 0
+    assert trace_command("syncall/wiw/never-ran", spans_file) == 1
 
 
 def provider_flush() -> None:
