@@ -289,9 +289,6 @@ class Metrics:
             "synchub_skipped_runs",
             description="runs skipped: schedule overlap or partition already running",
         )
-        self.missed_runs = m.create_counter(
-            "synchub_missed_runs", description="scheduled runs due by the spec that never ran"
-        )
         self.freshness = _Freshness()
         m.create_observable_gauge(
             "synchub_freshness_seconds",
