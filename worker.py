@@ -33,6 +33,7 @@ from infra.gc_tuning import tune_gc
 from infra.loop_stall import LoopStallMonitor
 from infra.observability import set_intervals, source_intervals, start_telemetry
 from infra.publisher import KafkaPublisher, ensure_topics
+from infra.schedule_check import watch_schedules
 from infra.temporal import connect, ensure_search_attributes
 from models import clock
 from models.errors import NotConfiguredError
@@ -191,7 +192,9 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with telemetry.exporter, bundle.worker:
+            watch = asyncio.create_task(watch_schedules(client, stop))  # skipped/missed runs
             await stop.wait()
+            await watch
             log.info(
                 "shutting down: running activities get up to %.0f s to finish",
                 settings.temporal.graceful_shutdown_seconds,

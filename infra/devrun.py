@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from infra.devstack import DevStack, ServiceError
 from infra.metrics import MetricsAddressError
 from infra.observability import set_intervals, source_intervals, start_telemetry
+from infra.schedule_check import watch_schedules
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect, ensure_search_attributes
 from settings import (
@@ -156,6 +157,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with telemetry.exporter, bundle.worker:
+            watch = asyncio.create_task(watch_schedules(client, stop))  # skipped/missed runs
             sources = list(bundle.connectors)
             schedules = await apply_schedules(
                 client, settings, schedule_definitions(settings, sources)
@@ -216,6 +218,7 @@ async def serve(
             await stop.wait()
             print("stopping: worker, simulator, Temporal, Kafka, Redis ...", flush=True)
             await churner
+            await watch
     finally:
         await bundle.aclose()
 

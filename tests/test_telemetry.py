@@ -9,10 +9,12 @@ tests scrape over HTTP.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -21,9 +23,18 @@ import pytest_asyncio
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 
 from infra.metrics import MetricsEndpoint, setup_metrics
+from infra.schedule_check import ScheduleGauges, check_schedules
 from infra.telemetry import setup_tracing
 from infra.temporal import connect
 from infra.trace_view import load_spans, render_tree, trace_command
@@ -143,8 +154,12 @@ async def test_one_trace_from_start_to_kafka_message(
     for s in http:  # never a query string: signatures and tokens live there
         url = str((s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url"))
         assert "?" not in url and SIM_TOKEN not in url, url
-    assert any(s.name.startswith(("EVALSHA", "GET", "HMGET", "MULTI", "EXEC")) or
-               (s.attributes or {}).get("db.system") == "redis" for s in run_trace)  # fmt: skip
+    redis_spans = [s for s in run_trace if (s.attributes or {}).get("db.system") == "redis"]
+    pages = [s for s in run_trace if s.name == "sync.page"]
+    assert any(s.name == "redis pipeline" for s in redis_spans), sorted(names)
+    assert {s.parent.span_id for s in redis_spans if s.parent} & {
+        p.context.span_id for p in pages if p.context
+    }  # the page's round trips are children of its span
 
     # every message continues the trace: its header is the W3C context of the publish span
     by_id = {s.context.span_id: s for s in run_trace if s.context is not None}
@@ -277,3 +292,54 @@ async def test_run_page_says_what_the_run_did(sim, engine: Engine) -> None:
 
 
 _ = Client  # the engine's client is built by infra.temporal.connect
+
+
+async def test_schedule_overlap_is_reported_and_counted(
+    engine: Engine, metrics: MetricsEndpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = f"synchub-test-{uuid.uuid4().hex[:6]}"
+    handle = await engine.client.create_schedule(
+        prefix,
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                SyncAllWorkflow.run,
+                SyncAllInput(source="wiw"),
+                id=f"syncall/wiw/{prefix}",
+                task_queue=f"nobody-{prefix}",  # the first run stays running
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        ),
+    )
+    gauges = ScheduleGauges()
+    try:
+        gauges.update(await check_schedules(engine.client, prefix))
+        await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
+        for _ in range(50):
+            if (await handle.describe()).info.running_actions:
+                break
+            await asyncio.sleep(0.2)
+        await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)  # the first still runs
+        for _ in range(50):
+            if (await handle.describe()).info.num_actions_skipped_overlap:
+                break
+            await asyncio.sleep(0.2)
+        with caplog.at_level(logging.WARNING):
+            (found,) = await check_schedules(engine.client, prefix)
+            assert gauges.update([found]) == [found]
+        assert found.skipped_overlap == 1 and found.missed == [] and not found.paused
+        assert "1 skipped for overlap" in found.line()
+        assert any("skipped or missed scheduled runs" in r.getMessage() for r in caplog.records)
+        after = await scrape(metrics)
+        assert total(after, "synchub_schedule_skipped_overlap", schedule=prefix) == 1
+        action = (await handle.describe()).schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        summary = action.static_summary  # as stored: a JSON payload
+        assert not isinstance(summary, str) and summary is not None
+        assert json.loads(summary.data) == "wiw: scheduled sync of all"
+    finally:
+        for run in (await handle.describe()).info.running_actions:
+            wid = getattr(run, "workflow_id", None)
+            if wid:
+                await engine.client.get_workflow_handle(wid).terminate("test over")
+        await handle.delete()
