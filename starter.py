@@ -8,7 +8,7 @@ Examples::
     python starter.py resync wiw --partition 2026-11-24   # republish, ignoring the cache
     python starter.py status <workflow-id>
     python starter.py stop|pause|resume <workflow-id>
-    python starter.py schedules apply|list|pause|unpause|trigger [schedule-id]
+    python starter.py schedules apply|list|check|pause|unpause|trigger [schedule-id]
     python starter.py watch wiw.shifts          # print messages of a topic
     python starter.py trace <workflow-id>       # span tree of a run, with durations
 """
@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from connectors import get_spec
 from infra.observability import flush_traces, start_tracing
+from infra.schedule_check import check_schedules
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import TemporalUnavailableError, connect
 from infra.trace_view import trace_command
@@ -252,6 +253,11 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
         for sid in await apply_schedules(client, settings, schedule_definitions(settings, sources)):
             print(f"applied {sid}")
         return 0
+    if args.action == "check":  # runs due by each schedule's spec that never ran
+        reports = await check_schedules(client)
+        for r in reports:
+            print(r.line())
+        return 1 if any(r.missed for r in reports) else 0
     if args.action == "list":
         async for s in await client.list_schedules():
             desc = await client.get_schedule_handle(s.id).describe()
@@ -335,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("workflow_id")
     sch = sub.add_parser("schedules", help="manage Temporal Schedules")
-    sch.add_argument("action", choices=["apply", "list", "pause", "unpause", "trigger"])
+    sch.add_argument("action", choices=["apply", "list", "check", "pause", "unpause", "trigger"])
     sch.add_argument("schedule_id", nargs="?")
     trace = sub.add_parser("trace", help="print the span tree of a run, with durations")
     trace.add_argument("workflow_id")
@@ -366,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError("--max-concurrent must be at least 1")
             if args.reconnect_timeout < 0:
                 raise UsageError("--reconnect-timeout must be 0 or more seconds")
-        needs_id = args.command == "schedules" and args.action not in ("apply", "list")
+        needs_id = args.command == "schedules" and args.action not in ("apply", "list", "check")
         if needs_id and not args.schedule_id:
             raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")
         handler = {
