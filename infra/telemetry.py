@@ -59,19 +59,37 @@ def current_traceparent() -> str | None:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
+MAX_SPANS_FILE_BYTES = 64 * 1024 * 1024
+"""Size at which the spans file is rotated (one previous file is kept)."""
+
+
+def rotated(path: Path) -> Path:
+    """The previous spans file beside ``path``."""
+    return path.with_name(path.name + ".1")
+
+
 class JsonLinesSpanExporter(SpanExporter):
     """Appends each finished span as one JSON line: the embedded default's trace store."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = 0) -> None:
         self._path = path
+        self._max_bytes = max_bytes or MAX_SPANS_FILE_BYTES
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Write the batch; called from the batch processor's thread."""
+        """Write the batch; called from the batch processor's thread.
+
+        Past ``max_bytes`` (default ``MAX_SPANS_FILE_BYTES``) the file becomes ``<name>.1`` (replacing the previous
+        one), so the embedded default's trace store stays bounded.
+        """
         lines = [json.dumps(span_record(s), default=str) + "\n" for s in spans]
-        with self._lock, self._path.open("a", encoding="utf-8") as fh:
-            fh.writelines(lines)
+        with self._lock:
+            with contextlib.suppress(OSError):
+                if self._path.stat().st_size > self._max_bytes:
+                    self._path.replace(rotated(self._path))
+            with self._path.open("a", encoding="utf-8") as fh:
+                fh.writelines(lines)
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

@@ -14,6 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from infra.telemetry import rotated
+
 WORKFLOW_ID_ATTR = "temporalWorkflowID"
 """The span attribute naming the workflow (set by ``temporalio.contrib.opentelemetry``)."""
 
@@ -24,15 +26,16 @@ class NoTraceError(LookupError):
 
 def load_spans(path: Path, workflow_id: str) -> list[dict[str, Any]]:
     """Every span of the traces that touch ``workflow_id`` (empty when none do)."""
-    if not path.exists():
-        return []
     spans = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                spans.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write
+    for part in (rotated(path), path):  # the previous file first: a run may span both
+        if not part.exists():
+            continue
+        with part.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    spans.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a line cut by a crash mid-write
     wanted = {
         s["trace_id"]
         for s in spans
