@@ -512,6 +512,14 @@ class TelemetrySettings(_Section):
     )
     """``host:port`` of the worker's Prometheus endpoint (``/metrics``); empty turns it off."""
 
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if value and (not sep or not host or not port.isdigit() or int(port) > 65535):
+            raise ValueError("expected host:port, e.g. 127.0.0.1:9464 (empty turns it off)")
+        return value
+
 
 class Settings(_Section):
     """The whole tree. Build it only in entry points; pass sections down."""

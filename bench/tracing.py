@@ -1,10 +1,13 @@
-"""Tracing overhead: first syncs of the same shifts with tracing off, then on, in one process.
+"""Tracing overhead: first syncs of the same shifts without, with, and without tracing.
 
 ``python -m bench.tracing [--shifts 10000] [--rounds 3]`` (``make bench-tracing``). Each run
-is a first sync (a fresh Redis db and topic) of the same seeded shifts; runs without a tracer
-provider come first (OpenTelemetry's provider is set once per process), then with synchub's
-tracing exactly as the worker installs it (spans to a JSON-lines file). Prints the median
-records per second of each and the overhead in percent.
+is a first sync (a fresh Redis db and topic) of the same seeded shifts, with its own worker in
+this process. First ``rounds`` runs with no instrumentation at all; then the HTTP and Redis
+hooks that feed the metrics are installed with synchub's tracer provider (spans to a
+JSON-lines file, as the worker writes them), whose sampler is switched off and on between
+runs, so both variants share the machine's drifting load. Prints the median records per
+second and CPU µs per record of each, and, as a check that does not depend on the load, the
+spans per run times the measured CPU cost of one span.
 """
 
 from __future__ import annotations
@@ -17,20 +20,26 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 
 from bench import measure
 from bench.run import UNTHROTTLED, bench_settings
 from bench.sim import Simulator
 from infra.devstack import DevStack
-from infra.telemetry import instrument_clients, setup_tracing
+from infra.telemetry import JsonLinesSpanExporter, instrument_clients, setup_tracing
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput
 from worker import build_worker
 from workflows.sync_all import SyncAllWorkflow
 
 BARE = "bare (no instrumentation)"
+OFF = "metrics, tracing off"
+ON = "metrics, tracing on"
 
 
 async def first_sync(
@@ -62,6 +71,19 @@ async def first_sync(
     return shifts / wall, cpu * 1e6 / shifts
 
 
+class Toggle(Sampler):
+    """Records every trace while ``on``, none otherwise: both variants in one process."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return (ALWAYS_ON if self.on else ALWAYS_OFF).should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "toggle"
+
+
 async def compare(stack: DevStack, sim: Simulator, shifts: int, rounds: int, days: int) -> None:
     today = datetime.now(UTC).date()
     await asyncio.to_thread(sim.set_knobs, rate_limit_per_minute=UNTHROTTLED, latency_ms=0)
@@ -69,20 +91,30 @@ async def compare(stack: DevStack, sim: Simulator, shifts: int, rounds: int, day
     await first_sync(stack, sim, days, 2, shifts)  # warm-up, not counted
     rates: dict[str, list[float]] = {}
     cpus: dict[str, list[float]] = {}
+    runs = 0
 
-    async def runs(mode: str) -> None:
-        for i in range(rounds):
-            rate, cpu = await first_sync(stack, sim, days, 3 + i % 12, shifts)
-            rates.setdefault(mode, []).append(rate)
-            cpus.setdefault(mode, []).append(cpu)
-            print(f"{mode:<28} {rate:>8,.0f} records/s  {cpu:6.1f} µs CPU/record", flush=True)
+    async def run(mode: str) -> None:
+        nonlocal runs
+        rate, cpu = await first_sync(stack, sim, days, 3 + runs % 12, shifts)
+        runs += 1
+        rates.setdefault(mode, []).append(rate)
+        cpus.setdefault(mode, []).append(cpu)
+        print(f"{mode:<28} {rate:>8,.0f} records/s  {cpu:6.1f} µs CPU/record", flush=True)
 
-    await runs(BARE)
-    instrument_clients()  # HTTP/Redis hooks feed the metrics; a no-op tracer
-    await runs("metrics, tracing off")
+    for _ in range(rounds):
+        await run(BARE)
+    instrument_clients()  # HTTP/Redis hooks feed the metrics; spans only when sampled
+    toggle = Toggle()
     with tempfile.TemporaryDirectory() as tmp:
-        provider = setup_tracing("synchub-bench", spans_file=Path(tmp) / "traces.jsonl")
-        await runs("metrics, tracing on")
+        spans_file = Path(tmp) / "traces.jsonl"
+        provider = setup_tracing("synchub-bench", spans_file=spans_file, sampler=toggle)
+        for _ in range(rounds):  # interleaved: the machine's load drifts alike for both
+            toggle.on = False
+            await run(OFF)
+            toggle.on = True
+            await run(ON)
+        provider.force_flush()
+        spans = sum(1 for _ in spans_file.open()) / rounds
         provider.shutdown()  # the last spans are written before the folder goes
     base, base_cpu = statistics.median(rates[BARE]), statistics.median(cpus[BARE])
     print(f"first sync of {shifts:,} shifts over {days} days, median of {rounds} runs:")
@@ -92,6 +124,28 @@ async def compare(stack: DevStack, sim: Simulator, shifts: int, rounds: int, day
             f"  {mode:<28} {rate:>8,.0f} records/s ({100 * (rate - base) / base:+5.1f} %)  "
             f"{cpu:6.1f} µs CPU/record ({100 * (cpu - base_cpu) / base_cpu:+5.1f} %)"
         )
+    per_span = span_cost_us()
+    share = 100 * spans * per_span / (base_cpu * shifts)
+    print(
+        f"  {spans:,.0f} spans per run x {per_span:.1f} µs CPU per span (recorded and "
+        f"written) = {share:.2f} % of the run's CPU"
+    )
+
+
+def span_cost_us(n: int = 20_000) -> float:
+    """CPU µs to create, end and write one span, as the worker's provider does."""
+    with tempfile.TemporaryDirectory() as tmp:
+        provider = TracerProvider()
+        provider.add_span_processor(
+            BatchSpanProcessor(JsonLinesSpanExporter(Path(tmp) / "t.jsonl"))
+        )
+        tracer = provider.get_tracer("bench")
+        began = time.process_time()
+        for i in range(n):
+            with tracer.start_as_current_span("sync.page", attributes={"synchub.page": i}):
+                pass
+        provider.shutdown()
+        return (time.process_time() - began) * 1e6 / n
 
 
 def main() -> int:

@@ -194,7 +194,7 @@ async def serve(
                         "  watch messages:   .venv/bin/python starter.py watch "
                         f"{settings.kafka.wiw_topic}  (or {settings.kafka.advoware_topic})",
                         f"  progress:         .venv/bin/python starter.py status {first.id}",
-                        f"  metrics:          {telemetry.url or 'off (SYNCHUB_METRICS_ADDRESS)'}",
+                        f"  metrics:          {telemetry.url or telemetry.problem or 'off'}",
                         f"  trace of a run:   .venv/bin/python starter.py trace {first.id}",
                         "  find runs:        temporal workflow list --address "
                         f"{stack.temporal_address} --query \"SynchubSource='wiw'\"",

@@ -39,6 +39,8 @@ class MetricsEndpoint:
     provider: MeterProvider
     url: str | None
     server: WSGIServer | None = None
+    problem: str | None = None
+    """Why ``url`` is ``None`` although an address was given (the port was taken)."""
 
     def close(self) -> None:
         """Stop serving (the runtime lives as long as the process)."""
@@ -61,6 +63,27 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def serve(address: str) -> tuple[WSGIServer | None, str | None, str | None]:
+    """Serve the Prometheus registry at ``host:port``: (server, url, why not served).
+
+    A port already in use is logged at WARNING and leaves the endpoint off: a worker that
+    syncs matters more than its metrics (say, a second worker on one host with the default).
+
+    Raises:
+        MetricsAddressError: a malformed address.
+    """
+    from prometheus_client import start_http_server
+
+    host, port = parse_address(address)
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as exc:
+        problem = f"metrics not served: {address} (SYNCHUB_METRICS_ADDRESS): {exc}"
+        log.warning("%s", problem)
+        return None, None, problem
+    return server, f"http://{host}:{server.server_port}/metrics", None
+
+
 def setup_metrics(service: str, address: str | None) -> MetricsEndpoint:
     """Install the process's meter provider and serve it at ``address`` (once per process).
 
@@ -69,8 +92,10 @@ def setup_metrics(service: str, address: str | None) -> MetricsEndpoint:
         address: ``host:port`` to serve ``/metrics`` on (port 0: any free port); ``None``
             records metrics without serving them.
 
+    A port already in use is logged at WARNING and leaves the endpoint off (``problem``).
+
     Raises:
-        MetricsAddressError: a malformed address, or a port already in use.
+        MetricsAddressError: a malformed address.
     """
     global _endpoint
     if _endpoint is not None:
@@ -80,21 +105,9 @@ def setup_metrics(service: str, address: str | None) -> MetricsEndpoint:
         metric_readers=[reader], resource=Resource.create({"service.name": service})
     )
     otel_metrics.set_meter_provider(provider)
-    server = None
-    url = None
-    if address:
-        from prometheus_client import start_http_server
-
-        host, port = parse_address(address)
-        try:
-            server, _thread = start_http_server(port, addr=host)
-        except OSError as exc:
-            raise MetricsAddressError(
-                f"cannot serve metrics on {address} (SYNCHUB_METRICS_ADDRESS): {exc}"
-            ) from None
-        url = f"http://{host}:{server.server_port}/metrics"
+    server, url, problem = serve(address) if address else (None, None, None)
     buffer = MetricBuffer(BUFFER_SIZE)
     runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
     exporter = MetricsExporter(buffer, provider, poll_interval=timedelta(seconds=1))
-    _endpoint = MetricsEndpoint(runtime, exporter, provider, url, server)
+    _endpoint = MetricsEndpoint(runtime, exporter, provider, url, server, problem)
     return _endpoint

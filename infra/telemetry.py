@@ -31,6 +31,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import Sampler
 
 from models import clock
 
@@ -80,8 +81,8 @@ class JsonLinesSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Write the batch; called from the batch processor's thread.
 
-        Past ``max_bytes`` (default ``MAX_SPANS_FILE_BYTES``) the file becomes ``<name>.1`` (replacing the previous
-        one), so the embedded default's trace store stays bounded.
+        Past ``max_bytes`` (default ``MAX_SPANS_FILE_BYTES``) the file becomes ``<name>.1``
+        (replacing the previous one), so the embedded default's trace store stays bounded.
         """
         lines = [json.dumps(span_record(s), default=str) + "\n" for s in spans]
         with self._lock:
@@ -115,20 +116,22 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
 _instrumented = False
 
 
-def setup_tracing(
+def build_tracer_provider(
     service: str,
     *,
     spans_file: Path | None,
     otlp_endpoint: str | None = None,
+    sampler: Sampler | None = None,
 ) -> TracerProvider:
-    """Install the global tracer provider and instrument httpx and Redis (once per process).
+    """A tracer provider exporting over OTLP/HTTP, or else to the spans file.
 
     Args:
         service: ``service.name`` of the spans (``synchub-worker``, ``synchub-starter``).
         spans_file: where the embedded default appends spans; ignored with ``otlp_endpoint``.
         otlp_endpoint: base URL of an OTLP/HTTP collector (``OTEL_EXPORTER_OTLP_ENDPOINT``).
+        sampler: which traces to record (default: the SDK's, every trace).
     """
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
     exporter: SpanExporter | None = None
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -138,6 +141,23 @@ def setup_tracing(
         exporter = JsonLinesSpanExporter(spans_file)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def setup_tracing(
+    service: str,
+    *,
+    spans_file: Path | None,
+    otlp_endpoint: str | None = None,
+    sampler: Sampler | None = None,
+) -> TracerProvider:
+    """Install the global tracer provider and instrument httpx and Redis (once per process).
+
+    Arguments as ``build_tracer_provider``.
+    """
+    provider = build_tracer_provider(
+        service, spans_file=spans_file, otlp_endpoint=otlp_endpoint, sampler=sampler
+    )
     trace.set_tracer_provider(provider)
     instrument_clients()
     return provider
