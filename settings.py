@@ -497,11 +497,11 @@ class TelemetrySettings(_Section):
 
     tracing: bool = Field(default=True, validation_alias=_env("tracing", "SYNCHUB_TRACING"))
     """Record spans (Temporal, upstream HTTP, Redis, Kafka publish); ``false`` turns them off."""
-    traces_file: Path = Field(
-        default=Path(".synchub/traces.jsonl"),
-        validation_alias=_env("traces_file", "SYNCHUB_TRACES_FILE"),
+    traces_file: Path | None = Field(
+        default=None, validation_alias=_env("traces_file", "SYNCHUB_TRACES_FILE")
     )
-    """Where spans are appended as JSON lines when no OTLP endpoint is set (``trace``)."""
+    """Where spans are appended as JSON lines when no OTLP endpoint is set (``trace``);
+    default ``traces.jsonl`` in the state folder (SYNCHUB_STATE_DIR)."""
     otlp_endpoint: str | None = Field(
         default=None, validation_alias=_env("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
     )

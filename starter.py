@@ -30,7 +30,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from connectors import get_spec
-from infra.observability import flush_traces, start_tracing
+from infra.observability import flush_traces, start_tracing, traces_path
 from infra.schedule_check import check_schedules
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import TemporalUnavailableError, connect
@@ -363,9 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "watch":
             return cmd_watch(args, settings)
         if args.command == "trace":
-            return trace_command(args.workflow_id, settings.telemetry.traces_file)
+            return trace_command(args.workflow_id, traces_path(settings))
         if settings.telemetry.tracing and args.command in ("run", "resync", "schedules"):
-            start_tracing("synchub-starter", settings.telemetry)  # the trace's root span
+            start_tracing("synchub-starter", settings)  # the trace's root span
         if args.command in ("run", "resync"):
             get_spec(args.source).validate_params(parse_params(args.param))
             if args.max_concurrent is not None and args.max_concurrent < 1:

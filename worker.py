@@ -168,7 +168,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then let running activities finish their page."""
-    telemetry = start_telemetry("synchub-worker", settings.telemetry)
+    telemetry = start_telemetry("synchub-worker", settings)
     client = await connect(settings.temporal, runtime=telemetry.runtime)
     added = await ensure_search_attributes(client)
     if added:

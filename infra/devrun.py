@@ -146,7 +146,7 @@ async def serve(
     from starter import start_sync
     from worker import build_worker
 
-    telemetry = start_telemetry("synchub-dev", settings.telemetry)
+    telemetry = start_telemetry("synchub-dev", settings)
     client = await connect(settings.temporal, runtime=telemetry.runtime)
     await ensure_search_attributes(client)
     bundle = await build_worker(client, settings)

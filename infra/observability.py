@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from opentelemetry import trace
 
 from infra.metrics import MetricsEndpoint, setup_metrics
 from infra.telemetry import METRICS, instrument_clients, setup_tracing
-from settings import Settings, TelemetrySettings
+from settings import Settings
 
 
-def start_telemetry(
-    service: str, settings: TelemetrySettings, serve: bool = True
-) -> MetricsEndpoint:
+def traces_path(settings: Settings) -> Path:
+    """SYNCHUB_TRACES_FILE, else ``traces.jsonl`` in the state folder (SYNCHUB_STATE_DIR)."""
+    return settings.telemetry.traces_file or settings.dev.state_dir / "traces.jsonl"
+
+
+def start_telemetry(service: str, settings: Settings, serve: bool = True) -> MetricsEndpoint:
     """Tracer provider (unless SYNCHUB_TRACING=false), meter provider, Prometheus endpoint.
 
     Connect Temporal with the returned endpoint's ``runtime`` and keep its ``exporter``
@@ -19,25 +24,25 @@ def start_telemetry(
 
     Args:
         service: ``service.name`` of spans and metrics.
-        settings: the telemetry section.
+        settings: the telemetry section and the state folder are read.
         serve: serve ``/metrics`` (the worker); the starter only records spans.
 
     Raises:
         infra.metrics.MetricsAddressError: SYNCHUB_METRICS_ADDRESS is malformed or taken.
     """
-    endpoint = setup_metrics(service, settings.metrics_address if serve else None)
-    if settings.tracing:
-        setup_tracing(
-            service, spans_file=settings.traces_file, otlp_endpoint=settings.otlp_endpoint
-        )
+    t = settings.telemetry
+    endpoint = setup_metrics(service, t.metrics_address if serve else None)
+    if t.tracing:
+        setup_tracing(service, spans_file=traces_path(settings), otlp_endpoint=t.otlp_endpoint)
     else:
         instrument_clients()  # the HTTP and Redis counters come from the same hooks
     return endpoint
 
 
-def start_tracing(service: str, settings: TelemetrySettings) -> None:
+def start_tracing(service: str, settings: Settings) -> None:
     """Spans only (the starter): its start span is the root of a run's trace."""
-    setup_tracing(service, spans_file=settings.traces_file, otlp_endpoint=settings.otlp_endpoint)
+    otlp = settings.telemetry.otlp_endpoint
+    setup_tracing(service, spans_file=traces_path(settings), otlp_endpoint=otlp)
 
 
 def source_intervals(settings: Settings, sources: list[str]) -> dict[str, float]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from infra.telemetry import JsonLinesSpanExporter, rotated
 from infra.trace_view import load_spans, render_tree, trace_command
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def record_run(path: Path, workflow_id: str, max_bytes: int = 0) -> None:
@@ -71,3 +76,28 @@ def test_a_cut_line_is_skipped(tmp_path: Path) -> None:
     with path.open("a") as fh:
         fh.write('{"name": "cut')
     assert len(load_spans(path, "syncall/wiw/a")) == 7
+
+
+def test_starter_trace_command(tmp_path: Path) -> None:
+    path = tmp_path / "traces.jsonl"
+    record_run(path, "syncall/wiw/a")
+    env = {**os.environ, "SYNCHUB_TRACES_FILE": str(path)}
+    ran = subprocess.run(
+        [sys.executable, "starter.py", "trace", "syncall/wiw/a"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[0].startswith("RunWorkflow:SyncAllWorkflow")
+    env = {**os.environ, "SYNCHUB_STATE_DIR": str(tmp_path)}  # the default file lives there
+    ran = subprocess.run(
+        [sys.executable, "starter.py", "trace", "syncall/wiw/a"],
+        cwd=ROOT, env={k: v for k, v in env.items() if k != "SYNCHUB_TRACES_FILE"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0 and "kafka.publish" in ran.stdout, ran.stderr
+    ran = subprocess.run(
+        [sys.executable, "starter.py", "trace", "syncall/wiw/other"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 1 and "no spans of syncall/wiw/other" in ran.stderr
+    assert "Traceback" not in ran.stderr
