@@ -14,7 +14,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -240,6 +240,33 @@ async def test_prometheus_endpoint_shows_counters_moving(
     assert 0 <= fresh < 60
     # Temporal's SDK metrics come out of the same endpoint
     assert any("workflow_completed" in k for k in after), sorted(after)[:20]
+
+
+async def test_429s_dead_letters_and_point_lookups_are_counted(
+    sim, engine: Engine, metrics: MetricsEndpoint
+) -> None:
+    state, _ = sim
+    ids = state.seed(4, days=days(1), seed=21)
+    assert (await sync(engine)).state == RunState.COMPLETED
+    before = await scrape(metrics)
+    # one 429 (retried), one malformed record, one shift moved out of the window
+    state.set_knobs(throttle_next=1, malformed_ids={ids[0]})
+    state.move(ids[1], datetime.now(UTC) + timedelta(days=5))
+    try:
+        result = await sync(engine)
+    finally:
+        state.reset_knobs()
+    assert result.state == RunState.COMPLETED and result.records.dead_lettered == 1
+    after = await scrape(metrics)
+
+    def moved(name: str, **labels: str) -> float:
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert moved("synchub_upstream_429_total", source="wiw") == 1
+    assert moved("synchub_upstream_requests_total", source="wiw", status_class="4xx") == 1
+    assert moved("synchub_records_total", source="wiw", outcome="dead_lettered") == 1
+    # the moved shift and the malformed one are both missing from the pass: looked up
+    assert moved("synchub_point_lookups_total", source="wiw") == 2
 
 
 async def test_forced_overlap_counts_a_skipped_run(
