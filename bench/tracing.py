@@ -20,18 +20,21 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 
 from bench import measure
 from bench.run import UNTHROTTLED, bench_settings
 from bench.sim import Simulator
 from infra.devstack import DevStack
-from infra.telemetry import JsonLinesSpanExporter, instrument_clients, setup_tracing
+from infra.telemetry import (
+    JsonLinesSpanExporter,
+    SwitchSampler,
+    instrument_clients,
+    setup_tracing,
+)
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput
 from worker import build_worker
@@ -71,19 +74,6 @@ async def first_sync(
     return shifts / wall, cpu * 1e6 / shifts
 
 
-class Toggle(Sampler):
-    """Records every trace while ``on``, none otherwise: both variants in one process."""
-
-    def __init__(self) -> None:
-        self.on = False
-
-    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
-        return (ALWAYS_ON if self.on else ALWAYS_OFF).should_sample(*args, **kwargs)
-
-    def get_description(self) -> str:
-        return "toggle"
-
-
 async def compare(stack: DevStack, sim: Simulator, shifts: int, rounds: int, days: int) -> None:
     today = datetime.now(UTC).date()
     await asyncio.to_thread(sim.set_knobs, rate_limit_per_minute=UNTHROTTLED, latency_ms=0)
@@ -104,7 +94,7 @@ async def compare(stack: DevStack, sim: Simulator, shifts: int, rounds: int, day
     for _ in range(rounds):
         await run(BARE)
     instrument_clients()  # HTTP/Redis hooks feed the metrics; spans only when sampled
-    toggle = Toggle()
+    toggle = SwitchSampler(on=False)
     with tempfile.TemporaryDirectory() as tmp:
         spans_file = Path(tmp) / "traces.jsonl"
         provider = setup_tracing("synchub-bench", spans_file=spans_file, sampler=toggle)

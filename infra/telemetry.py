@@ -31,7 +31,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 
 from models import clock
 
@@ -114,6 +114,21 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
 
 
 _instrumented = False
+
+
+class SwitchSampler(Sampler):
+    """Records every trace while ``on``, none otherwise (a bench's A/B runs, a test module)."""
+
+    def __init__(self, on: bool = True) -> None:
+        self.on = on
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        """The decision of ALWAYS_ON or ALWAYS_OFF, by the switch."""
+        return (ALWAYS_ON if self.on else ALWAYS_OFF).should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        """Shown by the SDK's debug output."""
+        return f"SwitchSampler(on={self.on})"
 
 
 def build_tracer_provider(

@@ -35,7 +35,7 @@ from temporalio.client import (
 
 from infra.metrics import MetricsEndpoint, setup_metrics
 from infra.schedule_check import ScheduleGauges, check_schedules
-from infra.telemetry import setup_tracing
+from infra.telemetry import SwitchSampler, setup_tracing
 from infra.temporal import connect
 from infra.trace_view import load_spans, render_tree, trace_command
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPartitionInput
@@ -65,11 +65,16 @@ def spans_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def memory(spans_file: Path) -> InMemorySpanExporter:
-    provider = setup_tracing("synchub-test", spans_file=spans_file)
+def memory(spans_file: Path) -> Iterator[InMemorySpanExporter]:
+    # the provider is global for the process: switched off after this module, so tests
+    # that share the process (xdist) are not traced into this exporter
+    switch = SwitchSampler(on=True)
+    provider = setup_tracing("synchub-test", spans_file=spans_file, sampler=switch)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    yield exporter
+    switch.on = False
+    exporter.clear()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
