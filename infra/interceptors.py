@@ -71,11 +71,13 @@ class _ClientSummaries(client.OutboundInterceptor):
 
 
 def run_summary(workflow_name: str, args: Any, how: str = "") -> str | None:
-    """The Web UI's one-line summary of a sync-all run at its start."""
+    """The Web UI's one-line summary of a run at its start (sync-all, or one partition)."""
     arg: Any = args[0] if args else None
     source = getattr(arg, "source", None)
     if source is None:
         return None
+    if getattr(arg, "partition", None):  # a partition workflow started on its own
+        return f"{source} / {arg.partition}"
     what = f"{len(arg.partitions)} partitions" if getattr(arg, "partitions", None) else "all"
     mode = " (resync)" if getattr(arg, "resync", False) else ""
     return f"{source}: {how + ' ' if how else ''}sync of {what}{mode}"

@@ -285,6 +285,7 @@ async def test_forced_overlap_counts_a_skipped_run(
         id=partition_workflow_id("wiw", day),
         task_queue=f"nobody-{uuid.uuid4().hex[:6]}",
     )
+    assert await (await holder.describe()).static_summary() == f"wiw / {day}"
     try:
         before = await scrape(metrics)
         with caplog.at_level(logging.WARNING):
