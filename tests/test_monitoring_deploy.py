@@ -35,6 +35,6 @@ def test_alerts_and_dashboard_use_exported_metrics() -> None:
     assert used, "no synchub metric referenced"
     unknown = sorted(n for n in used if base(n) not in known and n not in known)
     assert not unknown, f"not exported by synchub: {unknown}"
-    for needed in ("synchub_freshness_seconds", "synchub_skipped_runs_total"):
+    for needed in ("synchub_last_success_timestamp_seconds", "synchub_skipped_runs_total"):
         assert needed in alerts
     assert 'outcome="dead_lettered"' in alerts
