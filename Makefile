@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench chaos soak worker clean
+.PHONY: install run test lint bench bench-tracing chaos soak worker clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: install
 
 bench: install  ## 10,000 and 100,000 shifts side by side with the per-record loop (~10 min)
 	$(PY) -m bench
+
+bench-tracing: install  ## tracing overhead: 10,000-shift first syncs without and with tracing (~3 min)
+	$(PY) -m bench.tracing
 
 chaos: install  ## kill and restart broker, Redis, Temporal and workers mid-sync; prints the table
 	$(PY) -m tests.chaos

@@ -699,6 +699,35 @@ class OutputSettings(_Section):
     schema in ``schemas/avro/`` are Avro in the Confluent wire format."""
 
 
+class TelemetrySettings(_Section):
+    """Traces and metrics (``infra.telemetry``, ``infra.metrics``)."""
+
+    tracing: bool = Field(default=True, validation_alias=_env("tracing", "SYNCHUB_TRACING"))
+    """Record spans (Temporal, upstream HTTP, Redis, Kafka publish); ``false`` turns them off."""
+    traces_file: Path | None = Field(
+        default=None, validation_alias=_env("traces_file", "SYNCHUB_TRACES_FILE")
+    )
+    """Where spans are appended as JSON lines when no OTLP endpoint is set (``trace``);
+    default ``traces.jsonl`` in the state folder (SYNCHUB_STATE_DIR)."""
+    otlp_endpoint: str | None = Field(
+        default=None, validation_alias=_env("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    """OTLP/HTTP collector base URL (e.g. ``http://collector:4318``); spans go there instead."""
+    metrics_address: str = Field(
+        default="127.0.0.1:9464",
+        validation_alias=_env("metrics_address", "SYNCHUB_METRICS_ADDRESS"),
+    )
+    """``host:port`` of the worker's Prometheus endpoint (``/metrics``); empty turns it off."""
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if value and (not sep or not host or not port.isdigit() or int(port) > 65535):
+            raise ValueError("expected host:port, e.g. 127.0.0.1:9464 (empty turns it off)")
+        return value
+
+
 class Settings(_Section):
     """The whole tree. Build it only in entry points; pass sections down."""
 
@@ -711,6 +740,7 @@ class Settings(_Section):
     temu: TemuSettings = Field(default_factory=lambda: TemuSettings())
     dev: DevStackSettings = Field(default_factory=lambda: DevStackSettings())
     output: OutputSettings = Field(default_factory=lambda: OutputSettings())
+    telemetry: TelemetrySettings = Field(default_factory=lambda: TelemetrySettings())
 
     @classmethod
     def settings_customise_sources(
@@ -743,6 +773,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "temu": TemuSettings,
     "dev": DevStackSettings,
     "output": OutputSettings,
+    "telemetry": TelemetrySettings,
 }
 
 

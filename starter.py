@@ -8,8 +8,9 @@ Examples::
     python starter.py resync wiw --partition 2026-11-24   # republish, ignoring the cache
     python starter.py status <workflow-id>
     python starter.py stop|pause|resume <workflow-id>
-    python starter.py schedules apply|list|pause|unpause|trigger [schedule-id]
+    python starter.py schedules apply|list|check|pause|unpause|trigger [schedule-id]
     python starter.py watch wiw.shifts          # print messages of a topic
+    python starter.py trace <workflow-id>       # span tree of a run, with durations
     python starter.py codec-server --cors-origin https://temporal-ui.example
 """
 
@@ -33,7 +34,9 @@ from cli.watch import cmd_watch
 from connectors import get_spec
 from infra.codec import CodecKeyError
 from infra.kafka_reach import KafkaUnavailableError, UnknownTopicError
+from infra.observability import flush_traces, start_tracing, traces_path
 from infra.temporal import TemporalUnavailableError
+from infra.trace_view import trace_command
 from models.errors import InvalidParamsError
 from settings import SettingsError, load_settings
 
@@ -108,8 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("workflow_id")
     sch = sub.add_parser("schedules", help="manage Temporal Schedules")
-    sch.add_argument("action", choices=["apply", "list", "pause", "unpause", "trigger"])
+    sch.add_argument("action", choices=["apply", "list", "check", "pause", "unpause", "trigger"])
     sch.add_argument("schedule_id", nargs="?")
+    trace = sub.add_parser("trace", help="print the span tree of a run, with durations")
+    trace.add_argument("workflow_id")
     watch = sub.add_parser("watch", help="print the messages of a Kafka topic")
     watch.add_argument("topic")
     watch.add_argument("--new", action="store_true", help="only messages arriving from now on")
@@ -145,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_watch(args, settings)
         if args.command == "codec-server":
             return cmd_codec_server(args, settings)
+        if args.command == "trace":
+            return trace_command(args.workflow_id, traces_path(settings))
+        if settings.telemetry.tracing and args.command in ("run", "resync", "schedules"):
+            start_tracing("synchub-starter", settings)  # the trace's root span
         if args.command in ("run", "resync"):
             spec = get_spec(args.source)
             spec.validate_params(parse_params(args.param))
@@ -158,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError("--reconnect-timeout must be 0 or more seconds")
             if getattr(args, "dry_run", False) and spec.child_workflow != "SyncPartitionWorkflow":
                 raise UsageError(f"--dry-run: {args.source} has no dry run (its partitions act)")
-        needs_id = args.command == "schedules" and args.action not in ("apply", "list")
+        needs_id = args.command == "schedules" and args.action not in ("apply", "list", "check")
         if needs_id and not args.schedule_id:
             raise UsageError(f"schedules {args.action} needs a schedule id (see: schedules list)")
         handler = {
@@ -198,6 +207,7 @@ if __name__ == "__main__":
     # Everything is done and closed. Skip interpreter finalization: the Temporal client's
     # Rust threads can abort it ("Fatal Python error: PyGILState_Release", SIGABRT),
     # turning a finished command's exit code into -6 (temporalio/sdk-python#300).
+    flush_traces()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -36,7 +36,9 @@ from infra.connections import kafka_security, redis_client
 from infra.gc_tuning import tune_gc
 from infra.kafka_reach import topic_names
 from infra.loop_stall import LoopStallMonitor
+from infra.observability import set_intervals, source_intervals, start_telemetry
 from infra.publisher import KafkaPublisher, ensure_topics
+from infra.schedule_check import watch_schedules
 from infra.temporal import connect, ensure_search_attributes
 from models import clock
 from models.errors import NotConfiguredError
@@ -228,7 +230,8 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then let running activities finish their page."""
-    client = await connect(settings.temporal)
+    telemetry = start_telemetry("synchub-worker", settings)
+    client = await connect(settings.temporal, runtime=telemetry.runtime)
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes %s", ", ".join(added))
@@ -238,6 +241,9 @@ async def run_worker(settings: Settings) -> None:
         log.info("payloads in Temporal history are encrypted with codec key %r", active)
     else:
         log.warning("SYNCHUB_CODEC_KEYS is not set: payloads in Temporal history are plaintext")
+    set_intervals(source_intervals(settings, list(bundle.connectors)))
+    if telemetry.url:
+        log.info("metrics for Prometheus at %s", telemetry.url)
     for source, why in bundle.unconfigured.items():
         log.warning("source %s disabled: %s", source, why)
     log.info(
@@ -252,8 +258,10 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with bundle.worker:
+        async with telemetry.exporter, bundle.worker:
+            watch = asyncio.create_task(watch_schedules(client, stop))  # skipped/missed runs
             await stop.wait()
+            await watch
             log.info(
                 "shutting down: running activities get up to %.0f s to finish",
                 settings.temporal.graceful_shutdown_seconds,

@@ -14,6 +14,7 @@ import orjson
 from activities.encoding import DEFAULT_OUTPUT, Output, UnencodableRecordError, tombstone
 from infra.change_store import TOMBSTONE, Version
 from infra.publisher import OutMessage
+from infra.telemetry import current_traceparent
 from models import clock
 from models.records import Record
 
@@ -120,7 +121,14 @@ def _all_finite(value: Any) -> bool:
 
 
 def traceparent(run_token: str) -> str:
-    """W3C traceparent tying every message of one partition pass together."""
+    """W3C traceparent of the span publishing the messages (a consumer continues its trace).
+
+    Without a recorded span (tracing off), a stable id from the run token still ties every
+    message of one partition pass together.
+    """
+    current = current_traceparent()
+    if current is not None:
+        return current
     digest = hashlib.sha256(run_token.encode()).hexdigest()
     return f"00-{digest[:32]}-{digest[32:48]}-01"
 

@@ -38,6 +38,7 @@ from infra.change_store import (
     fingerprint,
 )
 from infra.publisher import KafkaPublisher, OutMessage
+from infra.telemetry import publishing, traced_page
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Record
 from models.sync import (
@@ -231,6 +232,7 @@ class SyncActivities:
     async def _is_void(self, source: str, partition: str) -> bool:
         return self._epochs is not None and await self._epochs.is_void(source, partition)
 
+    @traced_page
     async def _sync_page(
         self, input: SyncPageInput, cursor: str | None, void: bool = False
     ) -> SyncPageResult:
@@ -257,8 +259,6 @@ class SyncActivities:
                 unchanged_pages=1,
                 checkpoint=page.checkpoint,
             )
-        trace = traceparent(input.run_token)
-
         records, fps = await asyncio.to_thread(_fingerprints, page.records)  # CPU: off the loop
         deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
         snap = await self._store.snapshot(src, part, [*fps, *deleted], [*fps, *deleted])
@@ -294,10 +294,12 @@ class SyncActivities:
             return SyncPageResult(
                 records=counts, next_cursor=page.next_cursor, would=would_change(plan)
             )
-        out = await asyncio.to_thread(  # CPU: off the loop
-            self._messages, plan, connector, src, part, records, fps, trace
-        )
-        await self._publisher.publish(out)
+        with publishing(src, part):  # the messages carry this span's context
+            trace = traceparent(input.run_token)
+            out = await asyncio.to_thread(  # CPU: off the loop
+                self._messages, plan, connector, src, part, records, fps, trace
+            )
+            await self._publisher.publish(out)
         await self._store.commit(src, part, input.run_token, plan.commit)
         if dead:
             await self._store.confirm_dead_letters(src, dead)
@@ -336,7 +338,6 @@ class SyncActivities:
                 await self._epochs.mark_complete(src, part)
             await self._store.prune(src, part)
             return FinishPartitionResult(records=counts)
-        trace = traceparent(input.run_token)
         # a resolved key leaves the missing set (dropped, or marked seen), so a retried
         # attempt computes only what its predecessor did not commit
         missing = await self._store.missing_keys(src, part, input.run_token)
@@ -350,8 +351,10 @@ class SyncActivities:
             fps = {k: fingerprint(canonical(r.data)) for k, r in records.items()}
             plan = diff_lookups(part, snap, found, fps)
             plan.commit.tally = FINISH_TALLY
-            out = self._messages(plan, connector, src, part, records, fps, trace)
-            await self._publisher.publish(out)
+            with publishing(src, part):  # the messages carry this span's context
+                trace = traceparent(input.run_token)
+                out = self._messages(plan, connector, src, part, records, fps, trace)
+                await self._publisher.publish(out)
             await self._store.commit(src, part, input.run_token, plan.commit)
             counts = counts.add(plan.counts)
             beat.details = FinishPartitionResult(records=counts, missing=total).model_dump(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from infra.schedule_check import check_schedules
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect
 from settings import Settings
@@ -19,6 +20,11 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
         for sid in await apply_schedules(client, settings, schedule_definitions(settings, sources)):
             print(f"applied {sid}")
         return 0
+    if args.action == "check":  # runs due by each schedule's spec that never ran
+        reports = await check_schedules(client)
+        for r in reports:
+            print(r.line())
+        return 1 if any(r.missed for r in reports) else 0
     if args.action == "list":
         async for s in await client.list_schedules():
             desc = await client.get_schedule_handle(s.id).describe()

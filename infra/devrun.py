@@ -27,6 +27,9 @@ from pydantic import SecretStr
 from infra.codec import EncryptionCodec, dev_key_entry
 from infra.codec_server import make_codec_app
 from infra.devstack import DevStack, ServiceError, temporal_binary
+from infra.metrics import MetricsAddressError
+from infra.observability import set_intervals, source_intervals, start_telemetry
+from infra.schedule_check import watch_schedules
 from infra.schedules import apply_schedules, schedule_definitions
 from infra.temporal import connect, ensure_search_attributes
 from settings import (
@@ -122,6 +125,7 @@ def dev_commands(
     return [
         ("watch messages", f"{python} watch {shlex.quote(topic)}"),
         ("progress", f"{python} status {shlex.quote(run_id)}"),
+        ("trace of a run", f"{python} trace {shlex.quote(run_id)}"),
         (
             "find runs",
             f"{shlex.quote(_shown(temporal_binary()))} workflow list --address "
@@ -180,15 +184,18 @@ async def serve(
     from starter import start_sync
     from worker import build_worker
 
-    client = await connect(settings.temporal)
+    telemetry = start_telemetry("synchub-dev", settings)
+    client = await connect(settings.temporal, runtime=telemetry.runtime)
     await ensure_search_attributes(client)
     bundle = await build_worker(client, settings)
+    set_intervals(source_intervals(settings, list(bundle.connectors)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with bundle.worker:
+        async with telemetry.exporter, bundle.worker:
+            watch = asyncio.create_task(watch_schedules(client, stop))  # skipped/missed runs
             sources = list(bundle.connectors)
             schedules = await apply_schedules(
                 client, settings, schedule_definitions(settings, sources)
@@ -224,6 +231,7 @@ async def serve(
                         f"  first runs        {first.id}, {adv_first.id}, {temu_first.id}, "
                         f"{stock_first.id}",
                         "",
+                        f"  metrics:          {telemetry.url or telemetry.problem or 'off'}",
                         *(
                             f"  {what + ':':<17} {command}"
                             for what, command in dev_commands(
@@ -250,6 +258,7 @@ async def serve(
             await stop.wait()
             print("stopping: worker, simulator, Temporal, Kafka, Redis ...", flush=True)
             await churner
+            await watch
     finally:
         await bundle.aclose()
 
@@ -264,7 +273,7 @@ def run_dev(settings: Settings) -> int:
     started = time.monotonic()
     try:
         return _run_dev(settings, started)
-    except (PortInUseError, ServiceError) as exc:
+    except (PortInUseError, ServiceError, MetricsAddressError) as exc:
         # Nothing is left running (the stack stops what it started); say what to change.
         print(f"starter.py dev: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -28,6 +28,8 @@ import weakref
 
 import redis.asyncio as aioredis
 
+from infra.telemetry import METRICS
+
 # KEYS[1] bucket; ARGV[1] interval between tokens (µs), ARGV[2] burst (tokens).
 # Returns 0 when a token was taken, else the microseconds until the next one is due.
 # Times are microseconds since the epoch held in Lua doubles: exact up to 2^53 (year 2255).
@@ -104,4 +106,5 @@ class RedisRateLimiter:
                 wait_us = int(await self._script(keys=[bucket], args=[interval_us, burst]))
                 if wait_us <= 0:
                     return
+                METRICS.rate_limit_wait(wait_us / 1_000_000)
                 await asyncio.sleep(wait_us / 1_000_000)

@@ -9,10 +9,12 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from infra.codec import data_converter
 from infra.connections import temporal_tls
+from infra.interceptors import interceptors
 from settings import TemporalSettings
 from workflows.options import SEARCH_ATTRIBUTES
 
@@ -32,8 +34,11 @@ class TemporalUnavailableError(RuntimeError):
     """Temporal cannot be reached; names the setting that points at it."""
 
 
-async def connect(settings: TemporalSettings) -> Client:
+async def connect(settings: TemporalSettings, runtime: Runtime | None = None) -> Client:
     """Connect with the pydantic data converter; payloads encrypted when a codec key is set.
+
+    The client carries synchub's interceptors (tracing, metrics, Web UI summaries); a
+    worker built on it inherits them. ``runtime``: the one whose metrics a process serves.
 
     Raises:
         TemporalUnavailableError: naming TEMPORAL_ADDRESS when nothing answers there.
@@ -45,6 +50,8 @@ async def connect(settings: TemporalSettings) -> Client:
             data_converter=converter_for(settings),
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             tls=temporal_tls(settings),
+            interceptors=interceptors(),
+            runtime=runtime,
         )
     except RuntimeError as exc:
         raise TemporalUnavailableError(
