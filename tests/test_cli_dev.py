@@ -72,10 +72,10 @@ def test_dev_command_lists_simulator_and_service_clashes_together(
     assert "SYNCHUB_ADVOWARE_SIM_PORT" not in text, text
 
 
-def test_banner_commands_run_as_printed(temporal_address: str) -> None:
+def test_banner_commands_run_as_printed(temporal_address: str, tmp_path: Path) -> None:
     # Not through a shell's PATH: the commands name the binaries they need.
     commands = dict(dev_commands("wiw", "wiw.shifts", temporal_address, "syncall/wiw/no-such-run"))
-    assert set(commands) == {"watch messages", "progress", "find runs"}
+    assert set(commands) == {"watch messages", "progress", "trace of a run", "find runs"}
     find = subprocess.run(
         shlex.split(commands["find runs"]),
         cwd=ROOT,
@@ -98,3 +98,14 @@ def test_banner_commands_run_as_printed(temporal_address: str) -> None:
     # it ran and reached Temporal, which does not know the id
     assert status.returncode == 1 and "Temporal said" in status.stderr, status.stderr
     assert commands["watch messages"].endswith("starter.py watch wiw.shifts")
+    trace = subprocess.run(
+        shlex.split(commands["trace of a run"]),
+        cwd=ROOT,
+        env={"PATH": "/nonexistent", "SYNCHUB_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # it ran and looked in the traces file, which has no span of that run
+    assert trace.returncode == 1 and "syncall/wiw/no-such-run" in trace.stderr, trace.stderr
