@@ -9,6 +9,8 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
   it needs no Redis state) and from the counter otherwise (``-`` as fingerprint marks a
   tombstone).
 * ``<p>:digest:<cursor>`` string: raw digest of a stable page, to prove "unchanged" in one GET.
+* ``<p>:raw:<cursor>`` string: the raw index of a page read fingerprint-first
+  (``RawIndex``): which records of the page need no parsing next time.
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import orjson
 import redis.asyncio as aioredis
 
 from models import clock
@@ -196,6 +199,21 @@ class Commit:
     tally: str | None = None
     """The page's cursor: count the versions written under it in the pass's tally, in the
     same transaction, so a retry after a lost reply can report them (``ChangeStore.tally``)."""
+    raw_index: tuple[str, bytes] | None = None
+    """``(cursor, index)`` of a page read fingerprint-first: the encoded ``RawIndex`` the
+    next pass compares raw fingerprints with (``ChangeStore.raw_index``)."""
+
+
+RawIndex = dict[str, str]
+"""A page's raw fingerprints as committed: record key -> raw fingerprint (32 hex digits)
+followed by the record's content fingerprint, or by nothing when the record belongs to
+another partition. An accelerator only: a key counts as unchanged when its raw fingerprint
+is equal *and* the partition's cached fingerprint still equals the one recorded here."""
+
+
+def encode_raw_index(index: RawIndex) -> bytes:
+    """The stored form of a ``RawIndex`` (one JSON object)."""
+    return orjson.dumps(index)
 
 
 class ChangeStore:
@@ -270,7 +288,19 @@ class ChangeStore:
         pipe.expire(seen_key, SEEN_TTL_SECONDS)
         for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", keys_key):
             pipe.expire(key, self._ttl)
+        pipe.expire(f"{p}:raw:{cursor}", self._ttl)
         return int((await pipe.execute())[0])
+
+    async def raw_index(self, source: str, partition: str, cursor: str) -> RawIndex:
+        """The raw index committed with the page at ``cursor``; empty when there is none."""
+        blob = await self._r.get(f"{self._p(source, partition)}:raw:{cursor}")
+        if blob is None:
+            return {}
+        try:
+            index = orjson.loads(blob)
+        except orjson.JSONDecodeError:
+            return {}
+        return index if isinstance(index, dict) else {}
 
     async def snapshot(
         self, source: str, partition: str, keys: list[str], version_keys: list[str]
@@ -349,6 +379,8 @@ class ChangeStore:
             await r.expire(keys_key, self._ttl)
             await r.set(digest_key, digest, ex=self._ttl)
         pipe = self._r.pipeline(transaction=False)
+        if change.raw_index is not None:  # after the fingerprints it vouches for
+            pipe.set(f"{p}:raw:{change.raw_index[0]}", change.raw_index[1], ex=self._ttl)
         if change.seen:
             pipe.expire(seen_key, SEEN_TTL_SECONDS)
         for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key)):
