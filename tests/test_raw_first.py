@@ -150,9 +150,7 @@ async def test_upgrade_republishes_nothing_and_a_change_parses_one_shift(
     assert [m.key for m in msgs] == [str(ids[7])]
 
 
-async def test_a_cache_changed_underneath_the_raw_index_is_noticed(
-    sim: WiwState, rig: Rig
-) -> None:
+async def test_a_cache_changed_underneath_the_raw_index_is_noticed(sim: WiwState, rig: Rig) -> None:
     window = days(2)
     sim.seed(40, days=window, seed=6)
     await sync(rig)
