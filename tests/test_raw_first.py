@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 
 from connectors.wiw.connector import WiwConnector
+from infra.change_store import HiredisPacking
 from infra.consumer import TopicReader
 from infra.publisher import ensure_topics
 from models.records import Page
@@ -169,3 +170,17 @@ async def test_a_cache_changed_underneath_the_raw_index_is_noticed(sim: WiwState
     msgs = await read(rig.topic, idle=1.0)
     assert [m.key for m in msgs] == [other]
     assert result.records.upserted == 1
+
+
+def test_hiredis_packing_sends_the_same_bytes() -> None:
+    plain, fast = aioredis.Connection(), HiredisPacking()
+    commands: list[tuple[Any, ...]] = [
+        ("HSET", "synchub:wiw:2026-12-01:fp", "k1", "a" * 32, "k2", "b" * 32),
+        ("SADD", "seen", *[str(i) for i in range(3000)]),  # beyond redis-py's buffer cutoff
+        ("CONFIG GET", "maxmemory"),
+        ("SET", b"raw", b"\x00\xff" * 5000, "EX", 604800),
+        ("ZADD", "at", 1732863600.5, "k1"),
+        ("EVALSHA", "f" * 40, 2, "a", "b", "ü", 0),
+    ]
+    for cmd in commands:
+        assert b"".join(fast.pack_command(*cmd)) == b"".join(plain.pack_command(*cmd))
