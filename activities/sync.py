@@ -340,9 +340,14 @@ class SyncActivities:
                     index[key] = entry
                 else:
                     todo.append(item)
-        page.raw = todo
-        if todo:
-            done = await asyncio.to_thread(connector.convert, part, [item[2] for item in todo])
+        # the raw records leave ``page.raw`` for the conversion, which drops each as it is
+        # converted: a big day is never held raw and converted at once
+        raws = [item[2] for item in todo]
+        page.raw = [(key, raw_fp, None) for key, raw_fp, _ in todo]
+        todo.clear()
+        maybe.clear()
+        if raws:
+            done = await asyncio.to_thread(connector.convert, part, raws)
             page.records += done.records
             page.malformed += done.malformed
         return kept, index
