@@ -24,7 +24,7 @@ Rules, per key:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from infra.change_store import TOMBSTONE, Commit, Snapshot, Version
@@ -63,6 +63,7 @@ def diff_page(
     void: bool = False,
     stamp_fp: bool = False,
     page: tuple[str, str] | None = None,
+    kept: Collection[str] = (),
 ) -> Plan:
     """Diff a fetched page against the store's snapshot of its keys.
 
@@ -76,8 +77,11 @@ def diff_page(
         stamp_fp: record when fingerprints are written (incremental sources).
         page: ``(cursor, raw digest)`` of a stable page, so the next pass can prove it
             unchanged in one read.
+        kept: keys of the page proven unchanged before parsing (raw fingerprint and cached
+            fingerprint as committed; not in ``fps``): seen and unchanged.
     """
-    plan = Plan(commit=Commit(seen=list(fps), stamp_fp=stamp_fp))
+    seen = [*fps, *kept]
+    plan = Plan(commit=Commit(seen=seen, stamp_fp=stamp_fp))
     change, counts = plan.commit, plan.counts
     for key, fp in fps.items():
         if snap.cached[key] == fp and not void:
@@ -105,9 +109,10 @@ def diff_page(
         if current.fingerprint == TOMBSTONE:
             continue  # already deleted downstream (cached here = it was published)
         plan.deletes[key] = Version(current.number + 1, TOMBSTONE, current.marker)
+    counts.unchanged += len(kept)
     plan.dead_letters = list(malformed)
     if page is not None:
-        change.page = (page[0], page[1], list(fps))
+        change.page = (page[0], page[1], seen)
     return _counted(plan)
 
 

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from temporalio import activity
 
@@ -29,18 +30,20 @@ from activities.heartbeat import Beat, heartbeating, resumed_details
 from activities.messages import canonical, deadletter_event, plan_messages, traceparent
 from activities.plan import Plan, diff_lookups, diff_page
 from connectors import get_spec
-from connectors.base import Connector
+from connectors.base import Connector, RawPages
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
     ChangeStore,
     Commit,
+    RawIndex,
     Tally,
+    encode_raw_index,
     fingerprint,
 )
 from infra.publisher import KafkaPublisher, OutMessage
 from infra.telemetry import publishing, traced_page
 from models.errors import InvalidParamsError, NotConfiguredError
-from models.records import Record
+from models.records import Page, Record
 from models.sync import (
     DryRunKeys,
     FinishPartitionInput,
@@ -249,18 +252,30 @@ class SyncActivities:
         checkpoint = (
             await self._store.checkpoint(src, part) if cursor is None and not void else None
         )
-        page = await connector.fetch_page(part, cursor, input.params, known, checkpoint)
+        # fingerprint-first where the connector can: parse only what changed
+        fetch = connector.fetch_page_raw if isinstance(connector, RawPages) else None
+        page = await (fetch or connector.fetch_page)(part, cursor, input.params, known, checkpoint)
         if page.unchanged:
-            kept = await self._store.keep_page(src, part, input.run_token, cursor_id)
-            counts = RecordCounts(fetched=kept, unchanged=kept, requests=page.requests)
+            same = await self._store.keep_page(src, part, input.run_token, cursor_id)
+            counts = RecordCounts(fetched=same, unchanged=same, requests=page.requests)
             return SyncPageResult(
                 records=counts,
                 next_cursor=page.next_cursor,
                 unchanged_pages=1,
                 checkpoint=page.checkpoint,
             )
+        kept: list[str] = []
+        index: RawIndex | None = None
+        if isinstance(connector, RawPages):
+            kept, index = await self._raw_first(connector, page, src, part, cursor_id, void)
         records, fps = await asyncio.to_thread(_fingerprints, page.records)  # CPU: off the loop
-        deleted = [k for k in dict.fromkeys(page.deleted_keys) if k not in fps]
+        if index is not None:
+            _index_converted(index, page.raw, fps)
+            page.raw = []
+        known_keys = set(kept)
+        deleted = [
+            k for k in dict.fromkeys(page.deleted_keys) if k not in fps and k not in known_keys
+        ]
         snap = await self._store.snapshot(src, part, [*fps, *deleted], [*fps, *deleted])
         plan = diff_page(
             snap,
@@ -273,8 +288,11 @@ class SyncActivities:
             page=(cursor_id, page.raw_digest)
             if page.stable and page.raw_digest is not None
             else None,
+            kept=kept,
         )
         plan.commit.tally = cursor_id  # a retried page learns what this commit published
+        if index is not None:
+            plan.commit.raw_index = (cursor_id, encode_raw_index(index))
         # a dry run claims nothing: the real run after it must still send its dead letters
         dead = (
             []
@@ -282,7 +300,7 @@ class SyncActivities:
             else await self._claim_dead_letters(src, part, input.run_token, plan)
         )
         counts = plan.counts
-        counts.fetched = len(page.records) + len(page.malformed)
+        counts.fetched = len(page.records) + len(page.malformed) + len(kept)
         counts.requests = page.requests
         if plan.enrich:  # fingerprints stay those of the records as fetched
             enriched = await connector.enrich(part, [records[k] for k in plan.enrich])
@@ -306,6 +324,62 @@ class SyncActivities:
         return SyncPageResult(
             records=counts, next_cursor=page.next_cursor, checkpoint=page.checkpoint
         )
+
+    async def _raw_first(
+        self,
+        connector: RawPages,
+        page: Page,
+        src: str,
+        part: str,
+        cursor_id: str,
+        void: bool,
+    ) -> tuple[list[str], RawIndex]:
+        """Convert only the raw records of ``page`` that may have changed (fingerprint-first).
+
+        A record is kept unconverted when its raw fingerprint equals the one in the page's
+        raw index and the partition's cached fingerprint still equals the one that index
+        recorded (one ``HMGET`` per ``STORE_CHUNK`` such keys); a record the index places in
+        another partition is dropped unconverted. Everything else is converted into
+        ``page.records`` / ``page.malformed``. Returns the kept keys and the page's new raw
+        index, holding the kept and dropped records' entries (the converted ones are added
+        once their fingerprints are known: ``_index_converted``).
+        """
+        prior = {} if void else await self._store.raw_index(src, part, cursor_id)
+        index: RawIndex = {}
+        todo: list[Any] = []
+        maybe: list[tuple[str, str, Any]] = []
+        for item in page.raw:
+            key, raw_fp, _ = item
+            entry = prior.get(key)
+            if entry is None or not entry.startswith(raw_fp):
+                todo.append(item)
+            elif len(entry) == len(raw_fp):  # belongs to another partition: same as before
+                index[key] = entry
+            else:
+                maybe.append(item)
+        kept: list[str] = []
+        if maybe:
+            snap = await self._store.snapshot(src, part, [k for k, _, _ in maybe], [])
+            cached = snap.cached
+            for item in maybe:
+                key, raw_fp = item[0], item[1]
+                entry = prior[key]
+                if cached[key] == entry[len(raw_fp) :]:
+                    kept.append(key)
+                    index[key] = entry
+                else:
+                    todo.append(item)
+        # the raw records leave ``page.raw`` for the conversion, which drops each as it is
+        # converted: a big day is never held raw and converted at once
+        raws = [item[2] for item in todo]
+        page.raw = [(key, raw_fp, None) for key, raw_fp, _ in todo]
+        todo.clear()
+        maybe.clear()
+        if raws:
+            done = await asyncio.to_thread(connector.convert, part, raws)
+            page.records += done.records
+            page.malformed += done.malformed
+        return kept, index
 
     @activity.defn(name=options.FINISH_PARTITION)
     @translate_errors
@@ -450,6 +524,24 @@ def _counted(now: RecordCounts, earlier: Tally | None) -> RecordCounts:
         deleted=earlier.deleted,
         unchanged=-min(earlier.upserted, now.unchanged),
     )
+
+
+def _index_converted(index: RawIndex, raw: list[Any], fps: Mapping[str, str]) -> None:
+    """Add the converted raw records to the page's raw index (``ChangeStore.RawIndex``).
+
+    A converted record the page kept is indexed with its content fingerprint; one it left
+    out (another partition's) with none; a malformed one not at all, so it is converted
+    (and dead-lettered) again next time, as before.
+    """
+    dropped = []
+    for key, raw_fp, _ in raw:
+        fp = fps.get(key)
+        if fp is not None:
+            index[key] = raw_fp + fp
+        else:
+            dropped.append((key, raw_fp))
+    for key, raw_fp in dropped:
+        index.setdefault(key, raw_fp)
 
 
 def _fingerprints(page: list[Record]) -> tuple[dict[str, Record], dict[str, str]]:

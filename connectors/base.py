@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -83,6 +83,38 @@ class Connector(Protocol):
 
     async def aclose(self) -> None:
         """Release HTTP clients."""
+        ...
+
+
+@runtime_checkable
+class RawPages(Protocol):
+    """A connector that can hand a page over before converting it (fingerprint-first).
+
+    ``fetch_page_raw`` is ``fetch_page`` except that records whose raw form has a key come
+    back unconverted in ``Page.raw`` as ``(key, raw fingerprint, raw)``; the engine converts
+    only those whose raw fingerprint changed since the page was last committed. The raw
+    fingerprint must cover everything that shapes the converted record (the raw bytes, the
+    connector's output version, its settings and the partition), so equal raw fingerprints
+    mean equal records.
+    """
+
+    async def fetch_page_raw(
+        self,
+        partition: str,
+        cursor: str | None,
+        params: dict[str, Any],
+        known_digest: str | None = None,
+        checkpoint: str | None = None,
+    ) -> Page:
+        """``fetch_page`` with the keyed records left in ``Page.raw``."""
+        ...
+
+    def convert(self, partition: str, raw: list[Any]) -> Page:
+        """Convert raw records (third members of ``Page.raw`` items) into a page.
+
+        Fills ``records`` and ``malformed``; records that belong to another partition are
+        left out. CPU only (the engine runs it in a thread).
+        """
         ...
 
 

@@ -9,6 +9,8 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
   it needs no Redis state) and from the counter otherwise (``-`` as fingerprint marks a
   tombstone).
 * ``<p>:digest:<cursor>`` string: raw digest of a stable page, to prove "unchanged" in one GET.
+* ``<p>:raw:<cursor>`` string: the raw index of a page read fingerprint-first
+  (``RawIndex``): which records of the page need no parsing next time.
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
@@ -33,8 +35,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
+from redis.connection import HiredisRespSerializer
+from redis.utils import HIREDIS_AVAILABLE
 
 from models import clock
 
@@ -236,6 +242,36 @@ class Commit:
     tally: str | None = None
     """The page's cursor: count the versions written under it in the pass's tally, in the
     same transaction, so a retry after a lost reply can report them (``ChangeStore.tally``)."""
+    raw_index: tuple[str, bytes] | None = None
+    """``(cursor, index)`` of a page read fingerprint-first: the encoded ``RawIndex`` the
+    next pass compares raw fingerprints with (``ChangeStore.raw_index``)."""
+
+
+RawIndex = dict[str, str]
+"""A page's raw fingerprints as committed: record key -> raw fingerprint (32 hex digits)
+followed by the record's content fingerprint, or by nothing when the record belongs to
+another partition. An accelerator only: a key counts as unchanged when its raw fingerprint
+is equal *and* the partition's cached fingerprint still equals the one recorded here."""
+
+
+def encode_raw_index(index: RawIndex) -> bytes:
+    """The stored form of a ``RawIndex`` (one JSON object)."""
+    return orjson.dumps(index)
+
+
+class HiredisPacking(aioredis.Connection):
+    """A Redis connection that packs commands with hiredis (C), as redis-py's sync client does.
+
+    redis-py's asyncio connection packs every argument in Python, about a microsecond
+    each on the event loop: a page's commit sends tens of thousands of keys and versions.
+    The bytes on the wire are the same (``tests/test_raw_first.py``).
+    """
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        """One buffer with the command in RESP, packed by hiredis."""
+        return self._packer.pack(*args)  # type: ignore[no-any-return]
 
 
 class ChangeStore:
@@ -252,7 +288,9 @@ class ChangeStore:
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
         """Connect lazily to ``url`` (connections are made on first use)."""
-        return cls(aioredis.Redis.from_url(url), expire_seconds)
+        plain_tcp = url.startswith("redis://") and HIREDIS_AVAILABLE
+        extra: dict[str, Any] = {"connection_class": HiredisPacking} if plain_tcp else {}
+        return cls(aioredis.Redis.from_url(url, **extra), expire_seconds)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -311,7 +349,19 @@ class ChangeStore:
         pipe.expire(seen_key, SEEN_TTL_SECONDS)
         for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", keys_key):
             pipe.expire(key, self._ttl)
+        pipe.expire(f"{p}:raw:{cursor}", self._ttl)
         return int((await pipe.execute())[0])
+
+    async def raw_index(self, source: str, partition: str, cursor: str) -> RawIndex:
+        """The raw index committed with the page at ``cursor``; empty when there is none."""
+        blob = await self._r.get(f"{self._p(source, partition)}:raw:{cursor}")
+        if blob is None:
+            return {}
+        try:
+            index = orjson.loads(blob)
+        except orjson.JSONDecodeError:
+            return {}
+        return index if isinstance(index, dict) else {}
 
     async def snapshot(
         self, source: str, partition: str, keys: list[str], version_keys: list[str]
@@ -390,6 +440,8 @@ class ChangeStore:
             await r.expire(keys_key, self._ttl)
             await r.set(digest_key, digest, ex=self._ttl)
         pipe = self._r.pipeline(transaction=False)
+        if change.raw_index is not None:  # after the fingerprints it vouches for
+            pipe.set(f"{p}:raw:{change.raw_index[0]}", change.raw_index[1], ex=self._ttl)
         if change.seen:
             pipe.expire(seen_key, SEEN_TTL_SECONDS)
         for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key)):

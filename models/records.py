@@ -78,6 +78,10 @@ class Page(BaseModel):
     requests: int = 0
     """Upstream list requests made to read this page, where the connector counts them (the
     cost of a pass, e.g. TEMU's overlap and tie re-reads)."""
+    raw: list[Any] = Field(default_factory=list)
+    """Records not converted yet, as ``(key, raw fingerprint, raw)`` (``RawPages``
+    connectors): the engine converts only those whose raw fingerprint differs from the one
+    committed with this page, so an unchanged record costs a hash, not a parse."""
 
 
 class Lookup(BaseModel):

@@ -18,6 +18,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.wiw.client import WiwClient
 from connectors.wiw.schemas import (
@@ -26,6 +28,7 @@ from connectors.wiw.schemas import (
     fast_published,
     parse_shift,
     parse_wiw_datetime,
+    shift_key,
 )
 from models import clock
 from models.records import Lookup, Malformed, Page, Record
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 
 OUTPUT_VERSION = "wiw-shift-1"
 """Raise when the published shape changes, so unchanged pages are re-published once."""
+RAW_VERSION = "wiw-raw-1"
+"""Part of every raw fingerprint: raise when what a raw fingerprint covers changes."""
 
 
 def body_digest(tz: str, partition: str, content: bytes) -> str:
@@ -113,6 +118,31 @@ class WiwConnector(ConnectorBase):
         ``known_digest`` nothing is decoded or parsed: hashing the response bytes is all a
         no-change day costs.
         """
+        return await self._fetch(partition, known_digest, raw=False)
+
+    async def fetch_page_raw(
+        self,
+        partition: str,
+        cursor: str | None,
+        params: dict[str, Any],
+        known_digest: str | None = None,
+        checkpoint: str | None = None,
+    ) -> Page:
+        """``fetch_page``, with every shift that has an id left unconverted in ``Page.raw``.
+
+        Its raw fingerprint hashes the shift as decoded (re-encoded by orjson, in wire
+        order) with ``OUTPUT_VERSION``, the timezone and the day: all that shapes the
+        published record and whether it belongs to this day (``connectors.base.RawPages``).
+        """
+        return await self._fetch(partition, known_digest, raw=True)
+
+    def convert(self, partition: str, raw: list[Any]) -> Page:
+        """Convert raw shifts of ``partition`` (from ``Page.raw``); other days' are left out."""
+        page = Page(stable=True)
+        self._convert_into(page, raw, iso_day(partition, "WIW partition"), partition)
+        return page
+
+    async def _fetch(self, partition: str, known_digest: str | None, *, raw: bool) -> Page:
         day = iso_day(partition, "WIW partition")
         start = datetime.combine(day, time(), tzinfo=self.tz)
         end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.tz)
@@ -120,9 +150,11 @@ class WiwConnector(ConnectorBase):
         content = [await self.client.shifts_raw(start, end)]
         # hashing, decoding and parsing a big day takes CPU: off the event loop, which
         # also serves workflow tasks, heartbeats and the Redis client
-        return await asyncio.to_thread(self._page, content, partition, day, known_digest)
+        return await asyncio.to_thread(self._page, content, partition, day, known_digest, raw)
 
-    def _page(self, held: list[bytes], partition: str, day: date, known_digest: str | None) -> Page:
+    def _page(
+        self, held: list[bytes], partition: str, day: date, known_digest: str | None, raw: bool
+    ) -> Page:
         content = held.pop()
         digest = body_digest(str(self.tz), partition, content)
         if digest == known_digest:
@@ -133,6 +165,35 @@ class WiwConnector(ConnectorBase):
         deleted = body.get("deleted_ids") or []
         del body
         page = Page(next_cursor=None, stable=True, raw_digest=digest)
+        if raw:
+            shifts = self._split_raw(page, shifts, partition)
+        self._convert_into(page, shifts, day, partition)
+        page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
+        return page
+
+    def _split_raw(self, page: Page, shifts: list[Any], partition: str) -> list[Any]:
+        """Move every shift with an id into ``page.raw`` with its raw fingerprint.
+
+        Returns the others (they are converted now: they can only be dead letters).
+        """
+        base = hashlib.blake2b(digest_size=16)
+        for part in (RAW_VERSION, OUTPUT_VERSION, str(self.tz), partition):
+            base.update(part.encode())
+            base.update(b"\x1e")
+        items, keyless = page.raw, []
+        dumps, copy = orjson.dumps, base.copy
+        for raw in shifts:
+            key = shift_key(raw)
+            if key is None:
+                keyless.append(raw)
+                continue
+            h = copy()
+            h.update(dumps(raw))
+            items.append((key, h.hexdigest(), raw))
+        return keyless
+
+    def _convert_into(self, page: Page, shifts: list[Any], day: date, partition: str) -> None:
+        """Convert raw shifts into ``page.records`` / ``page.malformed`` (this day's only)."""
         records = page.records
         for i, raw in enumerate(shifts):
             shifts[i] = None  # the converted copy replaces it: one copy of the day in memory
@@ -160,9 +221,7 @@ class WiwConnector(ConnectorBase):
                 continue
             if shift.start_time.astimezone(self.tz).date() != day:
                 continue
-            page.records.append(_record(shift, partition))
-        page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
-        return page
+            records.append(_record(shift, partition))
 
     async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
         """Current state of shifts missing from their day, ``record=None`` when WIW says 404.

@@ -1,0 +1,186 @@
+"""Fingerprint-first WIW pages: only shifts whose raw form changed are parsed.
+
+Real Temporal, tansu, valkey and the WIW simulator over HTTP. The raw index
+(``<p>:raw:<cursor>``) only ever saves work: a state written before it existed republishes
+nothing, and a cache changed underneath it is noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from temporalio.client import Client
+
+from connectors.wiw.connector import WiwConnector
+from infra.change_store import HiredisPacking
+from infra.consumer import TopicReader
+from infra.publisher import ensure_topics
+from models.records import Page
+from models.sync import RunState, SyncAllInput, SyncAllResult
+from settings import Settings
+from simulators.server import ThreadedServer
+from simulators.wiw import WiwState, make_sim_app
+from tests.helpers import SIM_TOKEN, days, make_settings, read
+from worker import build_worker
+from workflows.sync_all import SyncAllWorkflow
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+REDIS_DB = 7
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    client: Client
+    redis: aioredis.Redis
+    topic: TopicReader
+    converted: list[int]
+    """How many raw shifts each ``convert`` call of the worker's WIW connector got."""
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[WiwState]:
+    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
+    server = ThreadedServer(app).start()
+    state.server_url = server.url  # type: ignore[attr-defined]
+    yield state
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def rig(
+    sim: WiwState,
+    temporal_client: Client,
+    temporal_address: str,
+    kafka_brokers: str,
+    redis_url: str,
+) -> AsyncIterator[Rig]:
+    settings = make_settings(
+        temporal_address=temporal_address,
+        kafka_brokers=kafka_brokers,
+        redis_url=redis_url,
+        redis_db=REDIS_DB,
+        wiw_url=sim.server_url,  # type: ignore[attr-defined]
+        days_ahead=1,
+    )
+    await asyncio.to_thread(
+        ensure_topics,
+        settings.kafka.brokers,
+        [settings.kafka.wiw_topic, settings.kafka.deadletter_topic],
+        settings.kafka.topic_partitions,
+    )
+    r = aioredis.Redis.from_url(settings.redis.url, decode_responses=True)
+    bundle = await build_worker(temporal_client, settings)
+    wiw = bundle.connectors["wiw"]
+    assert isinstance(wiw, WiwConnector)
+    converted: list[int] = []
+    convert = wiw.convert
+
+    def counting(partition: str, raw: list[Any]) -> Page:
+        converted.append(len(raw))
+        return convert(partition, raw)
+
+    wiw.convert = counting  # type: ignore[method-assign]
+    reader = TopicReader(settings.kafka.brokers, settings.kafka.wiw_topic)
+    try:
+        async with bundle.worker:
+            yield Rig(settings, temporal_client, r, reader, converted)
+    finally:
+        reader.close()
+        await r.aclose()
+        await bundle.aclose()
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def clean(rig: Rig) -> None:
+    await rig.redis.flushdb()
+    rig.converted.clear()
+
+
+async def sync(rig: Rig) -> SyncAllResult:
+    result = await rig.client.execute_workflow(
+        SyncAllWorkflow.run,
+        SyncAllInput(source="wiw"),
+        id=f"syncall/wiw/rawfirst-{uuid.uuid4().hex[:8]}",
+        task_queue=rig.settings.temporal.task_queue,
+    )
+    assert result.state == RunState.COMPLETED, result.failed
+    return result
+
+
+async def drop(rig: Rig, pattern: str) -> int:
+    keys = [k async for k in rig.redis.scan_iter(match=pattern)]
+    if keys:
+        await rig.redis.delete(*keys)
+    return len(keys)
+
+
+async def test_upgrade_republishes_nothing_and_a_change_parses_one_shift(
+    sim: WiwState, rig: Rig
+) -> None:
+    ids = sim.seed(80, days=days(2), seed=5)
+    first = await sync(rig)
+    assert first.records.upserted == 80
+    assert len(await read(rig.topic, expect=80)) == 80
+    assert await drop(rig, "synchub:wiw:*:raw:*") == 2
+
+    # the state an older synchub left (no raw index) and no page digest: every shift is
+    # parsed and compared, and nothing is published again
+    await drop(rig, "synchub:wiw:*:digest:*")
+    rig.converted.clear()
+    again = await sync(rig)
+    assert (again.records.upserted, again.records.unchanged) == (0, 80)
+    assert sum(rig.converted) >= 80  # all parsed: there was no raw index yet
+    assert await read(rig.topic, idle=1.0) == []
+
+    # one shift changes: only it is parsed, only it is published
+    sim.change(ids[7], notes="changed")
+    rig.converted.clear()
+    third = await sync(rig)
+    assert (third.records.upserted, third.records.unchanged) == (1, 79)
+    assert sum(rig.converted) == 1
+    msgs = await read(rig.topic, idle=1.0)
+    assert [m.key for m in msgs] == [str(ids[7])]
+
+
+async def test_a_cache_changed_underneath_the_raw_index_is_noticed(sim: WiwState, rig: Rig) -> None:
+    window = days(2)
+    sim.seed(40, days=window, seed=6)
+    await sync(rig)
+    await read(rig.topic, expect=40)
+    fp_key = f"synchub:wiw:{window[0].isoformat()}:fp"
+    cached = await rig.redis.hgetall(fp_key)
+    victim, other = sorted(cached)[:2]
+    await rig.redis.hset(fp_key, victim, "0" * 32)  # as if another writer had changed it
+    sim.change(int(other), notes="changed")  # the day's page changes: the raw path runs
+    rig.converted.clear()
+    result = await sync(rig)
+    # the victim was parsed again (its raw form did not change, its cache entry did) and
+    # its fingerprint repaired; it is not published: its version already has that state
+    assert sum(rig.converted) == 2
+    assert await rig.redis.hget(fp_key, victim) == cached[victim]
+    msgs = await read(rig.topic, idle=1.0)
+    assert [m.key for m in msgs] == [other]
+    assert result.records.upserted == 1
+
+
+def test_hiredis_packing_sends_the_same_bytes() -> None:
+    plain, fast = aioredis.Connection(), HiredisPacking()
+    commands: list[tuple[Any, ...]] = [
+        ("HSET", "synchub:wiw:2026-12-01:fp", "k1", "a" * 32, "k2", "b" * 32),
+        ("SADD", "seen", *[str(i) for i in range(3000)]),  # beyond redis-py's buffer cutoff
+        ("CONFIG GET", "maxmemory"),
+        ("SET", b"raw", b"\x00\xff" * 5000, "EX", 604800),
+        ("ZADD", "at", 1732863600.5, "k1"),
+        ("EVALSHA", "f" * 40, 2, "a", "b", "ü", 0),
+    ]
+    for cmd in commands:
+        assert b"".join(fast.pack_command(*cmd)) == b"".join(plain.pack_command(*cmd))
