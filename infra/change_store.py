@@ -424,3 +424,21 @@ class ChangeStore:
         """Whole fingerprint hash of a partition (for tests and diagnostics)."""
         raw = await self._r.hgetall(f"{self._p(source, partition)}:fp")
         return {str(_text(k)): str(_text(v)) for k, v in raw.items()}
+
+    def _progress(self, source: str, partition: str, run_token: str) -> str:
+        return f"{self._p(source, partition)}:pass:{run_token}"
+
+    async def pass_progress(self, source: str, partition: str, run_token: str) -> str | None:
+        """What a local partition pass committed so far (JSON), if it ran before."""
+        return _text(await self._r.get(self._progress(source, partition, run_token)))
+
+    async def set_pass_progress(
+        self, source: str, partition: str, run_token: str, progress: str
+    ) -> None:
+        """Remember a local pass's committed progress: a re-run resumes there.
+
+        A local activity has no heartbeat to carry its cursor; kept for ``SEEN_TTL_SECONDS``.
+        """
+        await self._r.set(
+            self._progress(source, partition, run_token), progress, ex=SEEN_TTL_SECONDS
+        )

@@ -201,6 +201,11 @@ class SyncPartitionInput(BaseModel):
     carried_steps: dict[str, int] = Field(default_factory=dict)
     """Step counts of earlier runs of this chain (child workflows that count per step,
     e.g. TEMU inventory's ``not_listed``/``failed``/``applied``)."""
+    local_pass: bool = False
+    """Start with the ``sync_partition_pass`` local activity (the first pages, and the
+    finish when they are all): one workflow task and no activity task for a small partition.
+    ``SyncAllWorkflow`` sets it; False (runs started before it existed) replays the
+    ``sync_page`` + ``finish_partition`` activities."""
 
 
 class SyncPartitionResult(BaseModel):
@@ -282,3 +287,36 @@ class FinishPartitionResult(BaseModel):
     records: RecordCounts
     missing: int = 0
     """Keys cached for the partition but absent from this pass."""
+
+
+class PartitionPassInput(BaseModel):
+    """Input of the ``sync_partition_pass`` local activity.
+
+    A partition's first pages, and its finish when they are all of it.
+
+    A small partition (an employee's calendar) then costs its workflow one workflow task and
+    no activity task, where ``sync_page`` + ``finish_partition`` cost three and two: the
+    Temporal round trips, not the pages, were what limited a run of many small partitions.
+    """
+
+    source: str
+    partition: str
+    run_token: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_pages: int = 50
+    """Pages this pass may do; what is left goes on in ``sync_page`` activities."""
+    budget_seconds: float = 10.0
+    """Start no further page after this long (as ``sync_page`` does, so stop and pause act
+    within seconds); a longer partition goes on in ``sync_page`` activities."""
+    finish: bool = True
+    """Also resolve missing keys when the pages are through (False when steps must run
+    between the pages and the finish)."""
+
+
+class PartitionPassResult(BaseModel):
+    """What the pass did: page counts and cursor, and the finish when it ran."""
+
+    pages: SyncPageResult
+    """Counts, pages and the next cursor (``None`` when the pages are through)."""
+    finished: FinishPartitionResult | None = None
+    """Set when the pass also finished the partition (no missing keys to look up)."""

@@ -212,6 +212,7 @@ class SyncAllWorkflow:
                     partition=partition,
                     params=input.params,
                     steps=self._steps,
+                    local_pass=True,
                 ),
                 id=options.partition_workflow_id(input.source, partition),
                 result_type=SyncPartitionResult,

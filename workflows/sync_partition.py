@@ -12,6 +12,8 @@ with workflow.unsafe.imports_passed_through():
         FinishPartitionInput,
         FinishPartitionResult,
         PartitionCounts,
+        PartitionPassInput,
+        PartitionPassResult,
         Progress,
         RecordCounts,
         RunState,
@@ -62,7 +64,17 @@ class SyncPartitionWorkflow(Steerable):
         cursor = input.cursor
         checkpoint = input.checkpoint
         complete = False
-        while True:
+        finished: FinishPartitionResult | None = None
+        # versioned by the input, not workflow.patched: a patch marker costs every child two
+        # more events (the marker and a TemporalChangeVersion search attribute update)
+        if cursor is None and input.local_pass and not await self._hold():
+            first = await self._local_pass(input, run_token)
+            self._count(first.pages)
+            checkpoint = first.pages.checkpoint or checkpoint
+            cursor = first.pages.next_cursor
+            complete = cursor is None
+            finished = first.finished
+        while not complete:
             if await self._hold():
                 break
             page = SyncPageInput(
@@ -84,9 +96,7 @@ class SyncPartitionWorkflow(Steerable):
                     type="PartitionFailed",
                     non_retryable=True,
                 ) from exc
-            self._records = self._records.add(result.records)
-            self._pages += result.pages
-            self._unchanged_pages += result.unchanged_pages
+            self._count(result)
             checkpoint = result.checkpoint or checkpoint
             cursor = result.next_cursor
             if cursor is None:
@@ -119,7 +129,7 @@ class SyncPartitionWorkflow(Steerable):
             checkpoint=checkpoint,
         )
         try:
-            done = await workflow.execute_activity(
+            done = finished or await workflow.execute_activity(
                 options.FINISH_PARTITION,
                 finish,
                 result_type=FinishPartitionResult,
@@ -145,6 +155,34 @@ class SyncPartitionWorkflow(Steerable):
             unchanged_pages=self._unchanged_pages,
             steps=steps,
         )
+
+    def _count(self, result: SyncPageResult) -> None:
+        self._records = self._records.add(result.records)
+        self._pages += result.pages
+        self._unchanged_pages += result.unchanged_pages
+
+    async def _local_pass(self, input: SyncPartitionInput, run_token: str) -> PartitionPassResult:
+        """The first pages (and the finish, when they are all) in one local activity."""
+        try:
+            return await workflow.execute_local_activity(
+                options.SYNC_PARTITION_PASS,
+                PartitionPassInput(
+                    source=input.source,
+                    partition=input.partition,
+                    run_token=run_token,
+                    params=input.params,
+                    finish=not input.steps,  # steps run between the pages and the finish
+                ),
+                result_type=PartitionPassResult,
+                **options.LOCAL_PASS,
+            )
+        except ActivityError as exc:
+            self._state = RunState.FAILED
+            raise ApplicationError(
+                f"{input.source}/{input.partition}: a page failed: {failure_message(exc)}",
+                type="PartitionFailed",
+                non_retryable=True,
+            ) from exc
 
     async def _run_steps(self, input: SyncPartitionInput, run_token: str) -> list[StepResult]:
         """Run the source's steps in order; a failure is reported and never undoes the pages.
