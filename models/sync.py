@@ -305,9 +305,10 @@ class PartitionPassInput(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     max_pages: int = 50
     """Pages this pass may do; what is left goes on in ``sync_page`` activities."""
-    budget_seconds: float = 10.0
-    """Start no further page after this long (as ``sync_page`` does, so stop and pause act
-    within seconds); a longer partition goes on in ``sync_page`` activities."""
+    budget_seconds: float = 4.0
+    """Start no further page after this long; a longer partition goes on in ``sync_page``
+    activities. The pass holds its workflow task: under 5 s, the SDK does not warn of a
+    slow workflow task (TMPRL1104), and stop and pause act within seconds."""
     finish: bool = True
     """Also resolve missing keys when the pages are through (False when steps must run
     between the pages and the finish)."""
