@@ -210,6 +210,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
                 activities.list_partitions,
                 activities.sync_page,
                 activities.finish_partition,
+                activities.sync_partition_pass,
                 *extra,
             ],
             max_concurrent_activities=settings.sync.max_concurrent * 2,

@@ -50,6 +50,8 @@ from models.sync import (
     FinishPartitionResult,
     ListPartitionsInput,
     ListPartitionsResult,
+    PartitionPassInput,
+    PartitionPassResult,
     RecordCounts,
     SyncPageInput,
     SyncPageResult,
@@ -488,6 +490,71 @@ class SyncActivities:
             activity.heartbeat()
         await self._store.end_pass(src, part, input.run_token)
         return FinishPartitionResult(records=counts, missing=len(missing), would=would)
+
+    @activity.defn(name=options.SYNC_PARTITION_PASS)
+    @translate_errors
+    async def sync_partition_pass(self, input: PartitionPassInput) -> PartitionPassResult:
+        """A partition's first pages and, when they are all of it, its finish; run locally.
+
+        Pages as ``sync_page`` does them, each committed before the next. A local activity
+        has no heartbeat, so the committed progress goes to Redis after every page: a
+        re-run after a crash resumes at the first page not committed, and a re-run after
+        the pass ended returns what it did. The finish runs here only when no key is
+        missing (most runs); lookups are left to ``finish_partition``, which heartbeats
+        and counts a retried chunk.
+        """
+        src, part, token = input.source, input.partition, input.run_token
+        saved = await self._store.pass_progress(src, part, token)
+        if saved is not None:
+            resumed = PartitionPassResult.model_validate_json(saved)
+            if resumed.finished is not None:
+                return resumed
+            done = resumed.pages
+        else:
+            done = SyncPageResult(records=RecordCounts(), next_cursor=None, pages=0)
+        page = SyncPageInput(source=src, partition=part, run_token=token, params=input.params)
+        void = await self._is_void(src, part)
+        started = time.monotonic()
+        retried = True  # the first page may have been committed by a run that died after it
+        while done.pages < input.max_pages and (done.pages == 0 or done.next_cursor):
+            earlier = await self._earlier(page, done.next_cursor) if retried else None
+            one = await self._sync_page(page, done.next_cursor, void)
+            retried = False
+            fix = _counted(one.records, earlier)  # published by an earlier run
+            done = SyncPageResult(
+                records=done.records.add(one.records).add(fix),
+                next_cursor=one.next_cursor,
+                pages=done.pages + 1,
+                unchanged_pages=done.unchanged_pages
+                + (one.unchanged_pages if fix == RecordCounts() else 0),
+                checkpoint=one.checkpoint or done.checkpoint,
+            )
+            progress = PartitionPassResult(pages=done)
+            await self._store.set_pass_progress(src, part, token, progress.model_dump_json())
+            if time.monotonic() - started >= input.budget_seconds:
+                break
+            if activity.is_worker_shutdown():
+                break
+        result = PartitionPassResult(pages=done)
+        if done.next_cursor is not None or not input.finish:
+            return result
+        if not self._connector(src).incremental and await self._store.missing_keys(
+            src, part, token
+        ):
+            return result  # lookups: finish_partition does them, heartbeating
+        # saved first: a re-run after finish ended the pass (its seen-set gone) must not
+        # look for missing keys again; the finish's own steps are idempotent
+        result.finished = FinishPartitionResult(records=RecordCounts())
+        await self._store.set_pass_progress(src, part, token, result.model_dump_json())
+        finish = FinishPartitionInput(
+            source=src,
+            partition=part,
+            run_token=token,
+            params=input.params,
+            checkpoint=done.checkpoint,
+        )
+        result.finished = await self._finish_partition(finish, Beat())
+        return result
 
     def _messages(
         self,

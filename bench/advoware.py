@@ -409,7 +409,16 @@ async def sync_phase(
         part_tasks.run_seconds += t.run_seconds
         part_tasks.queue_seconds += t.queue_seconds
         part_tasks.max_run_seconds = max(part_tasks.max_run_seconds, t.max_run_seconds)
+    per = max(1, result.partitions.done)
+    activity_tasks = sum(t.count for t in measure.sum_activities([sync_all, *parts]).values())
+    per_employee = {
+        "history_events": round((sync_all.events + sum(part_events)) / per, 1),
+        "workflow_tasks": round((sync_all.workflow_tasks.count + part_tasks.count) / per, 2),
+        "activity_tasks": round(activity_tasks / per, 2),
+        "cpu_ms": {k: round(1000 * v / per, 1) for k, v in cpu.items()},
+    }
     return {
+        "per_employee": per_employee,
         "appointments": result.records.fetched,
         "employees": result.partitions.done,
         "pages": result.pages,

@@ -378,6 +378,14 @@ def _advoware_time(results: dict[str, Any]) -> list[str]:
                 f"{_ms(tasks['queue_seconds'], tasks['count'])} queued each"
             )
         lines.append(f"    activities: {_activities(acts)}")
+        each = run.get("per_employee")
+        if each:  # the Temporal round trips and who pays for them: server vs worker CPU
+            ms = ", ".join(f"{k} {v:.0f}" for k, v in each["cpu_ms"].items())
+            lines.append(
+                f"    per employee: {each['history_events']:.1f} history events, "
+                f"{each['workflow_tasks']:.2f} workflow tasks, {each['activity_tasks']:.2f} "
+                f"activity tasks; CPU ms: {ms}"
+            )
         lines.append(f"    upstream requests: {run['upstream_requests'] or 'none'}")
         cpu = run.get("cpu_seconds") or {}
         if cpu:

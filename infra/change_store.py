@@ -557,3 +557,21 @@ class ChangeStore:
             pipe.hset(key, mapping=dict.fromkeys(part, ""))
             pipe.zadd(self._at(key), dict.fromkeys(part, now))
             await pipe.execute()
+
+    def _progress(self, source: str, partition: str, run_token: str) -> str:
+        return f"{self._p(source, partition)}:pass:{run_token}"
+
+    async def pass_progress(self, source: str, partition: str, run_token: str) -> str | None:
+        """What a local partition pass committed so far (JSON), if it ran before."""
+        return _text(await self._r.get(self._progress(source, partition, run_token)))
+
+    async def set_pass_progress(
+        self, source: str, partition: str, run_token: str, progress: str
+    ) -> None:
+        """Remember a local pass's committed progress: a re-run resumes there.
+
+        A local activity has no heartbeat to carry its cursor; kept for ``SEEN_TTL_SECONDS``.
+        """
+        await self._r.set(
+            self._progress(source, partition, run_token), progress, ex=SEEN_TTL_SECONDS
+        )

@@ -243,6 +243,11 @@ class SyncPartitionInput(BaseModel):
     """Publish and commit nothing, run no step (see ``SyncAllInput.dry_run``)."""
     carried_would: DryRunKeys | None = None
     """Dry runs: keys named by earlier runs of this chain."""
+    local_pass: bool = False
+    """Start with the ``sync_partition_pass`` local activity (the first pages, and the
+    finish when they are all): one workflow task and no activity task for a small partition.
+    ``SyncAllWorkflow`` sets it; False (runs started before it existed) replays the
+    ``sync_page`` + ``finish_partition`` activities."""
 
 
 class SyncPartitionResult(BaseModel):
@@ -335,3 +340,40 @@ class FinishPartitionResult(BaseModel):
     """Keys cached for the partition but absent from this pass."""
     would: DryRunKeys | None = None
     """Dry runs: the first keys the lookups would have changed."""
+
+
+class PartitionPassInput(BaseModel):
+    """Input of the ``sync_partition_pass`` local activity.
+
+    A partition's first pages, and its finish when they are all of it.
+
+    A small partition (an employee's calendar) then costs its workflow one workflow task and
+    no activity task, where ``sync_page`` + ``finish_partition`` cost three and two: the
+    Temporal round trips, not the pages, were what limited a run of many small partitions.
+    """
+
+    source: str
+    partition: str
+    run_token: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_pages: int = 50
+    """Pages this pass may do; what is left goes on in ``sync_page`` activities."""
+    budget_seconds: float = 8.0
+    """Start no further page after this long; a longer partition goes on in ``sync_page``
+    activities. The pass holds its workflow task, which the SDK extends at 8 s (80 % of its
+    10 s timeout) and warns about past 5 s (TMPRL1104): a 13-page calendar takes well under
+    1 s, but on an overloaded worker a short budget sent half of them on to activities,
+    which cost more than the pass saved. Stop and pause act after the pass, as after a page
+    activity."""
+    finish: bool = True
+    """Also resolve missing keys when the pages are through (False when steps must run
+    between the pages and the finish)."""
+
+
+class PartitionPassResult(BaseModel):
+    """What the pass did: page counts and cursor, and the finish when it ran."""
+
+    pages: SyncPageResult
+    """Counts, pages and the next cursor (``None`` when the pages are through)."""
+    finished: FinishPartitionResult | None = None
+    """Set when the pass also finished the partition (no missing keys to look up)."""

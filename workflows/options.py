@@ -83,3 +83,15 @@ def partition_workflow_id(source: str, partition: str) -> str:
 def sync_all_workflow_id(source: str, suffix: str) -> str:
     """Id of a sync-all run started by hand (schedules add their own timestamp)."""
     return f"syncall/{source}/{suffix}"
+
+
+SYNC_PARTITION_PASS = "sync_partition_pass"
+"""Local activity: a partition's first pages (and its finish when they are all of it)."""
+
+LOCAL_PASS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": UPSTREAM_RETRY,
+}
+"""The local partition pass: like a page (it is bounded by its own time budget), retried
+by the worker; a crashed worker's pass is re-run after the workflow task timeout and
+resumes at its first uncommitted page (its progress is kept in Redis, not in heartbeats)."""

@@ -219,6 +219,7 @@ class SyncAllWorkflow:
                     params=input.params,
                     steps=self._steps,
                     dry_run=input.dry_run,
+                    local_pass=True,
                 ),
                 id=options.partition_workflow_id(input.source, partition),
                 result_type=SyncPartitionResult,

@@ -13,6 +13,8 @@ with workflow.unsafe.imports_passed_through():
         FinishPartitionInput,
         FinishPartitionResult,
         PartitionCounts,
+        PartitionPassInput,
+        PartitionPassResult,
         Progress,
         RecordCounts,
         RunState,
@@ -64,7 +66,19 @@ class SyncPartitionWorkflow(Steerable):
         cursor = input.cursor
         checkpoint = input.checkpoint
         complete = False
-        while True:
+        finished: FinishPartitionResult | None = None
+        # versioned by the input, not workflow.patched: a patch marker costs every child two
+        # more events (the marker and a TemporalChangeVersion search attribute update);
+        # a dry run takes the activities, which know how to publish and commit nothing
+        local = input.local_pass and not input.dry_run
+        if cursor is None and local and not await self._hold():
+            first = await self._local_pass(input, run_token)
+            self._count(first.pages)
+            checkpoint = first.pages.checkpoint or checkpoint
+            cursor = first.pages.next_cursor
+            complete = cursor is None
+            finished = first.finished
+        while not complete:
             if await self._hold():
                 break
             page = SyncPageInput(
@@ -87,9 +101,7 @@ class SyncPartitionWorkflow(Steerable):
                     type="PartitionFailed",
                     non_retryable=True,
                 ) from exc
-            self._records = self._records.add(result.records)
-            self._pages += result.pages
-            self._unchanged_pages += result.unchanged_pages
+            self._count(result)
             if result.would is not None:
                 would = (would or DryRunKeys()).add(result.would)
             checkpoint = result.checkpoint or checkpoint
@@ -127,7 +139,7 @@ class SyncPartitionWorkflow(Steerable):
             dry_run=input.dry_run,
         )
         try:
-            done = await workflow.execute_activity(
+            done = finished or await workflow.execute_activity(
                 options.FINISH_PARTITION,
                 finish,
                 result_type=FinishPartitionResult,
@@ -156,6 +168,34 @@ class SyncPartitionWorkflow(Steerable):
             steps=steps,
             would=would,
         )
+
+    def _count(self, result: SyncPageResult) -> None:
+        self._records = self._records.add(result.records)
+        self._pages += result.pages
+        self._unchanged_pages += result.unchanged_pages
+
+    async def _local_pass(self, input: SyncPartitionInput, run_token: str) -> PartitionPassResult:
+        """The first pages (and the finish, when they are all) in one local activity."""
+        try:
+            return await workflow.execute_local_activity(
+                options.SYNC_PARTITION_PASS,
+                PartitionPassInput(
+                    source=input.source,
+                    partition=input.partition,
+                    run_token=run_token,
+                    params=input.params,
+                    finish=not input.steps,  # steps run between the pages and the finish
+                ),
+                result_type=PartitionPassResult,
+                **options.LOCAL_PASS,
+            )
+        except ActivityError as exc:
+            self._state = RunState.FAILED
+            raise ApplicationError(
+                f"{input.source}/{input.partition}: a page failed: {failure_message(exc)}",
+                type="PartitionFailed",
+                non_retryable=True,
+            ) from exc
 
     async def _run_steps(self, input: SyncPartitionInput, run_token: str) -> list[StepResult]:
         """Run the source's steps in order; a failure is reported and never undoes the pages.

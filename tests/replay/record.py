@@ -11,6 +11,10 @@ simulators over HTTP, an in-process worker) and writes each history as JSON to
   that take two) and a TEMU orders shop (with its ``confirm_shipments`` step);
 - ``TemuInventoryWorkflow``: a quick stock run of a TEMU shop.
 
+The partition histories of runs started before ``SyncPartitionInput.local_pass`` existed
+(``sync_partition_advoware*.json``, ``sync_partition_temu_orders.json`` without
+``local_pass`` in the name) are kept as they were: they prove such runs still replay.
+
 Re-run it after an *intentional* change of workflow code (and commit the new files); an
 unintentional change is what ``tests/test_replay.py`` exists to catch. Histories hold
 decisions, counts and parameters, never secrets (the simulators' credentials stay in the
@@ -101,7 +105,7 @@ async def record(stack: DevStack) -> None:
             employee = next(e["kuerzel"] for e in adv_state.employees() if e["aktiv"])
             await save(
                 client.get_workflow_handle(partition_workflow_id("advoware", employee)),
-                "sync_partition_advoware",
+                "sync_partition_advoware_local_pass",
             )
 
             # SyncAll steered by signals while its children run
@@ -133,7 +137,7 @@ async def record(stack: DevStack) -> None:
             await save(orders, "sync_all_temu_orders")
             await save(
                 client.get_workflow_handle(partition_workflow_id("temu-orders", SHOP)),
-                "sync_partition_temu_orders",
+                "sync_partition_temu_orders_local_pass",
             )
 
             # TEMU inventory: desired stock on erp.stock, one quick run
@@ -153,8 +157,8 @@ async def record(stack: DevStack) -> None:
                 "temu_inventory",
             )
 
-        # one-day pages: a partition needs two sync_page activities (50 pages each at most),
-        # so a moved PARTITION_HISTORY_LIMIT shows in its replay
+        # one-day pages: a partition needs more than its local pass (50 pages at most) and
+        # goes on in sync_page activities, so a moved PARTITION_HISTORY_LIMIT shows in replay
         daily = make_settings(
             temporal_address=stack.temporal_address,
             kafka_brokers=stack.kafka_brokers,
@@ -171,7 +175,7 @@ async def record(stack: DevStack) -> None:
             await paged.result()
             await save(
                 client.get_workflow_handle(partition_workflow_id("advoware", employee)),
-                "sync_partition_advoware_many_pages",
+                "sync_partition_advoware_local_pass_then_pages",
             )
     finally:
         adv_server.stop()
