@@ -8,6 +8,7 @@ their HTTP calls and Redis round trips, to the ``traceparent`` header of each Ka
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 from temporalio import activity, client, worker
@@ -27,6 +28,16 @@ def record_activity(activity_type: str, arg: Any, result: Any, attempt: int = 1)
     A completed ``finish_partition`` of a whole pass is a successful sync of the partition:
     the freshness gauge restarts from zero.
     """
+    if activity_type == options.SYNC_PARTITION_PASS:  # a page activity and a finish in one
+        record_activity(options.SYNC_PAGE, arg, getattr(result, "pages", None), attempt)
+        if getattr(result, "finished", None) is not None:  # it ran only on a whole pass
+            whole = types.SimpleNamespace(
+                source=getattr(arg, "source", ""),
+                partition=getattr(arg, "partition", ""),
+                complete=True,
+            )
+            record_activity(options.FINISH_PARTITION, whole, result.finished, attempt)
+        return
     source = str(getattr(arg, "source", "") or "")
     records = getattr(result, "records", None)
     if records is not None and hasattr(records, "fetched"):

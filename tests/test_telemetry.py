@@ -148,7 +148,7 @@ async def test_one_trace_from_start_to_kafka_message(
     for expected in (
         "RunWorkflow:SyncAllWorkflow",
         "RunWorkflow:SyncPartitionWorkflow",
-        "RunActivity:sync_page",
+        "RunActivity:sync_partition_pass",  # a one-page day: pages and finish in one local pass
         "sync.page",
         "kafka.publish",
     ):
@@ -175,7 +175,7 @@ async def test_one_trace_from_start_to_kafka_message(
         assert int(trace_id, 16) == starts[0].context.trace_id
         assert int(span_id, 16) in publishes
         chain = ancestors(by_id[int(span_id, 16)], by_id)
-        assert chain[:2] == ["sync.page", "RunActivity:sync_page"], chain
+        assert chain[:2] == ["sync.page", "RunActivity:sync_partition_pass"], chain
         assert "StartChildWorkflow:SyncPartitionWorkflow" in chain
         assert chain[-1] == "StartWorkflow:SyncAllWorkflow"
 
