@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulators.wire_cache import JsonResponse
 from simulators.wiw.state import WiwState
 
 _Handler = Callable[[Request], Awaitable[Response]]
@@ -50,7 +51,7 @@ def create_app(state: WiwState | None = None) -> Starlette:
 
     def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
         wiw.count(status=status)
-        return JSONResponse(body, status_code=status, headers=headers)
+        return JsonResponse(body, status_code=status, headers=headers)
 
     async def enter(route: str) -> None:
         wiw.count(route=route)
