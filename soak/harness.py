@@ -75,6 +75,30 @@ class SoakFailed(AssertionError):
     """The first violated invariant (``fail_fast``)."""
 
 
+@dataclass(frozen=True)
+class Services:
+    """Where a soak finds Temporal, tansu and valkey (picklable, for a soak in a subprocess)."""
+
+    host: str
+    redis_port: int
+    temporal_address: str
+    namespace: str
+    kafka_brokers: str
+
+    @classmethod
+    def of(cls, stack: DevStack | Services) -> Services:
+        """The addresses of a running stack."""
+        if isinstance(stack, Services):
+            return stack
+        return cls(
+            stack.host,
+            stack.redis_port,
+            stack.temporal_address,
+            stack.namespace,
+            stack.kafka_brokers,
+        )
+
+
 @dataclass
 class TickRow:
     """Measurements after one tick."""
@@ -128,7 +152,7 @@ class Soak:
     Args:
         plan: The source's plan (simulator, mutations, truth); the harness starts and
             stops its simulator.
-        stack: Running Temporal, tansu and valkey.
+        stack: Running Temporal, tansu and valkey (or their addresses).
         workdir: Where the clock file and the worker's log go.
         redis_db: Redis database of this soak (flushed at start).
         fail_fast: Stop at the first violation (raise ``SoakFailed``).
@@ -139,7 +163,7 @@ class Soak:
     def __init__(
         self,
         plan: SourcePlan,
-        stack: DevStack,
+        stack: DevStack | Services,
         workdir: Path,
         *,
         redis_db: int = 1,
@@ -149,7 +173,7 @@ class Soak:
     ) -> None:
         self.plan = plan
         self.profile = plan.profile
-        self.stack = stack
+        self.stack = stack = Services.of(stack)
         self.workdir = workdir
         self.redis_db = redis_db
         self.fail_fast = fail_fast
@@ -538,6 +562,36 @@ class Soak:
         self.echo(f"  VIOLATION {found}")
         if self.fail_fast:
             raise SoakFailed(str(found))
+
+
+def soak_source(
+    source: str,
+    profile: Profile,
+    services: Services,
+    workdir: Path,
+    redis_db: int,
+    fail_fast: bool,
+    budget_seconds: float | None,
+) -> SoakResult:
+    """One source's soak in a process of its own (``python -m soak`` runs sources side by side).
+
+    Each process has its own simulated clock (the process-wide default clock the simulator
+    reads), worker, simulator, topic and Redis database; only the services are shared.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from soak.plans import PLANS  # the plans import this module
+
+    plan = PLANS[source](profile, START)
+    soak = Soak(
+        plan,
+        services,
+        workdir,
+        redis_db=redis_db,
+        fail_fast=fail_fast,
+        budget_seconds=budget_seconds,
+        echo=lambda line: print(line, flush=True),
+    )
+    return asyncio.run(soak.run())
 
 
 class Steps:
