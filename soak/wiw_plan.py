@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -32,6 +33,11 @@ def _epoch(value: str) -> int:
     except ValueError:
         parsed = parsedate_to_datetime(value)
     return int(parsed.timestamp())
+
+
+def _marker_of(shift: dict[str, Any]) -> tuple[int, int]:
+    """``(updated_at, start_time)`` in epoch seconds, as ``WiwPlan.marker`` reads them."""
+    return int(shift["updated_at"].timestamp()), int(shift["start_time"].timestamp())
 
 
 class WiwPlan(SourcePlan):
@@ -133,15 +139,24 @@ class WiwPlan(SourcePlan):
         today = now.astimezone(UTC).date()
         return today - timedelta(days=DAYS_PRIOR), today + timedelta(days=DAYS_AHEAD)
 
+    def _in_window(self, now: datetime) -> list[tuple[int, dict[str, Any]]]:
+        """``(id, shift)`` of every shift starting in the window, by id (lock held).
+
+        Through the simulator's start index: the window's shifts, not the ~50,000 the
+        simulator holds over the month.
+        """
+        first, last = self.window(now)
+        low = datetime.combine(first, dtime(), UTC).timestamp()
+        high = datetime.combine(last + timedelta(days=1), dtime(), UTC).timestamp()
+        shifts = self.state._shifts
+        return [(sid, shifts[sid]) for sid in sorted(self.state._starting(low, high))]
+
     def _index(self, now: datetime) -> dict[date, list[int]]:
         """Shift ids per day of the window (rebuilt once per tick, when the clock moved)."""
-        first, last = self.window(now)
         by_day: dict[date, list[int]] = {}
         with self.state._lock:  # the harness lives beside the simulator in one process
-            for sid, shift in self.state._shifts.items():
-                day = shift["start_time"].astimezone(UTC).date()
-                if first <= day <= last:
-                    by_day.setdefault(day, []).append(sid)
+            for sid, shift in self._in_window(now):
+                by_day.setdefault(shift["start_time"].astimezone(UTC).date(), []).append(sid)
         return by_day
 
     def mutate(self, rng: random.Random, tick: Tick) -> None:
@@ -256,22 +271,16 @@ class WiwPlan(SourcePlan):
 
     def truth(self, now: datetime) -> Truth:
         """See ``SourcePlan.truth``."""
-        first, last = self.window(now)
         expected: dict[str, tuple[Any, ...]] = {}
         followed: dict[str, tuple[Any, ...]] = {}
-        live = 0
         with self.state._lock:
-            for sid, shift in self.state._shifts.items():
-                start = shift["start_time"]
-                key = str(sid)
-                inside = first <= start.astimezone(UTC).date() <= last
-                live += inside
-                if inside or key in self.watched:
-                    (expected if inside else followed)[key] = (
-                        int(shift["updated_at"].timestamp()),
-                        int(start.timestamp()),
-                    )
-        return Truth(expected, followed, deleted=set(self.deleted), live=live)
+            for sid, shift in self._in_window(now):
+                expected[str(sid)] = _marker_of(shift)
+            for key in self.watched - expected.keys():
+                moved = self.state._shifts.get(int(key))
+                if moved is not None:
+                    followed[key] = _marker_of(moved)
+        return Truth(expected, followed, deleted=set(self.deleted), live=len(expected))
 
     def marker(self, data: dict[str, Any]) -> tuple[Any, ...]:
         """See ``SourcePlan.marker``."""

@@ -101,6 +101,11 @@ def parse_when(value: Any, tz: tzinfo) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
+def _span(shift: dict[str, Any]) -> tuple[float, float]:
+    """Start and end of a shift in epoch seconds."""
+    return shift["start_time"].timestamp(), shift["end_time"].timestamp()
+
+
 def _zone(tz: tzinfo | str | None, default: tzinfo) -> tzinfo:
     if tz is None:
         return default
@@ -156,12 +161,11 @@ class WiwState(RequestCounters):
         self._tokens: set[str] = set()
         self._hits: dict[str, deque[float]] = {}
         self._wire = WireCache()
-        self._revision = 0
-        """Raised by every change of ``_shifts``: the start index is rebuilt after one."""
-        self._indexed = -1
-        self._starts: list[float] = []
-        self._ends: list[float] = []
-        self._order: list[int] = []
+        self._dirty: set[int] | None = None
+        """Shifts changed since the start index was last brought up to date (None: all)."""
+        self._spans: dict[int, tuple[float, float]] = {}
+        self._by_start: list[tuple[float, int, float]] = []
+        """``(start, id, end)`` in epoch seconds of every shift, sorted."""
         self._longest = 0.0
         self.reset_knobs()
         self.set_knobs(**knobs)
@@ -232,7 +236,7 @@ class WiwState(RequestCounters):
             for pool in (self.users, self.locations, self.positions, self.sites):
                 pool.clear()
             self._wire.clear()
-            self._revision += 1
+            self._dirty = None
         self.reset_knobs()
         self.reset_counters()
 
@@ -278,7 +282,7 @@ class WiwState(RequestCounters):
             raise ValueError("seed needs at least one day")
         rng = random.Random(seed)
         with self._lock:
-            self._revision += 1
+            self._dirty = None
             if replace:
                 self._shifts.clear()
                 self._deleted.clear()
@@ -412,7 +416,7 @@ class WiwState(RequestCounters):
             if shift_id is None:
                 shift_id = max([FIRST_ID, *self._shifts, *self._deleted]) + 1
             self._deleted.pop(shift_id, None)
-            self._revision += 1
+            self._changed(shift_id)
             start, end = parsed.pop("start_time"), parsed.pop("end_time")
             self._shifts[shift_id] = self._shift_dict(shift_id, start, end, **parsed)
         return shift_id
@@ -443,7 +447,7 @@ class WiwState(RequestCounters):
                 now = clock.now().astimezone(self.tz).replace(microsecond=0)
                 parsed["updated_at"] = max(now, shift["updated_at"] + timedelta(seconds=1))
             shift.update(parsed)
-            self._revision += 1
+            self._changed(shift_id)
             return self._render(shift)
 
     def move(self, shift_id: int, new_start: datetime | str) -> dict[str, Any]:
@@ -465,7 +469,7 @@ class WiwState(RequestCounters):
         with self._lock:
             shift = self._shifts.pop(shift_id)
             self._deleted[shift_id] = (shift["start_time"], shift["end_time"])
-            self._revision += 1
+            self._changed(shift_id)
 
     def shift(self, shift_id: int) -> dict[str, Any] | None:
         """A shift as the API would serve it (``None`` when unknown or deleted)."""
@@ -577,27 +581,47 @@ class WiwState(RequestCounters):
                 )
         return 200, body
 
+    def _changed(self, shift_id: int) -> None:
+        """Note a shift added, changed or deleted, for the start index (lock held)."""
+        if self._dirty is not None:
+            self._dirty.add(shift_id)
+
     def _overlapping(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Shifts with ``start_time <= end`` and ``end_time >= start``, by start and id.
 
-        From an index of start instants (rebuilt after a change, under the lock), so a
-        request reads the shifts near its window, not all of them: a soak's simulator
-        holds ~50,000 shifts and answers a dozen requests per run.
+        From an index of start instants (brought up to date after changes, under the
+        lock: a few moved entries, or all of it after a seed), so a request reads the
+        shifts near its window, not all of them: a soak's simulator holds ~50,000 shifts
+        and answers a dozen requests per run.
         """
-        if self._indexed != self._revision:
-            ordered = sorted(
-                (s["start_time"].timestamp(), sid, s["end_time"].timestamp())
-                for sid, s in self._shifts.items()
-            )
-            self._starts = [begin for begin, _, _ in ordered]
-            self._order = [sid for _, sid, _ in ordered]
-            self._ends = [finish for _, _, finish in ordered]
-            self._longest = max((f - b for b, _, f in ordered), default=0.0)
-            self._indexed = self._revision
         low, high = start.timestamp(), end.timestamp()
-        first = bisect.bisect_left(self._starts, low - self._longest)
-        last = bisect.bisect_right(self._starts, high)
-        return [self._shifts[self._order[i]] for i in range(first, last) if self._ends[i] >= low]
+        near = self._starting(low - self._longest, math.nextafter(high, math.inf))
+        return [self._shifts[sid] for sid in near if self._spans[sid][1] >= low]
+
+    def _starting(self, low: float, high: float) -> list[int]:
+        """Ids of shifts starting in ``[low, high)`` (epoch seconds), by start (lock held)."""
+        self._refresh_index()
+        index = self._by_start
+        first = bisect.bisect_left(index, (low,))
+        last = bisect.bisect_left(index, (high,))
+        return [sid for _, sid, _ in index[first:last]]
+
+    def _refresh_index(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        if dirty is None or len(dirty) > len(self._by_start) // 4:
+            self._spans = {sid: _span(s) for sid, s in self._shifts.items()}
+            self._by_start = sorted((b, sid, e) for sid, (b, e) in self._spans.items())
+            self._longest = max((e - b for b, e in self._spans.values()), default=0.0)
+            return
+        for sid in dirty:
+            old = self._spans.pop(sid, None)
+            if old is not None:
+                del self._by_start[bisect.bisect_left(self._by_start, (old[0], sid))]
+            shift = self._shifts.get(sid)
+            if shift is not None:
+                b, e = self._spans[sid] = _span(shift)
+                bisect.insort(self._by_start, (b, sid, e))
+                self._longest = max(self._longest, e - b)  # never less: a wider search is safe
 
     def check_login(self, key: str | None, email: str | None, password: str | None) -> str | None:
         """The error message of a failed login, or ``None`` when the credentials match."""
