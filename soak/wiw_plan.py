@@ -135,7 +135,7 @@ class WiwPlan(SourcePlan):
             )
 
     def window(self, now: datetime) -> tuple[date, date]:
-        """First and last day of the synced window at ``now``."""
+        """See ``SourcePlan.window``."""
         today = now.astimezone(UTC).date()
         return today - timedelta(days=DAYS_PRIOR), today + timedelta(days=DAYS_AHEAD)
 
@@ -206,8 +206,7 @@ class WiwPlan(SourcePlan):
         return 1
 
     def _add(self, rng: random.Random, now: datetime) -> int:
-        first, last = self.window(now)
-        day = first + timedelta(days=rng.randrange((last - first).days + 1))
+        day = self._window_day(rng, now)
         begin = datetime(day.year, day.month, day.day, rng.randrange(5, 22), tzinfo=UTC)
         sid = self.state.add(begin, begin + timedelta(hours=rng.randint(2, 9)), notes="soak new")
         self._by_day.setdefault(day, []).append(sid)
@@ -227,27 +226,6 @@ class WiwPlan(SourcePlan):
         self.state.move(sid, begin)
         self._touch(sid)
 
-    def _move_within(self, rng: random.Random, now: datetime) -> int:
-        sid = self._pick(rng)
-        if sid is None:
-            return 0
-        first, last = self.window(now)
-        self._move(sid, first + timedelta(days=rng.randrange((last - first).days + 1)), rng)
-        return 1
-
-    def _out_day(self, rng: random.Random, now: datetime) -> date:
-        first, last = self.window(now)
-        if rng.random() < 0.5:
-            return first - timedelta(days=rng.randint(2, 10))
-        return last + timedelta(days=rng.randint(10, 40))
-
-    def _move_out(self, rng: random.Random, now: datetime) -> int:
-        sid = self._pick(rng)
-        if sid is None:
-            return 0
-        self._move(sid, self._out_day(rng, now), rng)
-        return 1
-
     def _mass_move(self, rng: random.Random, now: datetime) -> int:
         """Hundreds of one day's shifts at once: half to another day of the window, half out."""
         days = [d for d in sorted(self._by_day) if d != self.big_day]
@@ -256,11 +234,10 @@ class WiwPlan(SourcePlan):
         day = rng.choice(days)
         ids = [s for s in self._by_day[day] if self.state.shift(s) is not None]
         rng.shuffle(ids)
-        first, last = self.window(now)
         moved = 0
         for sid in ids[: self.profile.mass_move_size]:
             if rng.random() < 0.5:
-                target = first + timedelta(days=rng.randrange((last - first).days + 1))
+                target = self._window_day(rng, now)
             else:
                 target = self._out_day(rng, now)
             self._move(sid, target, rng)
