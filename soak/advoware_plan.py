@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from simulators.advoware import make_sim_app
-from simulators.server import ThreadedServer
 from soak.plan import Profile, SourcePlan, Tick, Truth, WeightedMutation
 
 DAYS_BACK = 7
@@ -48,7 +47,6 @@ class AdvowarePlan(SourcePlan):
     def __init__(self, profile: Profile, start: datetime) -> None:
         super().__init__(profile, start)
         self.state, self._app = make_sim_app()
-        self._server: ThreadedServer | None = None
         self._serial = 0
         per_tick = profile.tick_hours / 24
         n = profile.records_per_day
@@ -68,17 +66,6 @@ class AdvowarePlan(SourcePlan):
         self._active: list[str] = []
 
     # -- simulator --------------------------------------------------------------------------
-
-    def serve(self) -> str:
-        """See ``SourcePlan.serve``."""
-        self._server = ThreadedServer(self._app).start()
-        return self._server.url
-
-    def stop(self) -> None:
-        """See ``SourcePlan.stop``."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """See ``SourcePlan.worker_env``."""

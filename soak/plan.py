@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from models import clock
+from simulators.server import ThreadedServer
 
 
 @dataclass(frozen=True)
@@ -118,16 +119,22 @@ class SourcePlan:
         self.deleted: set[str] = set()
         self.mutations: list[WeightedMutation] = []
         self.faults: list[Callable[[random.Random], None]] = []
+        self._app: Any = None
+        """The simulator's ASGI app (set by the subclass)."""
+        self._server: ThreadedServer | None = None
 
     # -- to implement -----------------------------------------------------------------------
 
     def serve(self) -> str:
-        """Start the simulator (in this process); return its base URL."""
-        raise NotImplementedError
+        """Start the simulator (``_app``, in this process); return its base URL."""
+        self._server = ThreadedServer(self._app).start()
+        return self._server.url
 
     def stop(self) -> None:
         """Stop the simulator."""
-        raise NotImplementedError
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """Settings of the worker for this source (credentials, window), as env variables."""

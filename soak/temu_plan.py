@@ -27,7 +27,6 @@ from typing import Any
 
 from connectors.temu.connector import FIRST_PASS_DAYS, SHIPPABLE
 from simulators import temu as temu_sim
-from simulators.server import ThreadedServer
 from soak.plan import Profile, SourcePlan, Truth, WeightedMutation
 
 SHOP = "soak-us"
@@ -49,7 +48,6 @@ class TemuOrdersPlan(SourcePlan):
     def __init__(self, profile: Profile, start: datetime) -> None:
         super().__init__(profile, start)
         self.state, self._app = temu_sim.make_sim_app()
-        self._server: ThreadedServer | None = None
         per_tick = profile.tick_hours / 24
         n = profile.records_per_day
         self.mutations = [
@@ -60,17 +58,6 @@ class TemuOrdersPlan(SourcePlan):
             WeightedMutation("tie", 0.3, self._tie),
         ]
         self.faults = [self._faults, self._issue10_knobs]
-
-    def serve(self) -> str:
-        """See ``SourcePlan.serve``."""
-        self._server = ThreadedServer(self._app).start()
-        return self._server.url
-
-    def stop(self) -> None:
-        """See ``SourcePlan.stop``."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """See ``SourcePlan.worker_env``."""

@@ -15,7 +15,6 @@ from datetime import time as dtime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from simulators.server import ThreadedServer
 from simulators.wiw import make_sim_app
 from soak.plan import Profile, SourcePlan, Tick, Truth, WeightedMutation
 
@@ -55,7 +54,6 @@ class WiwPlan(SourcePlan):
         self.state, self._app = make_sim_app(
             timezone="UTC", static_token=TOKEN, rate_limit_per_minute=6000
         )
-        self._server: ThreadedServer | None = None
         self._serial = 0
         days = profile.days
         # in the window from the start (short runs) or for a week early on (a month), so its
@@ -78,17 +76,6 @@ class WiwPlan(SourcePlan):
         self._by_day: dict[date, list[int]] = {}
 
     # -- simulator --------------------------------------------------------------------------
-
-    def serve(self) -> str:
-        """See ``SourcePlan.serve``."""
-        self._server = ThreadedServer(self._app).start()
-        return self._server.url
-
-    def stop(self) -> None:
-        """See ``SourcePlan.stop``."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """See ``SourcePlan.worker_env``."""
