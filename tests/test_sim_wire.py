@@ -34,7 +34,7 @@ def _wiw_same(state: WiwState, rng: random.Random) -> int:
     """Compare every day of the data and a few random spans; returns shifts seen."""
     windows = [
         (datetime.combine(DAY + timedelta(days=d), datetime.min.time(), UTC), timedelta(days=1))
-        for d in range(-5, 6)
+        for d in (1, *range(-5, 6))  # the first asks mid-data, right after a change
     ]
     for _ in range(2):
         begin = datetime.combine(DAY, datetime.min.time(), UTC)

@@ -594,6 +594,7 @@ class WiwState(RequestCounters):
         shifts near its window, not all of them: a soak's simulator holds ~50,000 shifts
         and answers a dozen requests per run.
         """
+        self._refresh_index()  # first: it may widen ``_longest``
         low, high = start.timestamp(), end.timestamp()
         near = self._starting(low - self._longest, math.nextafter(high, math.inf))
         return [self._shifts[sid] for sid in near if self._spans[sid][1] >= low]
