@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from simulators.advoware import make_sim_app
-from simulators.server import ThreadedServer
 from soak.plan import Profile, SourcePlan, Tick, Truth, WeightedMutation
 
 DAYS_BACK = 7
@@ -42,11 +41,12 @@ class AdvowarePlan(SourcePlan):
     topic_env = "KAFKA_ADVOWARE_TOPIC"
     lookup_route = LOOKUP_ROUTE
     relocations = ("move_within", "move_out", "mass_move", "reassign", "delete")
+    out_before = (3, 20)
+    out_after = (3, 60)
 
     def __init__(self, profile: Profile, start: datetime) -> None:
         super().__init__(profile, start)
         self.state, self._app = make_sim_app()
-        self._server: ThreadedServer | None = None
         self._serial = 0
         per_tick = profile.tick_hours / 24
         n = profile.records_per_day
@@ -66,17 +66,6 @@ class AdvowarePlan(SourcePlan):
         self._active: list[str] = []
 
     # -- simulator --------------------------------------------------------------------------
-
-    def serve(self) -> str:
-        """See ``SourcePlan.serve``."""
-        self._server = ThreadedServer(self._app).start()
-        return self._server.url
-
-    def stop(self) -> None:
-        """See ``SourcePlan.stop``."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """See ``SourcePlan.worker_env``."""
@@ -138,7 +127,7 @@ class AdvowarePlan(SourcePlan):
             )
 
     def window(self, now: datetime) -> tuple[date, date]:
-        """First and last day of every employee's window at ``now`` (Berlin days)."""
+        """See ``SourcePlan.window``: every employee's window (Berlin days)."""
         today = now.astimezone(BERLIN).date()
         return today - timedelta(days=DAYS_BACK), today + timedelta(days=DAYS_AHEAD)
 
@@ -180,8 +169,7 @@ class AdvowarePlan(SourcePlan):
         return 1
 
     def _add(self, rng: random.Random, now: datetime) -> int:
-        first, last = self.window(now)
-        day = first + timedelta(days=rng.randrange((last - first).days + 1))
+        day = self._window_day(rng, now)
         begin = datetime.combine(day, dtime(rng.randrange(7, 19)))
         frnr = self.state.add(
             rng.choice(self._active), begin, begin + timedelta(hours=1), text="soak new"
@@ -198,30 +186,9 @@ class AdvowarePlan(SourcePlan):
         self.watched.discard(str(frnr))
         return 1
 
-    def _move_to(self, frnr: int, day: date, rng: random.Random) -> None:
+    def _move(self, frnr: int, day: date, rng: random.Random) -> None:
         self.state.move(frnr, datetime.combine(day, dtime(rng.randrange(7, 19))))
         self.watched.add(str(frnr))
-
-    def _move_within(self, rng: random.Random, now: datetime) -> int:
-        frnr = self._pick(rng)
-        if frnr is None:
-            return 0
-        first, last = self.window(now)
-        self._move_to(frnr, first + timedelta(days=rng.randrange((last - first).days + 1)), rng)
-        return 1
-
-    def _out_day(self, rng: random.Random, now: datetime) -> date:
-        first, last = self.window(now)
-        if rng.random() < 0.5:
-            return first - timedelta(days=rng.randint(3, 20))
-        return last + timedelta(days=rng.randint(3, 60))
-
-    def _move_out(self, rng: random.Random, now: datetime) -> int:
-        frnr = self._pick(rng)
-        if frnr is None:
-            return 0
-        self._move_to(frnr, self._out_day(rng, now), rng)
-        return 1
 
     def _reassign(self, rng: random.Random, now: datetime) -> int:
         frnr = self._pick(rng)
@@ -238,13 +205,12 @@ class AdvowarePlan(SourcePlan):
         who = rng.choice(self._active)
         mine = [f for f in self._in_window if self.state.owner_of(f) == who]
         rng.shuffle(mine)
-        first, last = self.window(now)
         for frnr in mine[: self.profile.mass_move_size]:
             if rng.random() < 0.5:
-                day = first + timedelta(days=rng.randrange((last - first).days + 1))
+                day = self._window_day(rng, now)
             else:
                 day = self._out_day(rng, now)
-            self._move_to(frnr, day, rng)
+            self._move(frnr, day, rng)
         return min(len(mine), self.profile.mass_move_size)
 
     # -- truth ------------------------------------------------------------------------------

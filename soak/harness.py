@@ -75,6 +75,30 @@ class SoakFailed(AssertionError):
     """The first violated invariant (``fail_fast``)."""
 
 
+@dataclass(frozen=True)
+class Services:
+    """Where a soak finds Temporal, tansu and valkey (picklable, for a soak in a subprocess)."""
+
+    host: str
+    redis_port: int
+    temporal_address: str
+    namespace: str
+    kafka_brokers: str
+
+    @classmethod
+    def of(cls, stack: DevStack | Services) -> Services:
+        """The addresses of a running stack."""
+        if isinstance(stack, Services):
+            return stack
+        return cls(
+            stack.host,
+            stack.redis_port,
+            stack.temporal_address,
+            stack.namespace,
+            stack.kafka_brokers,
+        )
+
+
 @dataclass
 class TickRow:
     """Measurements after one tick."""
@@ -89,6 +113,8 @@ class TickRow:
     live: int
     seconds: float
     mutations: dict[str, int] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
+    """Real seconds per step of the tick (mutate, runs, read, truth, check, redis)."""
 
 
 @dataclass
@@ -126,7 +152,7 @@ class Soak:
     Args:
         plan: The source's plan (simulator, mutations, truth); the harness starts and
             stops its simulator.
-        stack: Running Temporal, tansu and valkey.
+        stack: Running Temporal, tansu and valkey (or their addresses).
         workdir: Where the clock file and the worker's log go.
         redis_db: Redis database of this soak (flushed at start).
         fail_fast: Stop at the first violation (raise ``SoakFailed``).
@@ -137,7 +163,7 @@ class Soak:
     def __init__(
         self,
         plan: SourcePlan,
-        stack: DevStack,
+        stack: DevStack | Services,
         workdir: Path,
         *,
         redis_db: int = 1,
@@ -147,7 +173,7 @@ class Soak:
     ) -> None:
         self.plan = plan
         self.profile = plan.profile
-        self.stack = stack
+        self.stack = stack = Services.of(stack)
         self.workdir = workdir
         self.redis_db = redis_db
         self.fail_fast = fail_fast
@@ -290,39 +316,44 @@ class Soak:
                 )
                 return
             t0 = time.monotonic()
+            steps = Steps()
             now = START + step * index
             day = (now - START).total_seconds() / 86_400
             clock.FileClock.write(self.clock_file, now)
             tick = Tick(index, now)
-            self.plan.mutate(self.rng, tick)
-            self.plan.misbehave(self.rng)
-            t_runs = time.monotonic()
-            handles, tainted = await self._runs_of_tick(client, env, index, index in kills, day)
-            run_seconds = time.monotonic() - t_runs
-            self.plan.healthy()
-            failed = await self._results(handles)
-            dups = ledger.add(await asyncio.to_thread(reader.read, 0.3, 60.0, None))
-            truth = self.plan.truth(now)
-            if dups:
-                self._violation("duplicate", index, day, summarize(dups, "duplicates"))
-            if not tainted:
-                lost = ledger.lost(truth)
-                if lost:
-                    self._violation(
-                        "lost", index, day, summarize(lost, "records not as upstream has them")
-                    )
-                kept = ledger.undeleted(truth)
-                if kept:
-                    self._violation("undeleted", index, day, summarize(kept, "deletes missing"))
-            total = self.plan.requests().get(self.plan.lookup_route, 0)
-            left = len(live_before - truth.expected.keys())
-            relocated = sum(tick.mutations.get(name, 0) for name in self.plan.relocations)
-            too_many = lookups_beyond_changes(total - looked_up, left, relocated)
-            if too_many is not None:
-                self._violation("lookups", index, day, too_many)
-            live_before = set(truth.expected)
-            self._expire(r, now, time.monotonic() - t0)
-            keys, size = self._redis_size(r)
+            with steps("mutate"):
+                self.plan.mutate(self.rng, tick)
+                self.plan.misbehave(self.rng)
+            with steps("runs"):
+                handles, tainted = await self._runs_of_tick(client, env, index, index in kills, day)
+                self.plan.healthy()
+                failed = await self._results(handles)
+            with steps("read"):
+                dups = ledger.add(await asyncio.to_thread(reader.read, 0.3, 60.0, None))
+            with steps("truth"):
+                truth = self.plan.truth(now)
+            with steps("check"):
+                if dups:
+                    self._violation("duplicate", index, day, summarize(dups, "duplicates"))
+                if not tainted:
+                    lost = ledger.lost(truth)
+                    if lost:
+                        self._violation(
+                            "lost", index, day, summarize(lost, "records not as upstream has them")
+                        )
+                    kept = ledger.undeleted(truth)
+                    if kept:
+                        self._violation("undeleted", index, day, summarize(kept, "deletes missing"))
+                total = self.plan.requests().get(self.plan.lookup_route, 0)
+                left = len(live_before - truth.expected.keys())
+                relocated = sum(tick.mutations.get(name, 0) for name in self.plan.relocations)
+                too_many = lookups_beyond_changes(total - looked_up, left, relocated)
+                if too_many is not None:
+                    self._violation("lookups", index, day, too_many)
+                live_before = set(truth.expected)
+            with steps("redis"):
+                self._expire(r, now, time.monotonic() - t0)
+                keys, size = self._redis_size(r)
             row = TickRow(
                 tick=index,
                 day=day,
@@ -334,6 +365,7 @@ class Soak:
                 live=truth.live,
                 seconds=time.monotonic() - t0,
                 mutations=tick.mutations,
+                steps=steps.seconds,
             )
             looked_up = total
             self.result.rows.append(row)
@@ -342,7 +374,7 @@ class Soak:
                 f"  {self.plan.source} tick {index:3d} day {day:5.2f}: runs {row.runs} "
                 f"(failed {failed}), lookups {row.lookups}, redis {keys} keys "
                 f"{size / 1024:,.0f} KiB, live {truth.live}, {row.seconds:.1f} s "
-                f"(runs {run_seconds:.1f} s), {sum(tick.mutations.values())} changes"
+                f"({steps}), {sum(tick.mutations.values())} changes"
             )
         if self.result.rows:
             last = self.result.rows[-1]
@@ -530,6 +562,60 @@ class Soak:
         self.echo(f"  VIOLATION {found}")
         if self.fail_fast:
             raise SoakFailed(str(found))
+
+
+def soak_source(
+    source: str,
+    profile: Profile,
+    services: Services,
+    workdir: Path,
+    redis_db: int,
+    fail_fast: bool,
+    budget_seconds: float | None,
+) -> SoakResult:
+    """One source's soak in a process of its own (``python -m soak`` runs sources side by side).
+
+    Each process has its own simulated clock (the process-wide default clock the simulator
+    reads), worker, simulator, topic and Redis database; only the services are shared.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from soak.plans import PLANS  # the plans import this module
+
+    plan = PLANS[source](profile, START)
+    soak = Soak(
+        plan,
+        services,
+        workdir,
+        redis_db=redis_db,
+        fail_fast=fail_fast,
+        budget_seconds=budget_seconds,
+        echo=lambda line: print(line, flush=True),
+    )
+    return asyncio.run(soak.run())
+
+
+class Steps:
+    """Real seconds spent per named step of a tick: ``with steps("read"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._name = ""
+        self._began = 0.0
+
+    def __call__(self, name: str) -> Steps:
+        """Time the ``with`` block under ``name`` (added to what it took before)."""
+        self._name = name
+        return self
+
+    def __enter__(self) -> None:
+        self._began = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        took = time.monotonic() - self._began
+        self.seconds[self._name] = self.seconds.get(self._name, 0.0) + took
+
+    def __str__(self) -> str:
+        return " ".join(f"{k} {v:.1f}" for k, v in self.seconds.items())
 
 
 def weekly(rows: list[TickRow], period: float) -> tuple[float, float, float]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from models import clock
+from simulators.server import ThreadedServer
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,10 @@ class SourcePlan:
     """Simulator request counter of one point lookup."""
     relocations: tuple[str, ...] = ("move_within", "move_out", "mass_move")
     """Mutations that take records out of their partition (each may cost one lookup)."""
+    out_before: tuple[int, int] = (2, 10)
+    """A record moved out of the window lands this many days (``randint`` bounds) before
+    its first day, or (as often) ``out_after`` days after its last."""
+    out_after: tuple[int, int] = (10, 40)
 
     def __init__(self, profile: Profile, start: datetime) -> None:
         self.profile = profile
@@ -114,16 +119,22 @@ class SourcePlan:
         self.deleted: set[str] = set()
         self.mutations: list[WeightedMutation] = []
         self.faults: list[Callable[[random.Random], None]] = []
+        self._app: Any = None
+        """The simulator's ASGI app (set by the subclass)."""
+        self._server: ThreadedServer | None = None
 
     # -- to implement -----------------------------------------------------------------------
 
     def serve(self) -> str:
-        """Start the simulator (in this process); return its base URL."""
-        raise NotImplementedError
+        """Start the simulator (``_app``, in this process); return its base URL."""
+        self._server = ThreadedServer(self._app).start()
+        return self._server.url
 
     def stop(self) -> None:
         """Stop the simulator."""
-        raise NotImplementedError
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """Settings of the worker for this source (credentials, window), as env variables."""
@@ -148,6 +159,48 @@ class SourcePlan:
     def healthy(self) -> None:
         """Switch every fault off (before the invariants are checked)."""
         raise NotImplementedError
+
+    # -- for windowed sources (moves within and out of the window) --------------------------
+
+    def window(self, now: datetime) -> tuple[date, date]:
+        """First and last day of the synced window at ``now``."""
+        raise NotImplementedError
+
+    def _pick(self, rng: random.Random) -> int | None:
+        """A random live record of the window (``None`` when there is none)."""
+        raise NotImplementedError
+
+    def _move(self, key: int, day: date, rng: random.Random) -> None:
+        """Start the record on ``day`` (a random hour) and watch it."""
+        raise NotImplementedError
+
+    def _window_day(self, rng: random.Random, now: datetime) -> date:
+        """A random day of the window at ``now``."""
+        first, last = self.window(now)
+        return first + timedelta(days=rng.randrange((last - first).days + 1))
+
+    def _out_day(self, rng: random.Random, now: datetime) -> date:
+        """A random day outside the window at ``now``, before or after it."""
+        first, last = self.window(now)
+        if rng.random() < 0.5:
+            return first - timedelta(days=rng.randint(*self.out_before))
+        return last + timedelta(days=rng.randint(*self.out_after))
+
+    def _move_within(self, rng: random.Random, now: datetime) -> int:
+        """Mutation: a record moves to another day of the window."""
+        key = self._pick(rng)
+        if key is None:
+            return 0
+        self._move(key, self._window_day(rng, now), rng)
+        return 1
+
+    def _move_out(self, rng: random.Random, now: datetime) -> int:
+        """Mutation: a record moves out of the window."""
+        key = self._pick(rng)
+        if key is None:
+            return 0
+        self._move(key, self._out_day(rng, now), rng)
+        return 1
 
     # -- shared -----------------------------------------------------------------------------
 

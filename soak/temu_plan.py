@@ -27,7 +27,6 @@ from typing import Any
 
 from connectors.temu.connector import FIRST_PASS_DAYS, SHIPPABLE
 from simulators import temu as temu_sim
-from simulators.server import ThreadedServer
 from soak.plan import Profile, SourcePlan, Truth, WeightedMutation
 
 SHOP = "soak-us"
@@ -49,7 +48,6 @@ class TemuOrdersPlan(SourcePlan):
     def __init__(self, profile: Profile, start: datetime) -> None:
         super().__init__(profile, start)
         self.state, self._app = temu_sim.make_sim_app()
-        self._server: ThreadedServer | None = None
         per_tick = profile.tick_hours / 24
         n = profile.records_per_day
         self.mutations = [
@@ -60,17 +58,6 @@ class TemuOrdersPlan(SourcePlan):
             WeightedMutation("tie", 0.3, self._tie),
         ]
         self.faults = [self._faults, self._issue10_knobs]
-
-    def serve(self) -> str:
-        """See ``SourcePlan.serve``."""
-        self._server = ThreadedServer(self._app).start()
-        return self._server.url
-
-    def stop(self) -> None:
-        """See ``SourcePlan.stop``."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """See ``SourcePlan.worker_env``."""
@@ -111,7 +98,12 @@ class TemuOrdersPlan(SourcePlan):
 
     def _change_address(self, rng: random.Random, now: datetime) -> int:
         """A buyer of a shippable order changes the address (TEMU stamps it by its clock)."""
-        open_ = [sn for sn in self.state.order_sns() if self._shippable(sn)]
+        with self.state._lock:  # read in place: a copy of every order per change grew per tick
+            open_ = sorted(
+                sn
+                for sn, order in self.state._orders.items()
+                if order["parentOrderMap"]["parentOrderStatus"] in SHIPPABLE
+            )
         if not open_:
             return 0
         self.state.change_address(rng.choice(open_))
@@ -153,19 +145,17 @@ class TemuOrdersPlan(SourcePlan):
         hidden = self.state.unlisted()
         expected: dict[str, tuple[Any, ...]] = {}
         live = 0
-        for sn in self.state.order_sns():
-            order = self.state.order(sn)
-            if order is None:
-                continue
-            head = order["parentOrderMap"]
-            if int(head["updateTime"]) < since:
-                continue
-            live += 1
-            if sn in hidden or int(head["updateTime"]) > worker_now:
-                continue
-            if head["parentOrderStatus"] in SHIPPABLE:
-                order = {**order, "shipping": self.state.shipping(sn)}
-            expected[sn] = self.marker(order)
+        with self.state._lock:  # read in place, as the other plans do (no copy per order)
+            for sn, order in sorted(self.state._orders.items()):
+                head = order["parentOrderMap"]
+                if int(head["updateTime"]) < since:
+                    continue
+                live += 1
+                if sn in hidden or int(head["updateTime"]) > worker_now:
+                    continue
+                if head["parentOrderStatus"] in SHIPPABLE:
+                    order = {**order, "shipping": self.state._shipping[sn]}
+                expected[sn] = self.marker(order)
         return Truth(expected, {}, deleted=set(), live=live)
 
     def marker(self, data: dict[str, Any]) -> tuple[Any, ...]:

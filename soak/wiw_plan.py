@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from simulators.server import ThreadedServer
 from simulators.wiw import make_sim_app
 from soak.plan import Profile, SourcePlan, Tick, Truth, WeightedMutation
 
@@ -34,6 +34,11 @@ def _epoch(value: str) -> int:
     return int(parsed.timestamp())
 
 
+def _marker_of(shift: dict[str, Any]) -> tuple[int, int]:
+    """``(updated_at, start_time)`` in epoch seconds, as ``WiwPlan.marker`` reads them."""
+    return int(shift["updated_at"].timestamp()), int(shift["start_time"].timestamp())
+
+
 class WiwPlan(SourcePlan):
     """Soak plan of the ``wiw`` source (see the module docstring)."""
 
@@ -49,7 +54,6 @@ class WiwPlan(SourcePlan):
         self.state, self._app = make_sim_app(
             timezone="UTC", static_token=TOKEN, rate_limit_per_minute=6000
         )
-        self._server: ThreadedServer | None = None
         self._serial = 0
         days = profile.days
         # in the window from the start (short runs) or for a week early on (a month), so its
@@ -72,17 +76,6 @@ class WiwPlan(SourcePlan):
         self._by_day: dict[date, list[int]] = {}
 
     # -- simulator --------------------------------------------------------------------------
-
-    def serve(self) -> str:
-        """See ``SourcePlan.serve``."""
-        self._server = ThreadedServer(self._app).start()
-        return self._server.url
-
-    def stop(self) -> None:
-        """See ``SourcePlan.stop``."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def worker_env(self, url: str) -> dict[str, str]:
         """See ``SourcePlan.worker_env``."""
@@ -129,19 +122,28 @@ class WiwPlan(SourcePlan):
             )
 
     def window(self, now: datetime) -> tuple[date, date]:
-        """First and last day of the synced window at ``now``."""
+        """See ``SourcePlan.window``."""
         today = now.astimezone(UTC).date()
         return today - timedelta(days=DAYS_PRIOR), today + timedelta(days=DAYS_AHEAD)
 
+    def _in_window(self, now: datetime) -> list[tuple[int, dict[str, Any]]]:
+        """``(id, shift)`` of every shift starting in the window, by id (lock held).
+
+        Through the simulator's start index: the window's shifts, not the ~50,000 the
+        simulator holds over the month.
+        """
+        first, last = self.window(now)
+        low = datetime.combine(first, dtime(), UTC).timestamp()
+        high = datetime.combine(last + timedelta(days=1), dtime(), UTC).timestamp()
+        shifts = self.state._shifts
+        return [(sid, shifts[sid]) for sid in sorted(self.state._starting(low, high))]
+
     def _index(self, now: datetime) -> dict[date, list[int]]:
         """Shift ids per day of the window (rebuilt once per tick, when the clock moved)."""
-        first, last = self.window(now)
         by_day: dict[date, list[int]] = {}
         with self.state._lock:  # the harness lives beside the simulator in one process
-            for sid, shift in self.state._shifts.items():
-                day = shift["start_time"].astimezone(UTC).date()
-                if first <= day <= last:
-                    by_day.setdefault(day, []).append(sid)
+            for sid, shift in self._in_window(now):
+                by_day.setdefault(shift["start_time"].astimezone(UTC).date(), []).append(sid)
         return by_day
 
     def mutate(self, rng: random.Random, tick: Tick) -> None:
@@ -191,8 +193,7 @@ class WiwPlan(SourcePlan):
         return 1
 
     def _add(self, rng: random.Random, now: datetime) -> int:
-        first, last = self.window(now)
-        day = first + timedelta(days=rng.randrange((last - first).days + 1))
+        day = self._window_day(rng, now)
         begin = datetime(day.year, day.month, day.day, rng.randrange(5, 22), tzinfo=UTC)
         sid = self.state.add(begin, begin + timedelta(hours=rng.randint(2, 9)), notes="soak new")
         self._by_day.setdefault(day, []).append(sid)
@@ -212,27 +213,6 @@ class WiwPlan(SourcePlan):
         self.state.move(sid, begin)
         self._touch(sid)
 
-    def _move_within(self, rng: random.Random, now: datetime) -> int:
-        sid = self._pick(rng)
-        if sid is None:
-            return 0
-        first, last = self.window(now)
-        self._move(sid, first + timedelta(days=rng.randrange((last - first).days + 1)), rng)
-        return 1
-
-    def _out_day(self, rng: random.Random, now: datetime) -> date:
-        first, last = self.window(now)
-        if rng.random() < 0.5:
-            return first - timedelta(days=rng.randint(2, 10))
-        return last + timedelta(days=rng.randint(10, 40))
-
-    def _move_out(self, rng: random.Random, now: datetime) -> int:
-        sid = self._pick(rng)
-        if sid is None:
-            return 0
-        self._move(sid, self._out_day(rng, now), rng)
-        return 1
-
     def _mass_move(self, rng: random.Random, now: datetime) -> int:
         """Hundreds of one day's shifts at once: half to another day of the window, half out."""
         days = [d for d in sorted(self._by_day) if d != self.big_day]
@@ -241,11 +221,10 @@ class WiwPlan(SourcePlan):
         day = rng.choice(days)
         ids = [s for s in self._by_day[day] if self.state.shift(s) is not None]
         rng.shuffle(ids)
-        first, last = self.window(now)
         moved = 0
         for sid in ids[: self.profile.mass_move_size]:
             if rng.random() < 0.5:
-                target = first + timedelta(days=rng.randrange((last - first).days + 1))
+                target = self._window_day(rng, now)
             else:
                 target = self._out_day(rng, now)
             self._move(sid, target, rng)
@@ -256,22 +235,16 @@ class WiwPlan(SourcePlan):
 
     def truth(self, now: datetime) -> Truth:
         """See ``SourcePlan.truth``."""
-        first, last = self.window(now)
         expected: dict[str, tuple[Any, ...]] = {}
         followed: dict[str, tuple[Any, ...]] = {}
-        live = 0
         with self.state._lock:
-            for sid, shift in self.state._shifts.items():
-                start = shift["start_time"]
-                key = str(sid)
-                inside = first <= start.astimezone(UTC).date() <= last
-                live += inside
-                if inside or key in self.watched:
-                    (expected if inside else followed)[key] = (
-                        int(shift["updated_at"].timestamp()),
-                        int(start.timestamp()),
-                    )
-        return Truth(expected, followed, deleted=set(self.deleted), live=live)
+            for sid, shift in self._in_window(now):
+                expected[str(sid)] = _marker_of(shift)
+            for key in self.watched - expected.keys():
+                moved = self.state._shifts.get(int(key))
+                if moved is not None:
+                    followed[key] = _marker_of(moved)
+        return Truth(expected, followed, deleted=set(self.deleted), live=len(expected))
 
     def marker(self, data: dict[str, Any]) -> tuple[Any, ...]:
         """See ``SourcePlan.marker``."""

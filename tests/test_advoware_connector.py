@@ -465,7 +465,7 @@ async def test_build_advoware_names_missing_settings(sim: Sim) -> None:
 
 async def test_chunks_cover_the_window_exactly_once(sim: Sim, connector: AdvowareConnector) -> None:
     first, last = WINDOW
-    assert first == date(2026, 2, 8)  # chunks: Feb 8 - Mar 10, Mar 11 - Apr 10, ...
+    assert first == date(2026, 2, 8)  # chunks on the 31-day grid: Feb 8 - 22, Feb 23 - ...
     midnight = datetime.min.time()
     st = sim.state
     expected = {
@@ -499,11 +499,11 @@ async def test_chunks_cover_the_window_exactly_once(sim: Sim, connector: Advowar
     keys = [r.key for p in pages for r in p.records]
     assert len(keys) == len(set(keys)), "an appointment was published twice"
     assert set(keys) == {str(k) for k in expected}
-    assert len(pages) == -(-((last - first).days + 1) // 31) == 13
+    assert len(pages) == -(-((last - first).days + 1) // 31) + 1 == 14  # partial first, last
     assert all(p.stable and not p.malformed for p in pages)
     assert {r.partition for p in pages for r in p.records} == {"SB"}
     # the chunk requests tile the window: from=first ... to=last, no gaps, no overlap
-    assert st.requests["GET /api/v1/advonet/Termine"] == 13
+    assert st.requests["GET /api/v1/advonet/Termine"] == 14
 
 
 async def test_page_digest_skips_parsing_until_something_changes(

@@ -4,7 +4,11 @@ An employee is the natural partition: Advoware lists Termine per Kürzel and dat
 employee's calendar is independent of the others', and a refusal for one employee (``...
 nicht freigeschaltet``) must not stop the rest. Each partition is the window
 ``[today - days_back, today + days_ahead]`` (today in Europe/Berlin), fetched in pages of
-``page_days`` days; the cursor is the ISO date a page starts on. Each page asks for one day
+at most ``page_days`` days; the cursor is the ISO date a page starts on. Pages follow a
+fixed grid of ``page_days``-day cells (counted from ``PAGE_GRID_ORIGIN``), not the window's
+first day: as the window slides by a day, a page inside it keeps its cursor and its
+request, so its stored digest proves it unchanged (only the first page, from the window's
+first day to the end of its cell, and the last change with the day). Each page asks for one day
 more than its own (page requests overlap at their bounds by a day), because the reference
 does not settle whether ``to`` is inclusive, nor whether Advoware matches appointments by
 overlap with the range or by start day. A page keeps only the appointments owned by this
@@ -77,6 +81,10 @@ PAGE_OVERLAP_DAYS = 1
 """Days each page request reaches into the next page. The reference does not say whether
 Advoware's ``to`` is inclusive or whether it matches appointments by overlap or by start
 day; asking one day more and keeping only what starts in the page is right for all four."""
+
+PAGE_GRID_ORIGIN = date(2000, 1, 3)
+"""Pages start on ``PAGE_GRID_ORIGIN + k * page_days`` (and the window's first page on its
+first day): a grid that does not move with "today", so page digests keep their cursor."""
 
 OUTPUT_VERSION = "advoware-termin-1"
 """Raise when the published shape changes, so every page digest misses once."""
@@ -185,7 +193,7 @@ class AdvowareConnector(ConnectorBase):
         known_digest: str | None = None,
         checkpoint: str | None = None,
     ) -> Page:
-        """One chunk of ``page_days`` days of the employee's window, starting at ``cursor``.
+        """One chunk of the employee's window: from ``cursor`` to the end of its grid cell.
 
         Keeps the appointments owned by ``partition`` that start in the chunk, plus, on the
         chunk holding the window's first day, those that started earlier and still overlap.
@@ -200,7 +208,7 @@ class AdvowareConnector(ConnectorBase):
         chunk_start = iso_day(cursor, "Advoware cursor") if cursor is not None else first
         if chunk_start > last:  # a cursor saved before the window shrank
             return Page(next_cursor=None, stable=True)
-        chunk_end = min(chunk_start + timedelta(days=self.page_days - 1), last)
+        chunk_end = min(_cell_end(chunk_start, self.page_days), last)
         is_first = chunk_start <= first
         full = self._full(params, kuerzel)
 
@@ -307,6 +315,12 @@ def _record(termin: Termin, full: bool) -> Record:
         partition=owner,
         version_marker=termin.zuletztGeaendertAm,
     )
+
+
+def _cell_end(day: date, page_days: int) -> date:
+    """Last day of the ``PAGE_GRID_ORIGIN`` grid cell of ``page_days`` days holding ``day``."""
+    offset = (day - PAGE_GRID_ORIGIN).days % page_days
+    return day + timedelta(days=page_days - 1 - offset)
 
 
 def _overlaps(termin: Termin, first: date, last: date) -> bool:

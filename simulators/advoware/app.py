@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from simulators.advoware.state import AdvowareState
+from simulators.wire_cache import JsonResponse
 
 _Handler = Callable[[Request], Awaitable[Response]]
 
@@ -64,7 +65,7 @@ def create_app(state: AdvowareState | None = None) -> Starlette:
 
     def reply(status: int, body: Any) -> Response:
         sim.count(status=status)
-        return JSONResponse(body, status_code=status)
+        return JsonResponse(body, status_code=status)
 
     def text(status: int, message: str) -> Response:
         sim.count(status=status)
@@ -145,7 +146,7 @@ def create_app(state: AdvowareState | None = None) -> Starlette:
         denied = sim.owner_refused(kuerzel)
         if denied is not None:
             return text(*denied)
-        return reply(200, sim.list_termine(kuerzel, start, end))
+        return reply(200, sim.termine_wire(kuerzel, start, end))
 
     async def termin(request: Request, raw: str) -> Response:
         refused = await admitted(request, TERMIN)

@@ -26,6 +26,7 @@ from typing import Any
 
 from models import clock
 from simulators.counters import RequestCounters
+from simulators.wire_cache import WireCache
 
 DEFAULT_API_KEY = base64.b64encode(b"sim-advoware-secret-key").decode()
 """The simulator's API key (base64, as Advoware issues them)."""
@@ -254,8 +255,11 @@ class AdvowareState(RequestCounters):
         self._rng = random.Random(0)
         self._employees: dict[str, dict[str, Any]] = {}
         self._termine: dict[int, dict[str, Any]] = {}
-        self._owners: dict[str, list[dict[str, Any]]] | None = None
-        """Appointments by owner, built on the first list after a change (``_by_owner``)."""
+        self._wire = WireCache()
+        self._revision = 0
+        """Raised by every change of ``_termine``: the owner index is rebuilt after one."""
+        self._indexed = -1
+        self._by_owner: dict[str, list[dict[str, Any]]] = {}
         self._tokens: dict[str, float] = {}
         self._nonces: dict[str, float] = {}
         self.reset_knobs()
@@ -327,7 +331,8 @@ class AdvowareState(RequestCounters):
         with self._lock:
             self._employees.clear()
             self._termine.clear()
-            self._owners = None
+            self._wire.clear()
+            self._revision += 1
             self._tokens.clear()
             self._nonces.clear()
         self.reset_knobs()
@@ -481,7 +486,7 @@ class AdvowareState(RequestCounters):
         rng = random.Random(seed)
         span = (end - start).days + 1
         with self._lock:
-            self._owners = None
+            self._revision += 1
             if replace:
                 self._employees.clear()
                 self._termine.clear()
@@ -625,7 +630,7 @@ class AdvowareState(RequestCounters):
                 frnr = max([FIRST_FRNR, *self._termine]) + 1
             fields.setdefault("zuletztGeaendertAm", clock.now().replace(tzinfo=None))
             self._termine[frnr] = self._termin(frnr, kuerzel, start, end, **fields)
-            self._owners = None
+            self._revision += 1
         return frnr
 
     def change(self, frnr: int, **fields: Any) -> dict[str, Any]:
@@ -647,12 +652,12 @@ class AdvowareState(RequestCounters):
                 raise ValueError(f"unknown appointment fields: {', '.join(sorted(unknown))}")
             if "anwalt" in fields:
                 fields["anwalt"] = str(fields["anwalt"]).upper()
-                self._owners = None
             if "zuletztGeaendertAm" not in fields:
                 now = clock.now().replace(tzinfo=None)
                 last = termin["zuletztGeaendertAm"]
                 fields["zuletztGeaendertAm"] = max(now, last + timedelta(milliseconds=1))
             termin.update(fields)
+            self._revision += 1
             return self._render(termin)
 
     def move(self, frnr: int, new_start: datetime) -> dict[str, Any]:
@@ -677,7 +682,7 @@ class AdvowareState(RequestCounters):
         """
         with self._lock:
             del self._termine[frnr]
-            self._owners = None
+            self._revision += 1
 
     def appointment(self, frnr: int) -> dict[str, Any] | None:
         """An appointment as the API would serve it (``None`` when unknown or deleted)."""
@@ -728,7 +733,7 @@ class AdvowareState(RequestCounters):
             )
         return None
 
-    def list_termine(self, kuerzel: str, start: date, end: date) -> list[dict[str, Any]]:
+    def _select(self, kuerzel: str, start: date, end: date) -> list[dict[str, Any]]:
         """Appointments of ``kuerzel`` overlapping ``[start, end]`` (whole days, inclusive).
 
         A series overlaps from its first day to its end (``until``). ``kuerzel=Allgemein``
@@ -748,29 +753,38 @@ class AdvowareState(RequestCounters):
             return first_day <= last and (t["until"] or t["end"].date()) >= start
 
         with self._lock:
-            owners = self._by_owner()
-            owned = (
-                [t for o in ("ALLE", "ALLGEMEIN", "") for t in owners.get(o, ())]
-                if general
-                else owners.get(wanted, [])
-            )
-            picked = [t for t in owned if in_range(t)]
-            picked.sort(key=lambda t: (t["start"], t["frNr"]))
+            owners = ("ALLE", "ALLGEMEIN", "") if general else (wanted,)
+            index = self._owner_index()
+            picked = [t for o in owners for t in index.get(o, ()) if in_range(t)]
+            if general:
+                picked.sort(key=lambda t: (t["start"], t["frNr"]))
+            return picked
+
+    def list_termine(self, kuerzel: str, start: date, end: date) -> list[dict[str, Any]]:
+        """Appointments of ``kuerzel`` overlapping ``[start, end]``, rendered (``_select``)."""
+        picked = self._select(kuerzel, start, end)
+        with self._lock:
             return [self._render(t) for t in picked]
 
-    def _by_owner(self) -> dict[str, list[dict[str, Any]]]:
-        """Appointments by owner (call under the lock).
+    def termine_wire(self, kuerzel: str, start: date, end: date) -> list[Any]:
+        """``list_termine`` as encoded JSON pieces for ``JsonResponse`` (rendered once each)."""
+        picked = self._select(kuerzel, start, end)
+        with self._lock:
+            shape = (self.malformed_style, frozenset(self.malformed_frnr), self.pascal_case)
+            return [self._wire.get(t["frNr"], t, shape, self._render) for t in picked]
 
-        Rebuilt after an add, a delete or a change of owner: a list request reads one
-        employee's appointments, not the whole Kanzlei's (at 100,000 appointments the scan
-        made the simulator the benchmark's biggest CPU user).
+    def _owner_index(self) -> dict[str, list[dict[str, Any]]]:
+        """Appointments per owner by start and ``frNr`` (rebuilt after a change; hold the lock).
+
+        A soak's simulator holds ~55,000 appointments and answers a few requests per
+        employee and run: each reads its owner's, not all of them.
         """
-        if self._owners is None:
-            owners: dict[str, list[dict[str, Any]]] = {}
-            for t in self._termine.values():
-                owners.setdefault(t["anwalt"], []).append(t)
-            self._owners = owners
-        return self._owners
+        if self._indexed != self._revision:
+            index: dict[str, list[dict[str, Any]]] = {}
+            for t in sorted(self._termine.values(), key=lambda t: (t["start"], t["frNr"])):
+                index.setdefault(t["anwalt"], []).append(t)
+            self._by_owner, self._indexed = index, self._revision
+        return self._by_owner
 
     def owner_of(self, frnr: int) -> str | None:
         """Current owner Kürzel of an appointment (``None`` when unknown)."""

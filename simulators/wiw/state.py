@@ -8,6 +8,7 @@ nothing awaits while holding it.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import secrets
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from models import clock
 from simulators.counters import RequestCounters
+from simulators.wire_cache import WireCache
 
 DATE_FIELDS = (
     "start_time",
@@ -100,6 +102,11 @@ def parse_when(value: Any, tz: tzinfo) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
+def _span(shift: dict[str, Any]) -> tuple[float, float]:
+    """Start and end of a shift in epoch seconds."""
+    return shift["start_time"].timestamp(), shift["end_time"].timestamp()
+
+
 def _zone(tz: tzinfo | str | None, default: tzinfo) -> tzinfo:
     if tz is None:
         return default
@@ -156,6 +163,13 @@ class WiwState(RequestCounters):
         self.sites: dict[int, dict[str, Any]] = {}
         self._tokens: set[str] = set()
         self._hits: dict[str, deque[float]] = {}
+        self._wire = WireCache()
+        self._dirty: set[int] | None = None
+        """Shifts changed since the start index was last brought up to date (None: all)."""
+        self._spans: dict[int, tuple[float, float]] = {}
+        self._by_start: list[tuple[float, int, float]] = []
+        """``(start, id, end)`` in epoch seconds of every shift, sorted."""
+        self._longest = 0.0
         self.reset_knobs()
         self.set_knobs(**knobs)
 
@@ -225,6 +239,8 @@ class WiwState(RequestCounters):
             self._deleted.clear()
             for pool in (self.users, self.locations, self.positions, self.sites):
                 pool.clear()
+            self._wire.clear()
+            self._dirty = None
         self.reset_knobs()
         self.reset_counters()
 
@@ -270,6 +286,7 @@ class WiwState(RequestCounters):
             raise ValueError("seed needs at least one day")
         rng = random.Random(seed)
         with self._lock:
+            self._dirty = None
             if replace:
                 self._shifts.clear()
                 self._renders.clear()
@@ -404,6 +421,7 @@ class WiwState(RequestCounters):
             if shift_id is None:
                 shift_id = max([FIRST_ID, *self._shifts, *self._deleted]) + 1
             self._deleted.pop(shift_id, None)
+            self._changed(shift_id)
             start, end = parsed.pop("start_time"), parsed.pop("end_time")
             self._shifts[shift_id] = self._shift_dict(shift_id, start, end, **parsed)
         return shift_id
@@ -434,6 +452,7 @@ class WiwState(RequestCounters):
                 now = clock.now().astimezone(self.tz).replace(microsecond=0)
                 parsed["updated_at"] = max(now, shift["updated_at"] + timedelta(seconds=1))
             shift.update(parsed)
+            self._changed(shift_id)
             return self._render(shift)
 
     def move(self, shift_id: int, new_start: datetime | str) -> dict[str, Any]:
@@ -455,6 +474,7 @@ class WiwState(RequestCounters):
         with self._lock:
             shift = self._shifts.pop(shift_id)
             self._deleted[shift_id] = (shift["start_time"], shift["end_time"])
+            self._changed(shift_id)
 
     def shift(self, shift_id: int) -> dict[str, Any] | None:
         """A shift as the API would serve it (``None`` when unknown or deleted)."""
@@ -555,21 +575,17 @@ class WiwState(RequestCounters):
         except ValueError as exc:
             return 400, {"error": f"Invalid parameter: {exc}", "code": 400}
         with self._lock:
-            picked = sorted(
-                (
-                    s
-                    for s in self._shifts.values()
-                    if s["start_time"] <= end
-                    and s["end_time"] >= start
-                    and (not users or s["user_id"] in users)
-                    and (not places or s["location_id"] in places)
-                ),
-                key=lambda s: (s["start_time"], s["id"]),
-            )[:limit]
+            picked = [
+                s
+                for s in self._overlapping(start, end)
+                if (not users or s["user_id"] in users)
+                and (not places or s["location_id"] in places)
+            ][:limit]
+            shape = (self.malformed_style, frozenset(self.malformed_ids))
             body: dict[str, Any] = {
                 "start": rfc1123(start.astimezone(self.tz)),
                 "end": rfc1123(end.astimezone(self.tz)),
-                "shifts": [self._render(s) for s in picked],
+                "shifts": [self._wire.get(s["id"], s, shape, self._render) for s in picked],
             }
             for name, pool, field in (
                 ("users", self.users, "user_id"),
@@ -585,6 +601,49 @@ class WiwState(RequestCounters):
                     i for i, (s, e) in self._deleted.items() if s <= end and e >= start
                 )
         return 200, body
+
+    def _changed(self, shift_id: int) -> None:
+        """Note a shift added, changed or deleted, for the start index (lock held)."""
+        if self._dirty is not None:
+            self._dirty.add(shift_id)
+
+    def _overlapping(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Shifts with ``start_time <= end`` and ``end_time >= start``, by start and id.
+
+        From an index of start instants (brought up to date after changes, under the
+        lock: a few moved entries, or all of it after a seed), so a request reads the
+        shifts near its window, not all of them: a soak's simulator holds ~50,000 shifts
+        and answers a dozen requests per run.
+        """
+        self._refresh_index()  # first: it may widen ``_longest``
+        low, high = start.timestamp(), end.timestamp()
+        near = self._starting(low - self._longest, math.nextafter(high, math.inf))
+        return [self._shifts[sid] for sid in near if self._spans[sid][1] >= low]
+
+    def _starting(self, low: float, high: float) -> list[int]:
+        """Ids of shifts starting in ``[low, high)`` (epoch seconds), by start (lock held)."""
+        self._refresh_index()
+        index = self._by_start
+        first = bisect.bisect_left(index, (low,))
+        last = bisect.bisect_left(index, (high,))
+        return [sid for _, sid, _ in index[first:last]]
+
+    def _refresh_index(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        if dirty is None or len(dirty) > len(self._by_start) // 4:
+            self._spans = {sid: _span(s) for sid, s in self._shifts.items()}
+            self._by_start = sorted((b, sid, e) for sid, (b, e) in self._spans.items())
+            self._longest = max((e - b for b, e in self._spans.values()), default=0.0)
+            return
+        for sid in dirty:
+            old = self._spans.pop(sid, None)
+            if old is not None:
+                del self._by_start[bisect.bisect_left(self._by_start, (old[0], sid))]
+            shift = self._shifts.get(sid)
+            if shift is not None:
+                b, e = self._spans[sid] = _span(shift)
+                bisect.insort(self._by_start, (b, sid, e))
+                self._longest = max(self._longest, e - b)  # never less: a wider search is safe
 
     def check_login(self, key: str | None, email: str | None, password: str | None) -> str | None:
         """The error message of a failed login, or ``None`` when the credentials match."""
