@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from simulators.wiw.state import WiwState
 
 QUERY = {"start": "2026-12-01T00:00:00+00:00", "end": "2026-12-02T00:00:00+00:00"}
@@ -13,6 +15,7 @@ QUERY = {"start": "2026-12-01T00:00:00+00:00", "end": "2026-12-02T00:00:00+00:00
 def shifts_by_id(state: WiwState) -> dict[int, dict]:
     status, body = state.list_shifts(QUERY)
     assert status == 200
+    body = orjson.loads(orjson.dumps(body))  # shifts come as encoded pieces (wire cache)
     return {s["id"]: s for s in body["shifts"]}
 
 
