@@ -31,7 +31,6 @@ from tests.helpers import SIM_TOKEN, days, make_settings, read
 from worker import build_worker
 from workflows.sync_all import SyncAllWorkflow
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 REDIS_DB = 7
 
@@ -123,6 +122,7 @@ async def drop(rig: Rig, pattern: str) -> int:
     return len(keys)
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_upgrade_republishes_nothing_and_a_change_parses_one_shift(
     sim: WiwState, rig: Rig
 ) -> None:
@@ -151,6 +151,7 @@ async def test_upgrade_republishes_nothing_and_a_change_parses_one_shift(
     assert [m.key for m in msgs] == [str(ids[7])]
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_a_cache_changed_underneath_the_raw_index_is_noticed(sim: WiwState, rig: Rig) -> None:
     window = days(2)
     sim.seed(40, days=window, seed=6)
