@@ -31,7 +31,6 @@ from tests.helpers import SIM_TOKEN, days, make_settings, read
 from worker import build_worker
 from workflows.sync_all import SyncAllWorkflow
 
-
 REDIS_DB = 7
 
 
