@@ -21,7 +21,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import (
     Client,
@@ -35,13 +34,20 @@ from temporalio.client import (
 
 from infra.metrics import MetricsEndpoint, setup_metrics
 from infra.schedule_check import ScheduleGauges, check_schedules
-from infra.telemetry import SwitchSampler, setup_tracing
 from infra.temporal import connect
 from infra.trace_view import load_spans, render_tree, trace_command
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPartitionInput
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, make_settings, read, running_engine
+from tests.helpers import (
+    SIM_TOKEN,
+    Engine,
+    days,
+    make_settings,
+    read,
+    recorded_spans,
+    running_engine,
+)
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
 from workflows.sync_partition import SyncPartitionWorkflow
@@ -60,21 +66,23 @@ def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
 
 
 @pytest.fixture(scope="module")
-def spans_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("traces") / "traces.jsonl"
+def recording(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[InMemorySpanExporter, Path]]:
+    # the provider is global for the process: shared with other modules, recording only
+    # while this module runs (tests/helpers.recorded_spans)
+    with recorded_spans(tmp_path_factory.mktemp("traces")) as recording:
+        yield recording
 
 
 @pytest.fixture(scope="module")
-def memory(spans_file: Path) -> Iterator[InMemorySpanExporter]:
-    # the provider is global for the process: switched off after this module, so tests
-    # that share the process (xdist) are not traced into this exporter
-    switch = SwitchSampler(on=True)
-    provider = setup_tracing("synchub-test", spans_file=spans_file, sampler=switch)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    switch.on = False
-    exporter.clear()
+def spans_file(recording: tuple[InMemorySpanExporter, Path]) -> Path:
+    return recording[1]
+
+
+@pytest.fixture(scope="module")
+def memory(recording: tuple[InMemorySpanExporter, Path]) -> InMemorySpanExporter:
+    return recording[0]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
