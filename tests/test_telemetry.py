@@ -402,3 +402,34 @@ async def test_schedule_overlap_is_reported_and_counted(
             if wid:
                 await engine.client.get_workflow_handle(wid).terminate("test over")
         await handle.delete()
+
+
+async def test_freshness_survives_a_worker_restart(
+    sim, engine: Engine, metrics: MetricsEndpoint
+) -> None:
+    """A restarted worker exports the last success it did not see (stored in Redis)."""
+    from infra.telemetry import METRICS
+    from worker import build_worker
+
+    state, _ = sim
+    state.seed(2, days=days(1), seed=9)
+    assert (await sync(engine)).state == RunState.COMPLETED
+    day = days(1)[0].isoformat()
+    name = "synchub_last_success_timestamp_seconds"
+    synced = total(await scrape(metrics), name, source="wiw", partition=day)
+    assert synced > 0
+
+    METRICS.freshness.last.clear()  # what a worker process knows after its restart
+    assert total(await scrape(metrics), name, source="wiw", partition=day) == 0
+    queue = engine.settings.temporal.model_copy(
+        update={"task_queue": f"restart-{uuid.uuid4().hex}"}
+    )
+    restarted = engine.settings.model_copy(update={"temporal": queue})
+    bundle = await build_worker(engine.client, restarted)  # the new worker's start
+    try:
+        after = await scrape(metrics)
+    finally:
+        await bundle.aclose()
+    assert total(after, name, source="wiw", partition=day) == synced
+    age = total(after, "synchub_freshness_seconds", source="wiw", partition=day)
+    assert 0 <= age < 60
