@@ -372,7 +372,12 @@ async def test_schedule_overlap_is_reported_and_counted(
     )
     gauges = ScheduleGauges()
     try:
-        gauges.update(await check_schedules(engine.client, prefix))
+        for _ in range(50):  # the schedule list is eventually consistent (visibility)
+            gauges.update(await check_schedules(engine.client, prefix))
+            if gauges.reports:
+                break
+            await asyncio.sleep(0.2)
+        assert prefix in gauges.reports
         await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
         for _ in range(50):
             if (await handle.describe()).info.running_actions:
