@@ -143,6 +143,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
         last_success = LastSuccess(redis_client(settings.redis), FRESHNESS_RETENTION_SECONDS)
         resources.push_async_callback(last_success.aclose)
         await METRICS.freshness.restore(last_success, connectors)  # no blind spot after a restart
+        resources.callback(METRICS.freshness.detach, last_success)
         # one quiet try naming KAFKA_BROKERS, before librdkafka would retry it in the logs
         await asyncio.to_thread(
             topic_names, settings.kafka.brokers, security=kafka_security(settings.kafka)

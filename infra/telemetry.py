@@ -348,6 +348,12 @@ class _Freshness:
                     self.last[key] = max(when, self.last.get(key, 0.0))
             self.store = store
 
+    def detach(self, store: LastSuccess) -> None:
+        """A closing worker's store is no longer written (another worker may have attached)."""
+        with self.lock:
+            if self.store is store:
+                self.store = None
+
     async def persist(self, source: str, partition: str, when: float) -> None:
         """Write a success to the store; a failure is logged, never fails the activity."""
         if self.store is None:
