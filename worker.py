@@ -35,10 +35,12 @@ from infra.change_store import ChangeStore
 from infra.connections import kafka_security, redis_client
 from infra.gc_tuning import tune_gc
 from infra.kafka_reach import topic_names
+from infra.last_success import LastSuccess
 from infra.loop_stall import LoopStallMonitor
 from infra.observability import set_intervals, source_intervals, start_telemetry
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.schedule_check import watch_schedules
+from infra.telemetry import FRESHNESS_RETENTION_SECONDS, METRICS
 from infra.temporal import connect, ensure_search_attributes
 from models import clock
 from models.errors import NotConfiguredError
@@ -138,6 +140,10 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             raise RuntimeError(
                 f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"
             ) from None
+        last_success = LastSuccess(redis_client(settings.redis), FRESHNESS_RETENTION_SECONDS)
+        resources.push_async_callback(last_success.aclose)
+        await METRICS.freshness.restore(last_success, connectors)  # no blind spot after a restart
+        resources.callback(METRICS.freshness.detach, last_success)
         # one quiet try naming KAFKA_BROKERS, before librdkafka would retry it in the logs
         await asyncio.to_thread(
             topic_names, settings.kafka.brokers, security=kafka_security(settings.kafka)

@@ -188,18 +188,22 @@ def plan_messages(
     An upsert carries the record's (possibly enriched) data and the fingerprint of the
     record as fetched (``fps``). ``output`` says the source's value format and whether a
     tombstone follows each delete event (``activities.encoding``; default: the envelope,
-    with tombstones).
+    with tombstones). A record the source's Avro schema cannot hold is dead-lettered
+    instead, and the plan's counts say so (dead-lettered, not upserted or republished),
+    so the run totals and metrics match what reached Kafka.
     """
     now = _now()
     output = output or DEFAULT_OUTPUT
     flat = output.format(source) == "flat"
+    unfit = {"upserted": 0, "republished": 0}
 
-    def change(key: str, ver: Version, rec: Record | None) -> OutMessage:
+    def change(key: str, ver: Version, rec: Record | None, counted: str = "upserted") -> OutMessage:
         if flat:  # a flat delete is a null value: the delete event and tombstone in one
             try:
                 value = None if rec is None else output.flat_value(source, rec.data, _json)
             except UnencodableRecordError as exc:  # the page goes on; the state is reported
                 assert rec is not None
+                unfit[counted] += 1
                 return deadletter_message(
                     topic=deadletter_topic,
                     source=source,
@@ -231,7 +235,10 @@ def plan_messages(
         )
 
     out = [change(k, v, records[k]) for k, v in plan.upserts.items()]
-    out += [change(k, v, records[k]) for k, v in plan.republish.items()]
+    out += [change(k, v, records[k], "republished") for k, v in plan.republish.items()]
+    plan.counts.upserted -= unfit["upserted"]
+    plan.counts.republished -= unfit["republished"]
+    plan.counts.dead_lettered += unfit["upserted"] + unfit["republished"]
     for k, v in plan.deletes.items():
         event = change(k, v, None)
         out += (event, tombstone(event)) if output.tombstones and not flat else (event,)

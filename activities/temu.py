@@ -32,6 +32,7 @@ from connectors.temu.errors import TemuBusinessError, TemuLocalRefusal
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
 from infra.consumer import CommittingReader, Consumed
 from infra.publisher import KafkaPublisher
+from infra.telemetry import publishing
 from models.errors import NotConfiguredError
 from models.sync import StepInput, StepResult
 
@@ -84,7 +85,6 @@ class TemuActivities:
         if client is None:
             raise NotConfiguredError(f"TEMU shop {shop!r} is not configured", setting="TEMU_SHOPS")
         counts = {"confirmed": 0, "duplicates": 0, "rejected": 0, "refused": 0, "invalid": 0}
-        trace = traceparent(input.run_token)
         reader = await asyncio.to_thread(
             CommittingReader,
             self._brokers,
@@ -99,7 +99,7 @@ class TemuActivities:
                 if not batch:
                     break
                 for msg in batch:
-                    outcome = await self._one(client, shop, msg, trace)
+                    outcome = await self._one(client, shop, msg, input.run_token)
                     if outcome is not None:
                         counts[outcome] += 1
                         handled += 1
@@ -110,7 +110,9 @@ class TemuActivities:
             log.info("temu-orders/%s: shipments %s", shop, counts)
         return StepResult(name="confirm_shipments", counts=counts)
 
-    async def _one(self, client: TemuClient, shop: str, msg: Consumed, trace: str) -> str | None:
+    async def _one(
+        self, client: TemuClient, shop: str, msg: Consumed, run_token: str
+    ) -> str | None:
         """Act on one message; ``None`` when it belongs to another shop."""
         try:
             raw: Any = json.loads(msg.value)
@@ -122,7 +124,7 @@ class TemuActivities:
             shipment = Shipment.model_validate(raw)
         except ValidationError as exc:
             await self._dead(
-                shop, msg.key, f"invalid shipment message: {exc.errors()[0]['msg']}", raw, trace
+                shop, msg.key, f"invalid shipment message: {exc.errors()[0]['msg']}", raw, run_token
             )
             return "invalid"
         try:
@@ -134,7 +136,7 @@ class TemuActivities:
             )
         except TemuLocalRefusal as exc:  # never reached TEMU
             await self._dead(
-                shop, shipment.parent_order_sn, f"shipment not sent to TEMU: {exc}", raw, trace
+                shop, shipment.parent_order_sn, f"shipment not sent to TEMU: {exc}", raw, run_token
             )
             return "refused"
         except TemuBusinessError as exc:  # TEMU said no; maybe to a repeat of a confirmed one
@@ -146,7 +148,7 @@ class TemuActivities:
                 )
                 return "duplicates"
             await self._dead(
-                shop, shipment.parent_order_sn, f"TEMU rejected the shipment: {exc}", raw, trace
+                shop, shipment.parent_order_sn, f"TEMU rejected the shipment: {exc}", raw, run_token
             )
             return "rejected"
         return "duplicates" if isinstance(result, dict) and result.get("duplicate") else "confirmed"
@@ -169,17 +171,17 @@ class TemuActivities:
         lines = [order.line(sn) for sn in wanted]
         return bool(lines) and all(line is not None and line.orderStatus in done for line in lines)
 
-    async def _dead(self, shop: str, key: str | None, reason: str, raw: Any, trace: str) -> None:
-        await self._publisher.publish(
-            [
-                deadletter_message(
-                    topic=self._deadletter,
-                    source="temu-orders",
-                    partition=shop,
-                    key=key,
-                    reason=reason,
-                    raw=raw,
-                    trace=trace,
-                )
-            ]
-        )
+    async def _dead(
+        self, shop: str, key: str | None, reason: str, raw: Any, run_token: str
+    ) -> None:
+        with publishing("temu-orders", shop):  # the dead letter carries this span's context
+            message = deadletter_message(
+                topic=self._deadletter,
+                source="temu-orders",
+                partition=shop,
+                key=key,
+                reason=reason,
+                raw=raw,
+                trace=traceparent(run_token),
+            )
+            await self._publisher.publish([message])

@@ -43,6 +43,7 @@ from connectors.temu.errors import TemuBusinessError
 from connectors.temu.inventory import SOURCE
 from infra.consumer import CommittingReader, Consumed
 from infra.publisher import KafkaPublisher, OutMessage
+from infra.telemetry import publishing
 from models.errors import NotConfiguredError, RetryableError
 from models.inventory import (
     FinishInventoryInput,
@@ -310,7 +311,6 @@ class TemuInventoryActivities:
     async def _load(self, input: LoadStockInput) -> tuple[int, int]:
         shop = input.shop
         p = self.prefix(shop)
-        trace = traceparent(input.run_token)
         try:
             reader = await asyncio.to_thread(
                 CommittingReader,
@@ -328,15 +328,17 @@ class TemuInventoryActivities:
                 if not batch:
                     break
                 args: list[str] = []
-                dead: list[OutMessage] = []
+                dead: list[Consumed] = []
                 for msg in batch:
                     stock = desired_from_message(msg) if msg.key else None
                     if stock is None:
-                        dead.append(self._invalid(shop, msg, trace))
+                        dead.append(msg)
                         continue
                     args += [msg.key, str(stock), f"{msg.partition}-{msg.offset}"]
                 if dead:
-                    await self._publisher.publish(dead)
+                    with publishing(SOURCE, shop):  # the dead letters carry this span's context
+                        trace = traceparent(input.run_token)
+                        await self._publisher.publish([self._invalid(shop, m, trace) for m in dead])
                 if args:
                     await self._materialise(keys=[f"{p}:desired", f"{p}:dirty"], args=args)
                 last: dict[int, Consumed] = {}
@@ -430,32 +432,33 @@ class TemuInventoryActivities:
         results = await asyncio.gather(*(send(e) for e in plan.edits), return_exceptions=True)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         now = float(self._clock())
-        trace = traceparent(input.run_token)
-        out: list[OutMessage] = []
-        pipe = self._r.pipeline(transaction=True)
-        for edit, outcome in zip(plan.edits, results, strict=True):
-            if isinstance(outcome, BaseException):
-                continue  # unknown: its SKUs stay dirty, the retry sends the same key
-            for c in edit.changes:
-                ok, why = outcome["skus"].get(str(c.sku_id), [False, "no status from TEMU"])
-                if ok:
-                    counts.applied += 1
-                    counts.duplicates += int(outcome["dup"])
-                    out.append(self._audit_event(shop, edit, c, trace))
-                    pipe.srem(f"{p}:dirty", c.sku)
-                    if outcome["dup"] and not outcome.get("verified"):
-                        pipe.sadd(f"{p}:retry", c.sku)  # assumed applied: verify next run
+        with publishing(SOURCE, shop):  # the audit events carry this span's context
+            trace = traceparent(input.run_token)
+            out: list[OutMessage] = []
+            pipe = self._r.pipeline(transaction=True)
+            for edit, outcome in zip(plan.edits, results, strict=True):
+                if isinstance(outcome, BaseException):
+                    continue  # unknown: its SKUs stay dirty, the retry sends the same key
+                for c in edit.changes:
+                    ok, why = outcome["skus"].get(str(c.sku_id), [False, "no status from TEMU"])
+                    if ok:
+                        counts.applied += 1
+                        counts.duplicates += int(outcome["dup"])
+                        out.append(self._audit_event(shop, edit, c, trace))
+                        pipe.srem(f"{p}:dirty", c.sku)
+                        if outcome["dup"] and not outcome.get("verified"):
+                            pipe.sadd(f"{p}:retry", c.sku)  # assumed applied: verify next run
+                        else:
+                            pipe.srem(f"{p}:retry", c.sku)
+                        pipe.hset(f"{p}:pushed", c.sku, _Pushed(c.version, c.gen, now, True).dump())
                     else:
-                        pipe.srem(f"{p}:retry", c.sku)
-                    pipe.hset(f"{p}:pushed", c.sku, _Pushed(c.version, c.gen, now, True).dump())
-                else:
-                    counts.failed += 1
-                    out.append(self._rejected(shop, edit, c, str(why), trace))
-                    pipe.srem(f"{p}:dirty", c.sku)
-                    pipe.sadd(f"{p}:retry", c.sku)
-                    nxt = _Pushed(c.version, c.gen + 1, now, False)  # the retry needs a new key
-                    pipe.hset(f"{p}:pushed", c.sku, nxt.dump())
-        await self._publisher.publish(out)  # publish first, then settle the SKUs
+                        counts.failed += 1
+                        out.append(self._rejected(shop, edit, c, str(why), trace))
+                        pipe.srem(f"{p}:dirty", c.sku)
+                        pipe.sadd(f"{p}:retry", c.sku)
+                        nxt = _Pushed(c.version, c.gen + 1, now, False)  # the retry needs a new key
+                        pipe.hset(f"{p}:pushed", c.sku, nxt.dump())
+            await self._publisher.publish(out)  # publish first, then settle the SKUs
         await pipe.execute()
         if counts.applied or counts.failed:
             log.info("%s/%s: batch at %d: %s", SOURCE, shop, input.cursor, counts.model_dump())

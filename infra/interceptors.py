@@ -22,11 +22,14 @@ OUTCOMES = ("fetched", "unchanged", "upserted", "deleted", "dead_lettered", "rep
 """``RecordCounts`` fields counted as ``synchub_records{outcome=...}``."""
 
 
-def record_activity(activity_type: str, arg: Any, result: Any, attempt: int = 1) -> None:
+def record_activity(
+    activity_type: str, arg: Any, result: Any, attempt: int = 1
+) -> tuple[str, str, float] | None:
     """Count what an activity reports it did (its result is the only truth, retries included).
 
     A completed ``finish_partition`` of a whole pass is a successful sync of the partition:
-    the freshness gauge restarts from zero.
+    the freshness gauge restarts from zero. Returns that success (source, partition, unix
+    time), which the caller persists, or None.
     """
     if activity_type == options.SYNC_PARTITION_PASS:  # a page activity and a finish in one
         record_activity(options.SYNC_PAGE, arg, getattr(result, "pages", None), attempt)
@@ -52,7 +55,9 @@ def record_activity(activity_type: str, arg: Any, result: Any, attempt: int = 1)
         if attempt == 1 and missing:
             METRICS.point_lookups.add(missing, {"source": source})
         if getattr(arg, "complete", False):
-            METRICS.freshness.mark(source, str(getattr(arg, "partition", "")))
+            partition = str(getattr(arg, "partition", ""))
+            return source, partition, METRICS.freshness.mark(source, partition)
+    return None
 
 
 class _ActivityMetrics(worker.ActivityInboundInterceptor):
@@ -64,7 +69,9 @@ class _ActivityMetrics(worker.ActivityInboundInterceptor):
         finally:
             SOURCE.reset(token)
         info = activity.info()
-        record_activity(info.activity_type, arg, result, info.attempt)
+        success = record_activity(info.activity_type, arg, result, info.attempt)
+        if success is not None:  # kept in Redis: a restarted worker still exports it
+            await METRICS.freshness.persist(*success)
         return result
 
 

@@ -7,6 +7,11 @@ longer than the catch-up window, or a spec edited by hand does). An operator lea
 neither from the runs that did happen, so this check lists the times the spec says a run was
 due and no action started, and the worker exports both numbers as gauges
 (``synchub_schedule_missed_runs``, ``synchub_schedule_skipped_overlap``) for the alerts.
+
+Interval specs are computed here (``due_times``); cron and calendar specs (TEMU inventory's
+full run, ``TEMU_INVENTORY_FULL_CRON``) are read by Temporal itself
+(``ListScheduleMatchingTimes``), so time zones, ranges and skips mean what they mean to the
+scheduler, with no cron parser of our own.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
+from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import Client, ScheduleDescription
 
 from models import clock
@@ -75,22 +81,56 @@ class ScheduleReport:
     missed: list[datetime] = field(default_factory=list)
     """Due times in the checked window with no run (overlap skips included)."""
     checked: bool = True
-    """False for schedules without an interval spec (cron only): not compared."""
+    """False when the spec's due times were not known (not compared)."""
 
     def line(self) -> str:
         """One line for ``starter.py schedules check`` and the WARNING log."""
         if self.paused:
             return f"{self.schedule_id}: paused"
         if not self.checked:
-            return f"{self.schedule_id}: cron spec, not checked"
+            return f"{self.schedule_id}: due times unknown, not checked"
         shown = ", ".join(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in self.missed[:5])
         more = " ..." if len(self.missed) > 5 else ""
         missed = f"{len(self.missed)} missed" + (f" ({shown}{more})" if self.missed else "")
         return f"{self.schedule_id}: {missed}, {self.skipped_overlap} skipped for overlap"
 
 
-def report(schedule_id: str, desc: ScheduleDescription, now: datetime) -> ScheduleReport:
-    """Compare one schedule's recent actions with its interval spec."""
+def has_calendar(desc: ScheduleDescription) -> bool:
+    """True when the spec has cron or calendar parts (due times asked of Temporal)."""
+    spec = desc.schedule.spec
+    return bool(spec.calendars or spec.cron_expressions)
+
+
+def checked_since(desc: ScheduleDescription) -> datetime:
+    """Start of the window the recent actions cover.
+
+    Since creation or the last edit, and no further back than the oldest action Temporal
+    still lists.
+    """
+    info = desc.info
+    since = max(info.created_at, info.last_updated_at or info.created_at)
+    recent = [a.scheduled_at for a in info.recent_actions]
+    if len(recent) >= RECENT_LIMIT:  # older actions are no longer listed
+        since = max(since, min(recent) - timedelta(seconds=1))
+    return since
+
+
+def report(
+    schedule_id: str,
+    desc: ScheduleDescription,
+    now: datetime,
+    calendar_due: Sequence[datetime] | None = None,
+) -> ScheduleReport:
+    """Compare one schedule's recent actions with its spec.
+
+    Args:
+        schedule_id: the schedule.
+        desc: its description (spec, state, recent actions).
+        now: the check's instant.
+        calendar_due: for a spec with cron or calendar parts, every time it matches in
+            ``(checked_since, now - GRACE]`` (``matching_times``); None = not known, and
+            such a schedule is reported unchecked.
+    """
     info = desc.info
     out = ScheduleReport(
         schedule_id,
@@ -98,30 +138,64 @@ def report(schedule_id: str, desc: ScheduleDescription, now: datetime) -> Schedu
         skipped_overlap=info.num_actions_skipped_overlap,
     )
     intervals = desc.schedule.spec.intervals
-    if not intervals:
+    calendar = has_calendar(desc)
+    if (calendar and calendar_due is None) or not (intervals or calendar):
         out.checked = False
         return out
     if out.paused:
         return out
     recent: Sequence[datetime] = [a.scheduled_at for a in info.recent_actions]
-    since = max(info.created_at, info.last_updated_at or info.created_at)
-    if len(recent) >= RECENT_LIMIT:  # older actions are no longer listed
-        since = max(since, min(recent) - timedelta(seconds=1))
+    since = checked_since(desc)
+    if calendar:  # Temporal's matching times cover the whole spec, intervals included
+        out.missed = unmatched(calendar_due or [], recent, since, now)
+        return out
     for spec in intervals:
         out.missed += missed_times(spec.every, spec.offset or timedelta(0), recent, since, now)
     out.missed.sort()
     return out
 
 
-async def check_schedules(client: Client, prefix: str = "synchub-") -> list[ScheduleReport]:
-    """Every synchub schedule's report (ids starting with ``prefix``)."""
-    now = clock.now()
+def unmatched(
+    due: Iterable[datetime],
+    started: Iterable[datetime],
+    since: datetime,
+    now: datetime,
+    tolerance: timedelta = timedelta(seconds=1),
+) -> list[datetime]:
+    """Due times in ``(since, now - GRACE]`` with no action scheduled for them."""
+    ran = list(started)
+    return sorted(
+        t
+        for t in set(due)
+        if since < t <= now - GRACE and not any(abs(r - t) <= tolerance for r in ran)
+    )
+
+
+async def matching_times(
+    client: Client, schedule_id: str, since: datetime, until: datetime
+) -> list[datetime]:
+    """The times in ``[since, until]`` a schedule's spec fires, as Temporal computes them."""
+    req = ListScheduleMatchingTimesRequest(namespace=client.namespace, schedule_id=schedule_id)
+    req.start_time.FromDatetime(since)
+    req.end_time.FromDatetime(until)
+    resp = await client.workflow_service.list_schedule_matching_times(req)
+    return [t.ToDatetime(tzinfo=UTC) for t in resp.start_time]
+
+
+async def check_schedules(
+    client: Client, prefix: str = "synchub-", now: datetime | None = None
+) -> list[ScheduleReport]:
+    """Every synchub schedule's report (ids starting with ``prefix``), as of ``now``."""
+    now = now or clock.now()
     reports = []
     async for entry in await client.list_schedules():
         if not entry.id.startswith(prefix):
             continue
         desc = await client.get_schedule_handle(entry.id).describe()
-        reports.append(report(entry.id, desc, now))
+        due = None
+        if has_calendar(desc) and not desc.schedule.state.paused:
+            due = await matching_times(client, entry.id, checked_since(desc), now - GRACE)
+        reports.append(report(entry.id, desc, now, due))
     return reports
 
 

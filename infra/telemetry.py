@@ -20,10 +20,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
@@ -34,6 +34,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 
 from models import clock
+
+if TYPE_CHECKING:
+    from infra.last_success import LastSuccess
 
 log = logging.getLogger("synchub.telemetry")
 R = TypeVar("R")
@@ -319,13 +322,46 @@ class _Freshness:
     last: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def mark(self, source: str, partition: str) -> None:
+    store: LastSuccess | None = None
+    """Where successes are also kept, so a restarted worker knows them (``restore``)."""
+
+    def mark(self, source: str, partition: str) -> float:
+        """Record a success now; returns its unix time (for ``persist``)."""
         now = clock.unix()
         with self.lock:
             self.last[(source, partition)] = now
             for key, when in list(self.last.items()):
                 if now - when > FRESHNESS_RETENTION_SECONDS:
                     del self.last[key]
+        return now
+
+    async def restore(self, store: LastSuccess, sources: Iterable[str]) -> None:
+        """At a worker's start: load the stored successes of ``sources``, then keep writing.
+
+        The newer stamp wins, so the gauges have no blind spot after a restart.
+        """
+        loaded = await store.load(sources)
+        now = clock.unix()
+        with self.lock:
+            for key, when in loaded.items():
+                if now - when <= FRESHNESS_RETENTION_SECONDS:
+                    self.last[key] = max(when, self.last.get(key, 0.0))
+            self.store = store
+
+    def detach(self, store: LastSuccess) -> None:
+        """A closing worker's store is no longer written (another worker may have attached)."""
+        with self.lock:
+            if self.store is store:
+                self.store = None
+
+    async def persist(self, source: str, partition: str, when: float) -> None:
+        """Write a success to the store; a failure is logged, never fails the activity."""
+        if self.store is None:
+            return
+        try:
+            await self.store.save(source, partition, when)
+        except Exception as exc:  # the sync succeeded: the gauge in memory is still right
+            log.warning("%s/%s: last success not stored in Redis: %s", source, partition, exc)
 
     def ages(self, _options: CallbackOptions) -> list[Observation]:
         now = clock.unix()

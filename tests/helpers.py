@@ -6,18 +6,22 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 from temporalio.client import Client
 
 from infra.change_store import ChangeStore
 from infra.consumer import Consumed, TopicReader
 from infra.publisher import ensure_topics
+from infra.telemetry import SwitchSampler, setup_tracing
 from settings import (
     AdvowareSettings,
     KafkaSettings,
@@ -137,3 +141,35 @@ def envelope(msg: Consumed) -> dict[str, Any]:
 
 async def read(reader: TopicReader, idle: float = 1.5, expect: int | None = None) -> list[Consumed]:
     return await asyncio.to_thread(reader.read, idle, 60.0, expect)
+
+
+_TRACING: list[Any] = []  # [provider, switch, spans file]: installed once per process
+
+
+@contextlib.contextmanager
+def recorded_spans(tmp_dir: Path) -> Iterator[tuple[InMemorySpanExporter, Path]]:
+    """Record the spans of this block into a fresh in-memory exporter (and the spans file).
+
+    OpenTelemetry refuses a second global tracer provider, so every test module of a
+    process (xdist worker) shares the first one; its sampler records only while a block
+    runs, and the exporter is shut down after it, so modules never see each other's spans.
+    """
+    if not _TRACING:
+        switch = SwitchSampler(on=False)
+        spans_file = tmp_dir / "traces.jsonl"
+        _TRACING.extend(
+            (
+                setup_tracing("synchub-test", spans_file=spans_file, sampler=switch),
+                switch,
+                spans_file,
+            )
+        )
+    provider, switch, spans_file = _TRACING
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    switch.on = True
+    try:
+        yield exporter, spans_file
+    finally:
+        switch.on = False
+        exporter.shutdown()

@@ -21,7 +21,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import (
     Client,
@@ -35,13 +34,20 @@ from temporalio.client import (
 
 from infra.metrics import MetricsEndpoint, setup_metrics
 from infra.schedule_check import ScheduleGauges, check_schedules
-from infra.telemetry import SwitchSampler, setup_tracing
 from infra.temporal import connect
 from infra.trace_view import load_spans, render_tree, trace_command
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPartitionInput
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, make_settings, read, running_engine
+from tests.helpers import (
+    SIM_TOKEN,
+    Engine,
+    days,
+    make_settings,
+    read,
+    recorded_spans,
+    running_engine,
+)
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
 from workflows.sync_partition import SyncPartitionWorkflow
@@ -60,21 +66,23 @@ def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
 
 
 @pytest.fixture(scope="module")
-def spans_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("traces") / "traces.jsonl"
+def recording(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[InMemorySpanExporter, Path]]:
+    # the provider is global for the process: shared with other modules, recording only
+    # while this module runs (tests/helpers.recorded_spans)
+    with recorded_spans(tmp_path_factory.mktemp("traces")) as recording:
+        yield recording
 
 
 @pytest.fixture(scope="module")
-def memory(spans_file: Path) -> Iterator[InMemorySpanExporter]:
-    # the provider is global for the process: switched off after this module, so tests
-    # that share the process (xdist) are not traced into this exporter
-    switch = SwitchSampler(on=True)
-    provider = setup_tracing("synchub-test", spans_file=spans_file, sampler=switch)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    switch.on = False
-    exporter.clear()
+def spans_file(recording: tuple[InMemorySpanExporter, Path]) -> Path:
+    return recording[1]
+
+
+@pytest.fixture(scope="module")
+def memory(recording: tuple[InMemorySpanExporter, Path]) -> InMemorySpanExporter:
+    return recording[0]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -364,7 +372,12 @@ async def test_schedule_overlap_is_reported_and_counted(
     )
     gauges = ScheduleGauges()
     try:
-        gauges.update(await check_schedules(engine.client, prefix))
+        for _ in range(50):  # the schedule list is eventually consistent (visibility)
+            gauges.update(await check_schedules(engine.client, prefix))
+            if gauges.reports:
+                break
+            await asyncio.sleep(0.2)
+        assert prefix in gauges.reports
         await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
         for _ in range(50):
             if (await handle.describe()).info.running_actions:
@@ -394,3 +407,34 @@ async def test_schedule_overlap_is_reported_and_counted(
             if wid:
                 await engine.client.get_workflow_handle(wid).terminate("test over")
         await handle.delete()
+
+
+async def test_freshness_survives_a_worker_restart(
+    sim, engine: Engine, metrics: MetricsEndpoint
+) -> None:
+    """A restarted worker exports the last success it did not see (stored in Redis)."""
+    from infra.telemetry import METRICS
+    from worker import build_worker
+
+    state, _ = sim
+    state.seed(2, days=days(1), seed=9)
+    assert (await sync(engine)).state == RunState.COMPLETED
+    day = days(1)[0].isoformat()
+    name = "synchub_last_success_timestamp_seconds"
+    synced = total(await scrape(metrics), name, source="wiw", partition=day)
+    assert synced > 0
+
+    METRICS.freshness.last.clear()  # what a worker process knows after its restart
+    assert total(await scrape(metrics), name, source="wiw", partition=day) == 0
+    queue = engine.settings.temporal.model_copy(
+        update={"task_queue": f"restart-{uuid.uuid4().hex}"}
+    )
+    restarted = engine.settings.model_copy(update={"temporal": queue})
+    bundle = await build_worker(engine.client, restarted)  # the new worker's start
+    try:
+        after = await scrape(metrics)
+    finally:
+        await bundle.aclose()
+    assert total(after, name, source="wiw", partition=day) == synced
+    age = total(after, "synchub_freshness_seconds", source="wiw", partition=day)
+    assert 0 <= age < 60
