@@ -33,14 +33,15 @@ def record_activity(
     """
     if activity_type == options.SYNC_PARTITION_PASS:  # a page activity and a finish in one
         record_activity(options.SYNC_PAGE, arg, getattr(result, "pages", None), attempt)
-        if getattr(result, "finished", None) is not None:  # it ran only on a whole pass
-            whole = types.SimpleNamespace(
-                source=getattr(arg, "source", ""),
-                partition=getattr(arg, "partition", ""),
-                complete=True,
-            )
-            record_activity(options.FINISH_PARTITION, whole, result.finished, attempt)
-        return
+        finished = getattr(result, "finished", None)
+        if finished is None:
+            return None
+        whole = types.SimpleNamespace(  # the pass finishes only a whole pass
+            source=getattr(arg, "source", ""),
+            partition=getattr(arg, "partition", ""),
+            complete=True,
+        )
+        return record_activity(options.FINISH_PARTITION, whole, finished, attempt)
     source = str(getattr(arg, "source", "") or "")
     records = getattr(result, "records", None)
     if records is not None and hasattr(records, "fetched"):
