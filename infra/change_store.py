@@ -50,6 +50,12 @@ TOMBSTONE = "-"
 SEEN_TTL_SECONDS = 86_400
 """A pass that never finishes (worker gone for good) leaves its seen-set for a day at most."""
 
+PASS_PROGRESS_TTL_SECONDS = 3_600
+"""How long a local partition pass's progress is kept. It is read only when the same pass
+runs again (retries of the local activity, or a re-run after a worker died before its
+result reached history): all within the pass's retry policy (five 10-minute attempts at
+most). One key per partition and run, so an hour keeps a few runs' worth, not a day's."""
+
 STORE_CHUNK = 1_000
 
 DEAD_LETTER_LEASE = timedelta(minutes=5)
@@ -570,8 +576,9 @@ class ChangeStore:
     ) -> None:
         """Remember a local pass's committed progress: a re-run resumes there.
 
-        A local activity has no heartbeat to carry its cursor; kept for ``SEEN_TTL_SECONDS``.
+        A local activity has no heartbeat to carry its cursor; kept for
+        ``PASS_PROGRESS_TTL_SECONDS``.
         """
         await self._r.set(
-            self._progress(source, partition, run_token), progress, ex=SEEN_TTL_SECONDS
+            self._progress(source, partition, run_token), progress, ex=PASS_PROGRESS_TTL_SECONDS
         )

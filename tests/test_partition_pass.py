@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis.asyncio as aioredis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -111,6 +112,12 @@ async def test_small_partition_is_one_workflow_task_unless_a_key_is_missing(
             assert events["EVENT_TYPE_MARKER_RECORDED"] == 1, events
             assert events["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"] == 0, events
             assert sum(events.values()) <= 7, events
+        # one progress key per partition and run: kept for the pass's retries, not a day
+        r = aioredis.Redis.from_url(eng.settings.redis.url)
+        progress = [k async for k in r.scan_iter(match="synchub:advoware:*:pass:*")]
+        ttls = [await r.ttl(k) for k in progress]
+        await r.aclose()
+        assert len(progress) == len(active) and all(0 < t <= 3_600 for t in ttls), ttls
 
         again = await sync(eng)
         assert again.records.unchanged == len(expected) and again.records.upserted == 0
