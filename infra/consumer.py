@@ -1,18 +1,27 @@
 """Reading topics without a consumer group: for ``starter.py watch``, tests and the benchmark.
 
 Partitions are assigned directly (no group join, which tansu holds for half the session
-timeout), and "caught up" is decided by a quiet period, not by the high watermark (tansu
-reports it wrong for multi-record batches).
+timeout). ``TopicReader`` decides "caught up" by a quiet period, not by the high watermark
+(tansu reports it wrong for multi-record batches); ``CommittingReader`` uses the watermark only
+as a lower bound of the backlog it must read before an empty poll may end a run.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+
+log = logging.getLogger("synchub.consumer")
+
+CATCH_UP_SECONDS = 30.0
+"""How long ``CommittingReader.next_batch`` keeps polling without getting a message while the
+backlog that existed when the reader was created is not read yet; then it gives up with a
+WARNING (the rest waits for the next run, nothing is lost)."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +130,25 @@ class CommittingReader:
     and reading starts at the group's committed offsets. A message is committed only after
     the caller has acted on it, so a crash in between delivers it again: the caller's action
     must be idempotent (TEMU treats a repeated shipment confirmation so).
+
+    The reader notes each partition's high watermark when it is created: the backlog a run
+    must not skip. A fresh consumer may fetch nothing in its first polls (metadata, fetch
+    session, a busy machine), so an empty poll means "done" only once that backlog is read
+    (``next_batch``). A partition's position is the committed offset (or its low watermark),
+    moved past each message returned and to where librdkafka reports the partition's end
+    (which skips offsets without a message, such as a transaction's commit marker). tansu
+    reports the high watermark of a multi-record batch as its first offset + 1, i.e. too low,
+    never too high: reaching it means the last batch was fetched.
     """
 
     def __init__(
-        self, brokers: str, topic: str, group: str, security: Mapping[str, Any] | None = None
+        self,
+        brokers: str,
+        topic: str,
+        group: str,
+        security: Mapping[str, Any] | None = None,
+        *,
+        catch_up_seconds: float = CATCH_UP_SECONDS,
     ) -> None:
         self.topic = topic
         self._consumer = Consumer(
@@ -134,6 +158,7 @@ class CommittingReader:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,  # the end of a partition moves its position
                 **(security or {}),
             }
         )
@@ -143,12 +168,22 @@ class CommittingReader:
             raise RuntimeError(f"Kafka topic {topic!r} does not exist")
         parts = [TopicPartition(topic, p) for p in sorted(meta.topics[topic].partitions)]
         committed = self._consumer.committed(parts, timeout=10)
+        self._position: dict[int, int] = {}
+        self._backlog_end: dict[int, int] = {}
+        for t in committed:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, t.partition), timeout=10, cached=False
+            )
+            self._position[t.partition] = t.offset if t.offset >= 0 else low
+            self._backlog_end[t.partition] = high
         self._consumer.assign(
             [
                 TopicPartition(topic, t.partition, t.offset if t.offset >= 0 else OFFSET_BEGINNING)
                 for t in committed
             ]
         )
+        self._catch_up_seconds = catch_up_seconds
+        self._gave_up = False
 
     def poll(self, max_messages: int = 100, timeout: float = 0.5) -> list[Consumed]:
         """Up to ``max_messages`` messages, waiting at most ``timeout`` for the first."""
@@ -157,7 +192,55 @@ class CommittingReader:
             err = m.error()
             if err is not None and err.code() != KafkaError._PARTITION_EOF:
                 raise RuntimeError(f"consume from {self.topic} failed: {err}")
-        return [_convert(m) for m in batch if m.error() is None]
+            if err is not None:  # fetched to the end, past offsets no message is returned for
+                self._advance(m.partition(), m.offset())  # (a transaction's commit marker)
+        out = [_convert(m) for m in batch if m.error() is None]
+        for c in out:
+            self._advance(c.partition, c.offset + 1)
+        return out
+
+    def _advance(self, partition: int | None, position: int | None) -> None:
+        if partition is not None and position is not None:
+            self._position[partition] = max(self._position.get(partition, 0), position)
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every message that existed when the reader was created has been returned."""
+        return not self.unread()
+
+    def unread(self) -> dict[int, int]:
+        """Per partition, about how many messages of the starting backlog are not read yet."""
+        return {
+            p: end - self._position.get(p, 0)
+            for p, end in self._backlog_end.items()
+            if end > self._position.get(p, 0)
+        }
+
+    def next_batch(self, max_messages: int = 100, poll_seconds: float = 0.5) -> list[Consumed]:
+        """The next messages; empty only once the starting backlog is read, or waited too long.
+
+        Polls again after an empty poll while the backlog is not read, for at most
+        ``catch_up_seconds`` without a message; then logs a WARNING naming what is left and
+        returns empty (the next run reads it: nothing is committed past it).
+        """
+        if self._gave_up:
+            return []
+        started = time.monotonic()
+        while True:
+            batch = self.poll(max_messages, poll_seconds)
+            if batch or self.caught_up:
+                return batch
+            if time.monotonic() - started >= self._catch_up_seconds:
+                self._gave_up = True
+                log.warning(
+                    "%s: no message for %.0f s although about %d of its backlog are unread "
+                    "(partition: messages %s); stopping, the next run reads them",
+                    self.topic,
+                    self._catch_up_seconds,
+                    sum(self.unread().values()),
+                    self.unread(),
+                )
+                return []
 
     def commit(self, message: Consumed) -> None:
         """Commit past ``message`` (synchronously: done means stored by the broker)."""
