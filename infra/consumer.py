@@ -38,8 +38,59 @@ class Consumed:
     """The value was null on the wire (``value`` is then ``b""``): a Kafka tombstone."""
 
 
+READ_POLL_SECONDS = 0.2
+"""How long one consume of ``TopicReader.read`` waits for its first message."""
+
+
+class _Backlog:
+    """Where each partition's reading stands against its high watermark at the start.
+
+    A fresh consumer may fetch nothing in its first polls (metadata, fetch session, a busy
+    machine), so an empty poll means "nothing more" only once this backlog is read. The
+    position moves past each message returned and to where librdkafka reports a partition's
+    end (which skips offsets without a message, such as a transaction's commit marker). tansu
+    reports the high watermark of a multi-record batch as its first offset + 1, i.e. too low,
+    never too high: reaching it means the last batch was fetched.
+    """
+
+    def __init__(self) -> None:
+        self.position: dict[int, int] = {}
+        self.end: dict[int, int] = {}
+
+    def start(self, consumer: Consumer, topic: str, partition: int, committed: int) -> None:
+        """Note ``partition``'s high watermark; reading starts at ``committed`` or its start."""
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=10, cached=False
+        )
+        self.position[partition] = committed if committed >= 0 else low
+        self.end[partition] = high
+
+    def advance(self, batch: list[Any]) -> None:
+        """Move past what ``batch`` (raw messages, partition-end events included) covered."""
+        for m in batch:
+            err = m.error()
+            if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                continue
+            p, at = m.partition(), m.offset()
+            if p is not None and at is not None:
+                at = at if err is not None else at + 1
+                self.position[p] = max(self.position.get(p, 0), at)
+
+    def unread(self) -> dict[int, int]:
+        """Per partition, about how many messages of the starting backlog are not read yet."""
+        return {
+            p: end - self.position.get(p, 0)
+            for p, end in self.end.items()
+            if end > self.position.get(p, 0)
+        }
+
+
 class TopicReader:
-    """Reads a topic from the beginning (or its end) and returns what arrived since last read."""
+    """Reads a topic from the beginning (or its end) and returns what arrived since last read.
+
+    From the beginning, the messages that existed when the reader was created are read before
+    a quiet period may end a read (within its ``timeout``): a slow first fetch is not "empty".
+    """
 
     def __init__(
         self,
@@ -55,11 +106,16 @@ class TopicReader:
                 "group.id": "synchub-reader",
                 "enable.auto.commit": False,
                 "session.timeout.ms": 6000,
+                "enable.partition.eof": True,  # the end of a partition moves its position
                 **(security or {}),
             }
         )
         meta = self._consumer.list_topics(topic, timeout=10)
         parts = meta.topics[topic].partitions if topic in meta.topics else {0: None}
+        self._backlog = _Backlog()
+        if from_beginning and topic in meta.topics and meta.topics[topic].error is None:
+            for p in sorted(parts):
+                self._backlog.start(self._consumer, topic, p, -1)
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
         self._consumer.assign([TopicPartition(topic, p, start) for p in sorted(parts)])
 
@@ -73,13 +129,14 @@ class TopicReader:
         while time.monotonic() < deadline:
             if expect is not None and len(out) >= expect:
                 break
-            batch = self._consumer.consume(1000, 0.2)
+            batch = self._consumer.consume(1000, READ_POLL_SECONDS)
             got = [m for m in batch if m.error() is None]
             for m in batch:
                 err = m.error()
                 if err is not None and err.code() != KafkaError._PARTITION_EOF:
                     raise RuntimeError(f"consume failed: {err}")
-            if got:
+            self._backlog.advance(batch)
+            if got or self._backlog.unread():
                 quiet_since = time.monotonic()
                 out.extend(_convert(m) for m in got)
             elif time.monotonic() - quiet_since >= idle:
@@ -132,13 +189,7 @@ class CommittingReader:
     must be idempotent (TEMU treats a repeated shipment confirmation so).
 
     The reader notes each partition's high watermark when it is created: the backlog a run
-    must not skip. A fresh consumer may fetch nothing in its first polls (metadata, fetch
-    session, a busy machine), so an empty poll means "done" only once that backlog is read
-    (``next_batch``). A partition's position is the committed offset (or its low watermark),
-    moved past each message returned and to where librdkafka reports the partition's end
-    (which skips offsets without a message, such as a transaction's commit marker). tansu
-    reports the high watermark of a multi-record batch as its first offset + 1, i.e. too low,
-    never too high: reaching it means the last batch was fetched.
+    must not skip (``_Backlog``); ``next_batch`` returns empty only once it is read.
     """
 
     def __init__(
@@ -168,14 +219,9 @@ class CommittingReader:
             raise RuntimeError(f"Kafka topic {topic!r} does not exist")
         parts = [TopicPartition(topic, p) for p in sorted(meta.topics[topic].partitions)]
         committed = self._consumer.committed(parts, timeout=10)
-        self._position: dict[int, int] = {}
-        self._backlog_end: dict[int, int] = {}
+        self._backlog = _Backlog()
         for t in committed:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, t.partition), timeout=10, cached=False
-            )
-            self._position[t.partition] = t.offset if t.offset >= 0 else low
-            self._backlog_end[t.partition] = high
+            self._backlog.start(self._consumer, topic, t.partition, t.offset)
         self._consumer.assign(
             [
                 TopicPartition(topic, t.partition, t.offset if t.offset >= 0 else OFFSET_BEGINNING)
@@ -192,16 +238,8 @@ class CommittingReader:
             err = m.error()
             if err is not None and err.code() != KafkaError._PARTITION_EOF:
                 raise RuntimeError(f"consume from {self.topic} failed: {err}")
-            if err is not None:  # fetched to the end, past offsets no message is returned for
-                self._advance(m.partition(), m.offset())  # (a transaction's commit marker)
-        out = [_convert(m) for m in batch if m.error() is None]
-        for c in out:
-            self._advance(c.partition, c.offset + 1)
-        return out
-
-    def _advance(self, partition: int | None, position: int | None) -> None:
-        if partition is not None and position is not None:
-            self._position[partition] = max(self._position.get(partition, 0), position)
+        self._backlog.advance(batch)
+        return [_convert(m) for m in batch if m.error() is None]
 
     @property
     def caught_up(self) -> bool:
@@ -210,11 +248,7 @@ class CommittingReader:
 
     def unread(self) -> dict[int, int]:
         """Per partition, about how many messages of the starting backlog are not read yet."""
-        return {
-            p: end - self._position.get(p, 0)
-            for p, end in self._backlog_end.items()
-            if end > self._position.get(p, 0)
-        }
+        return self._backlog.unread()
 
     def next_batch(self, max_messages: int = 100, poll_seconds: float = 0.5) -> list[Consumed]:
         """The next messages; empty only once the starting backlog is read, or waited too long.

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from infra.consumer import CommittingReader
+from infra.consumer import CommittingReader, TopicReader
 from infra.publisher import ensure_topics
 
 TINY_POLL = 0.001
@@ -121,5 +121,25 @@ def test_a_backlog_that_never_arrives_ends_after_the_bounded_wait_with_a_warning
         (warning,) = [r for r in caplog.records if r.name == "synchub.consumer"]
         assert topic in warning.getMessage() and "unread" in warning.getMessage()
         assert reader.next_batch(100, TINY_POLL) == []  # gave up: no second wait
+    finally:
+        reader.close()
+
+
+def test_a_topic_reader_reads_what_was_there_although_its_first_fetch_is_slow(
+    kafka_brokers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import infra.consumer
+
+    monkeypatch.setattr(infra.consumer, "READ_POLL_SECONDS", TINY_POLL)
+    topic = new_topic(kafka_brokers)
+    produce(kafka_brokers, topic, 5, **{"linger.ms": 50})
+    reader = TopicReader(kafka_brokers, topic)
+    try:
+        assert sorted(m.key for m in reader.read(idle=0.0, timeout=20)) == [
+            f"k{i}" for i in range(5)
+        ]
+        started = time.monotonic()  # caught up: a quiet period ends the next read again
+        assert reader.read(idle=0.2, timeout=20) == []
+        assert time.monotonic() - started < 3
     finally:
         reader.close()
