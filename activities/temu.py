@@ -40,6 +40,9 @@ log = logging.getLogger("synchub.temu")
 
 MAX_PER_RUN = 1_000
 """Confirmations handled per run and shop; the rest wait for the next run (bounded work)."""
+POLL_SECONDS = 0.5
+"""How long one poll of the shipments topic waits for its first message. An empty poll ends
+the run only once the backlog that existed at its start is read (``CommittingReader``)."""
 
 
 class Shipment(BaseModel):
@@ -95,7 +98,7 @@ class TemuActivities:
         try:
             handled = 0
             while handled < MAX_PER_RUN:
-                batch = await asyncio.to_thread(reader.poll, 100, 0.5)
+                batch = await asyncio.to_thread(reader.next_batch, 100, POLL_SECONDS)
                 if not batch:
                     break
                 for msg in batch:

@@ -68,7 +68,8 @@ a few in flight hide each request's latency so a shop gets close to the app key'
 POLL_MAX = 500
 """ERP messages read (and written to Redis in one round trip) per poll."""
 POLL_SECONDS = 1.0
-"""A poll that waits this long for a message without one ends the load: caught up."""
+"""A poll waits this long for its first message; an empty one ends the load once the backlog
+that existed at its start is read (``CommittingReader.next_batch``)."""
 
 # Write desired stock, keeping the version when the value did not change (the ERP may
 # re-publish a level unchanged: it must not look like a new change, or a stale TEMU read
@@ -324,7 +325,7 @@ class TemuInventoryActivities:
         loaded = invalid = 0
         try:
             while True:
-                batch = await asyncio.to_thread(reader.poll, POLL_MAX, POLL_SECONDS)
+                batch = await asyncio.to_thread(reader.next_batch, POLL_MAX, POLL_SECONDS)
                 if not batch:
                     break
                 args: list[str] = []

@@ -412,3 +412,21 @@ async def test_what_temu_applied_is_audited_even_when_the_batch_fails(sim, engin
         publisher.close()
         await connector.aclose()
         await r.aclose()
+
+
+async def test_a_slow_first_poll_still_loads_the_waiting_stock_levels(
+    sim, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh consumer on a busy machine may fetch nothing in its first poll: not "done"."""
+    import activities.temu_inventory
+
+    monkeypatch.setattr(activities.temu_inventory, "POLL_SECONDS", 0.001)
+    state, _ = sim
+    skus = catalogue(state, 2, 2, seed=23)
+    desired = {n: s["stock"] + 3 for n, s in skus.items()}
+    publish_stock(engine, desired)
+    result = await run(engine, "quick")
+    assert result.records.fetched == 4
+    assert result.records.upserted == 4
+    assert {s["outSkuSn"]: s["stock"] for s in state.skus()} == desired
+    await read(engine.topic, idle=1.0, expect=4)

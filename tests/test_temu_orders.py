@@ -483,3 +483,28 @@ async def test_a_repeated_confirmation_temu_rejects_is_reported_confirmed(
     assert reasons[cancelled].startswith("shipment not sent to TEMU")
     assert "TEMU rejected" not in reasons[cancelled]
     await read(engine.topic, idle=0.5)
+
+
+async def test_a_slow_first_poll_still_confirms_the_waiting_shipments(
+    sim, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh consumer on a busy machine may fetch nothing in its first poll: not "done"."""
+    import activities.temu
+
+    monkeypatch.setattr(activities.temu, "POLL_SECONDS", 0.001)  # the first poll comes back empty
+    state, _ = sim
+    now = int(state.now())
+    state.seed_orders(20, start_ts=now - 86_400, end_ts=now - 3_600, seed=38)
+    sn = next(
+        s for s in state.order_sns() if state.order(s)["parentOrderMap"]["parentOrderStatus"] == 2
+    )
+    publish_shipments(
+        engine.settings.kafka.brokers,
+        engine.settings.temu.shipments_topic,
+        [(sn, shipment(state, sn, "TRK-SLOW"))],
+    )
+    result = await sync(engine.client, engine.settings)
+    assert result.state == RunState.COMPLETED, result
+    assert result.steps.get("confirm_shipments.confirmed") == 1
+    assert [s["parentOrderSn"] for s in state.shipment_log()].count(sn) == 1
+    await read(engine.topic, idle=0.5)
