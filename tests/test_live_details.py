@@ -54,7 +54,7 @@ async def engine(sim, temporal_address, kafka_brokers, redis_url) -> AsyncIterat
 async def test_details_show_partitions_done_while_the_run_goes_on(sim, engine: Engine) -> None:
     state, _ = sim
     state.seed(3 * DAYS, days=days(DAYS), seed=4)
-    state.set_knobs(latency_ms=150)
+    state.set_knobs(latency_ms=600)  # a run of seconds: queries are slow on a busy machine
     wid = f"syncall/wiw/test-{uuid.uuid4().hex[:8]}"
     handle = await engine.client.start_workflow(
         SyncAllWorkflow.run,
