@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from temporalio import activity
@@ -418,14 +418,7 @@ class SyncActivities:
         # attempt computes only what its predecessor did not commit
         missing = await self._store.missing_keys(src, part, input.run_token)
         total = done.missing if done else len(missing)
-        for start in range(0, len(missing), LOOKUP_CHUNK):
-            chunk = missing[start : start + LOOKUP_CHUNK]
-            found = await connector.lookup(part, chunk, input.params)
-            found_keys = [lk.key for lk in found]
-            snap = await self._store.snapshot(src, part, found_keys, found_keys)
-            records = {lk.key: lk.record for lk in found if lk.record is not None}
-            fps = {k: fingerprint(canonical(r.data)) for k, r in records.items()}
-            plan = diff_lookups(part, snap, found, fps)
+        async for plan, records, fps in self._lookup_plans(connector, part, missing, input):
             plan.commit.tally = FINISH_TALLY
             with publishing(src, part):  # the messages carry this span's context
                 trace = traceparent(input.run_token)
@@ -449,6 +442,24 @@ class SyncActivities:
         if total:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
         return FinishPartitionResult(records=counts, missing=total)
+
+    async def _lookup_plans(
+        self, connector: Connector, part: str, missing: list[str], input: FinishPartitionInput
+    ) -> AsyncIterator[tuple[Plan, dict[str, Record], dict[str, str]]]:
+        """Look ``missing`` up in chunks; each chunk's plan, with its records and fingerprints.
+
+        One chunk at a time, so the caller commits (or counts) a chunk before the next one
+        is asked for: a retried finish resumes after its last committed chunk.
+        """
+        src = input.source
+        for start in range(0, len(missing), LOOKUP_CHUNK):
+            chunk = missing[start : start + LOOKUP_CHUNK]
+            found = await connector.lookup(part, chunk, input.params)
+            found_keys = [lk.key for lk in found]
+            snap = await self._store.snapshot(src, part, found_keys, found_keys)
+            records = {lk.key: lk.record for lk in found if lk.record is not None}
+            fps = {k: fingerprint(canonical(r.data)) for k, r in records.items()}
+            yield diff_lookups(part, snap, found, fps), records, fps
 
     async def _claim_dead_letters(
         self, src: str, part: str, run_token: str, plan: Plan
@@ -478,14 +489,7 @@ class SyncActivities:
         missing: list[str] = []
         if input.complete and not connector.incremental:
             missing = await self._store.missing_keys(src, part, input.run_token)
-        for start in range(0, len(missing), LOOKUP_CHUNK):
-            chunk = missing[start : start + LOOKUP_CHUNK]
-            found = await connector.lookup(part, chunk, input.params)
-            found_keys = [lk.key for lk in found]
-            snap = await self._store.snapshot(src, part, found_keys, found_keys)
-            records = {lk.key: lk.record for lk in found if lk.record is not None}
-            fps = {k: fingerprint(canonical(r.data)) for k, r in records.items()}
-            plan = diff_lookups(part, snap, found, fps)
+        async for plan, _, _ in self._lookup_plans(connector, part, missing, input):
             counts, would = counts.add(plan.counts), would.add(would_change(plan))
             activity.heartbeat()
         await self._store.end_pass(src, part, input.run_token)
