@@ -9,7 +9,8 @@ own, so tests do not see each other's messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from infra.devstack import DevStack
+from settings import Settings
+from tests.helpers import make_settings
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +55,19 @@ def kafka_brokers(stack: DevStack) -> str:
 def redis_url(stack: DevStack) -> str:
     """URL of the session's Redis-protocol server."""
     return stack.redis_url
+
+
+@pytest.fixture(scope="session")
+def settings_for(
+    temporal_address: str, kafka_brokers: str, redis_url: str
+) -> Callable[..., Settings]:
+    """``tests.helpers.make_settings`` against the session's services (the rest as keywords)."""
+    return functools.partial(
+        make_settings,
+        temporal_address=temporal_address,
+        kafka_brokers=kafka_brokers,
+        redis_url=redis_url,
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -33,9 +33,22 @@ from settings import (
     TemuShop,
     WiwSettings,
 )
+from simulators.server import ThreadedServer
+from simulators.wiw import WiwState, make_sim_app
 from worker import build_worker
 
 SIM_TOKEN = "sim-static-token"
+
+
+@contextlib.contextmanager
+def served_wiw() -> Iterator[tuple[WiwState, ThreadedServer]]:
+    """The WIW simulator (UTC, the tests' static token) on a free port until the block ends."""
+    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
+    server = ThreadedServer(app).start()
+    try:
+        yield state, server
+    finally:
+        server.stop()
 
 
 def today_utc() -> date:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import pytest_asyncio
@@ -28,9 +28,10 @@ from temporalio.client import Client
 from infra.kafka_reach import topic_names
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllResult
+from settings import Settings
 from simulators.server import ThreadedServer
-from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, make_settings, read, running_engine
+from simulators.wiw import WiwState
+from tests.helpers import SIM_TOKEN, Engine, days, read, running_engine, served_wiw
 from tests.test_starter import ROOT, _started_id, settings_env, starter
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -40,24 +41,17 @@ REDIS_DB = 4
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_wiw() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(
     sim: tuple[WiwState, ThreadedServer],
     temporal_client: Client,
-    temporal_address: str,
-    kafka_brokers: str,
-    redis_url: str,
+    settings_for: Callable[..., Settings],
 ) -> AsyncIterator[Engine]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=REDIS_DB,
         wiw_url=sim[1].url,
         days_ahead=1,

@@ -7,7 +7,7 @@ real HTTP serving malformed shifts; the dead-letter topic is read back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -20,9 +20,16 @@ from infra.change_store import DEAD_LETTER_LEASE
 from models import clock as clock_module
 from models.clock import ManualClock
 from models.sync import RunState, SyncAllInput, SyncAllResult
-from simulators.server import ThreadedServer
-from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, envelope, make_settings, read, running_engine
+from settings import Settings
+from simulators.wiw import WiwState
+from tests.helpers import (
+    Engine,
+    days,
+    envelope,
+    read,
+    running_engine,
+    served_wiw,
+)
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -32,25 +39,18 @@ REDIS_DB = 2
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[WiwState]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    state.url = server.url  # type: ignore[attr-defined]
-    yield state
-    server.stop()
+    with served_wiw() as (state, server):
+        state.url = server.url  # type: ignore[attr-defined]
+        yield state
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(
     sim: WiwState,
     temporal_client: Client,
-    temporal_address: str,
-    kafka_brokers: str,
-    redis_url: str,
+    settings_for: Callable[..., Settings],
 ) -> AsyncIterator[Engine]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=REDIS_DB,
         wiw_url=sim.url,  # type: ignore[attr-defined]
         days_ahead=1,

@@ -18,8 +18,8 @@ import pytest_asyncio
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput
 from simulators.server import ThreadedServer
-from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, make_settings, running_engine
+from simulators.wiw import WiwState
+from tests.helpers import Engine, days, running_engine, served_wiw
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -28,18 +28,13 @@ DAYS = 4
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_wiw() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def engine(sim, temporal_address, kafka_brokers, redis_url) -> AsyncIterator[Engine]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+async def engine(sim, settings_for) -> AsyncIterator[Engine]:
+    settings = settings_for(
         redis_db=5,
         wiw_url=sim[1].url,
         days_ahead=DAYS - 1,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +25,8 @@ from infra.publisher import ensure_topics
 from models.records import Page
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import Settings
-from simulators.server import ThreadedServer
-from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, days, make_settings, read
+from simulators.wiw import WiwState
+from tests.helpers import days, read, served_wiw
 from worker import build_worker
 from workflows.sync_all import SyncAllWorkflow
 
@@ -46,25 +45,18 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[WiwState]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    state.server_url = server.url  # type: ignore[attr-defined]
-    yield state
-    server.stop()
+    with served_wiw() as (state, server):
+        state.server_url = server.url  # type: ignore[attr-defined]
+        yield state
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def rig(
     sim: WiwState,
     temporal_client: Client,
-    temporal_address: str,
-    kafka_brokers: str,
-    redis_url: str,
+    settings_for: Callable[..., Settings],
 ) -> AsyncIterator[Rig]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=REDIS_DB,
         wiw_url=sim.server_url,  # type: ignore[attr-defined]
         days_ahead=1,

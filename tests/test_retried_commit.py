@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -24,9 +24,10 @@ from infra.change_store import ChangeStore, Commit
 from models import clock as clock_module
 from models.clock import ManualClock
 from models.sync import RunState, SyncAllInput, SyncAllResult
+from settings import Settings
 from simulators.server import ThreadedServer
-from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, make_settings, read, running_engine
+from simulators.wiw import WiwState
+from tests.helpers import Engine, read, running_engine, served_wiw
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -47,20 +48,15 @@ def clock() -> Iterator[ManualClock]:
 
 @pytest.fixture
 def wiw_sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_wiw() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def wiw(
-    wiw_sim, temporal_client: Client, temporal_address, kafka_brokers, redis_url
+    wiw_sim, temporal_client: Client, settings_for: Callable[..., Settings]
 ) -> AsyncIterator[Engine]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=REDIS_DB,
         wiw_url=wiw_sim[1].url,
         days_ahead=1,

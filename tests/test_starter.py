@@ -11,7 +11,7 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,8 +25,8 @@ from temporalio.service import RPCError
 from models.sync import RunState, SyncAllResult
 from settings import Settings
 from simulators.server import ThreadedServer, free_port
-from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, make_settings, read, running_engine
+from simulators.wiw import WiwState
+from tests.helpers import SIM_TOKEN, Engine, days, read, running_engine, served_wiw
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -96,24 +96,17 @@ async def starter(env: dict[str, str], *args: str, limit: float = 60.0) -> Ran:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_wiw() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(
     sim: tuple[WiwState, ThreadedServer],
     temporal_client: Client,
-    temporal_address: str,
-    kafka_brokers: str,
-    redis_url: str,
+    settings_for: Callable[..., Settings],
 ) -> AsyncIterator[Engine]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=REDIS_DB,
         wiw_url=sim[1].url,
         days_ahead=1,

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,16 +37,17 @@ from infra.schedule_check import ScheduleGauges, check_schedules
 from infra.temporal import connect
 from infra.trace_view import load_spans, render_tree, trace_command
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPartitionInput
+from settings import Settings
 from simulators.server import ThreadedServer
-from simulators.wiw import WiwState, make_sim_app
+from simulators.wiw import WiwState
 from tests.helpers import (
     SIM_TOKEN,
     Engine,
     days,
-    make_settings,
     read,
     recorded_spans,
     running_engine,
+    served_wiw,
 )
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
@@ -59,10 +60,8 @@ SECRET_QUERY = "access_token="
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_wiw() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +96,9 @@ async def engine(
     sim: tuple[WiwState, ThreadedServer],
     memory: InMemorySpanExporter,
     metrics: MetricsEndpoint,
-    temporal_address: str,
-    kafka_brokers: str,
-    redis_url: str,
+    settings_for: Callable[..., Settings],
 ) -> AsyncIterator[Engine]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=7,
         wiw_url=sim[1].url,
         days_ahead=0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -19,9 +19,18 @@ import redis.asyncio as aioredis
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPartitionInput
+from settings import Settings
 from simulators.server import ThreadedServer
-from simulators.wiw import WiwState, make_sim_app
-from tests.helpers import SIM_TOKEN, Engine, days, envelope, make_settings, read, running_engine
+from simulators.wiw import WiwState
+from tests.helpers import (
+    SIM_TOKEN,
+    Engine,
+    days,
+    envelope,
+    read,
+    running_engine,
+    served_wiw,
+)
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
 from workflows.sync_partition import SyncPartitionWorkflow
@@ -31,24 +40,17 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_wiw() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(
     sim: tuple[WiwState, ThreadedServer],
     temporal_client: Client,
-    temporal_address: str,
-    kafka_brokers: str,
-    redis_url: str,
+    settings_for: Callable[..., Settings],
 ) -> AsyncIterator[Engine]:
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=1,
         wiw_url=sim[1].url,
         days_ahead=1,
