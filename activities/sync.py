@@ -207,19 +207,8 @@ class SyncActivities:
             while done.pages < input.max_pages:
                 if not first and done.next_cursor is None:
                     break  # the pass is through (possibly before a crash)
-                earlier = await self._earlier(input, done.next_cursor) if retried else None
-                one = await self._sync_page(input, done.next_cursor, void)
+                done = await self._add_page(input, done, void, retried)
                 first = retried = False
-                fix = _counted(one.records, earlier)  # published by an earlier attempt
-                done = SyncPageResult(
-                    records=done.records.add(one.records).add(fix),
-                    next_cursor=one.next_cursor,
-                    pages=done.pages + 1,
-                    unchanged_pages=done.unchanged_pages
-                    + (one.unchanged_pages if fix == RecordCounts() else 0),
-                    checkpoint=one.checkpoint or done.checkpoint,
-                    would=one.would if done.would is None else done.would.add(one.would),
-                )
                 beat.details = done.model_dump(mode="json")
                 beat.now()  # the committed cursor reaches the server before the next page
                 if time.monotonic() - started >= input.budget_seconds:
@@ -443,6 +432,28 @@ class SyncActivities:
             log.info("%s/%s: %d missing keys resolved: %s", src, part, total, counts)
         return FinishPartitionResult(records=counts, missing=total)
 
+    async def _add_page(
+        self, input: SyncPageInput, done: SyncPageResult, void: bool, retried: bool
+    ) -> SyncPageResult:
+        """Sync the page after ``done`` and return ``done``'s totals with it added.
+
+        ``retried``: an earlier attempt or run may have committed this page already; what it
+        published then is counted from its tally, and the page does not count as proven
+        unchanged.
+        """
+        earlier = await self._earlier(input, done.next_cursor) if retried else None
+        one = await self._sync_page(input, done.next_cursor, void)
+        fix = _counted(one.records, earlier)  # published by an earlier attempt or run
+        return SyncPageResult(
+            records=done.records.add(one.records).add(fix),
+            next_cursor=one.next_cursor,
+            pages=done.pages + 1,
+            unchanged_pages=done.unchanged_pages
+            + (one.unchanged_pages if fix == RecordCounts() else 0),
+            checkpoint=one.checkpoint or done.checkpoint,
+            would=one.would if done.would is None else done.would.add(one.would),
+        )
+
     async def _lookup_plans(
         self, connector: Connector, part: str, missing: list[str], input: FinishPartitionInput
     ) -> AsyncIterator[tuple[Plan, dict[str, Record], dict[str, str]]]:
@@ -521,18 +532,8 @@ class SyncActivities:
         started = time.monotonic()
         retried = True  # the first page may have been committed by a run that died after it
         while done.pages < input.max_pages and (done.pages == 0 or done.next_cursor):
-            earlier = await self._earlier(page, done.next_cursor) if retried else None
-            one = await self._sync_page(page, done.next_cursor, void)
+            done = await self._add_page(page, done, void, retried)
             retried = False
-            fix = _counted(one.records, earlier)  # published by an earlier run
-            done = SyncPageResult(
-                records=done.records.add(one.records).add(fix),
-                next_cursor=one.next_cursor,
-                pages=done.pages + 1,
-                unchanged_pages=done.unchanged_pages
-                + (one.unchanged_pages if fix == RecordCounts() else 0),
-                checkpoint=one.checkpoint or done.checkpoint,
-            )
             progress = PartitionPassResult(pages=done)
             await self._store.set_pass_progress(src, part, token, progress.model_dump_json())
             if time.monotonic() - started >= input.budget_seconds:
