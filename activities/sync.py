@@ -42,6 +42,7 @@ from infra.change_store import (
 )
 from infra.publisher import KafkaPublisher, OutMessage
 from infra.telemetry import publishing, traced_page
+from models import activity_names
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Page, Record
 from models.sync import (
@@ -56,7 +57,6 @@ from models.sync import (
     SyncPageInput,
     SyncPageResult,
 )
-from workflows import options
 
 log = logging.getLogger("synchub.activities")
 
@@ -95,7 +95,7 @@ class SyncActivities:
             why = self._unconfigured.get(source, f"unknown source {source!r}")
             raise NotConfiguredError(f"this worker cannot sync {source!r}: {why}") from None
 
-    @activity.defn(name=options.LIST_PARTITIONS_ACTIVITY)
+    @activity.defn(name=activity_names.LIST_PARTITIONS)
     @translate_errors
     async def list_partitions(self, input: ListPartitionsInput) -> ListPartitionsResult:
         """List partition ids; ``only`` narrows them and must name listed partitions."""
@@ -178,7 +178,7 @@ class SyncActivities:
         log.warning("%s: %s", src, why)
         return why
 
-    @activity.defn(name=options.SYNC_PAGE)
+    @activity.defn(name=activity_names.SYNC_PAGE)
     @translate_errors
     async def sync_page(self, input: SyncPageInput) -> SyncPageResult:
         """Fetch, diff, publish and commit pages in order; return counts and the next cursor.
@@ -372,7 +372,7 @@ class SyncActivities:
             page.malformed += done.malformed
         return kept, index
 
-    @activity.defn(name=options.FINISH_PARTITION)
+    @activity.defn(name=activity_names.FINISH_PARTITION)
     @translate_errors
     async def finish_partition(self, input: FinishPartitionInput) -> FinishPartitionResult:
         """Resolve keys missing from this pass by asking the upstream, never by guessing.
@@ -506,7 +506,7 @@ class SyncActivities:
         await self._store.end_pass(src, part, input.run_token)
         return FinishPartitionResult(records=counts, missing=len(missing), would=would)
 
-    @activity.defn(name=options.SYNC_PARTITION_PASS)
+    @activity.defn(name=activity_names.SYNC_PARTITION_PASS)
     @translate_errors
     async def sync_partition_pass(self, input: PartitionPassInput) -> PartitionPassResult:
         """A partition's first pages and, when they are all of it, its finish; run locally.

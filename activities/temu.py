@@ -33,6 +33,7 @@ from connectors.temu.schemas import ParentOrder, ParentOrderStatus
 from infra.consumer import CommittingReader, Consumed
 from infra.publisher import KafkaPublisher
 from infra.telemetry import publishing
+from models import activity_names
 from models.errors import NotConfiguredError
 from models.sync import StepInput, StepResult
 
@@ -75,7 +76,7 @@ class TemuActivities:
         self._shipments = shipments_topic
         self._deadletter = deadletter_topic
 
-    @activity.defn(name="confirm_shipments")
+    @activity.defn(name=activity_names.CONFIRM_SHIPMENTS)
     @translate_errors
     async def confirm_shipments(self, input: StepInput) -> StepResult:
         """Confirm the shop's pending shipments at TEMU, committing each after TEMU answered."""
@@ -111,7 +112,7 @@ class TemuActivities:
             await asyncio.to_thread(reader.close)
         if any(counts.values()):
             log.info("temu-orders/%s: shipments %s", shop, counts)
-        return StepResult(name="confirm_shipments", counts=counts)
+        return StepResult(name=activity_names.CONFIRM_SHIPMENTS, counts=counts)
 
     async def _one(
         self, client: TemuClient, shop: str, msg: Consumed, run_token: str

@@ -44,6 +44,7 @@ from connectors.temu.inventory import SOURCE
 from infra.consumer import CommittingReader, Consumed
 from infra.publisher import KafkaPublisher, OutMessage
 from infra.telemetry import publishing
+from models import activity_names
 from models.errors import NotConfiguredError, RetryableError
 from models.inventory import (
     FinishInventoryInput,
@@ -53,7 +54,6 @@ from models.inventory import (
     ReconcileBatchInput,
     ReconcileBatchResult,
 )
-from workflows import options
 
 log = logging.getLogger("synchub.temu.inventory")
 
@@ -283,7 +283,7 @@ class TemuInventoryActivities:
 
     # -- step 1: desired stock -------------------------------------------------------------
 
-    @activity.defn(name=options.LOAD_DESIRED_STOCK)
+    @activity.defn(name=activity_names.LOAD_DESIRED_STOCK)
     @translate_errors
     async def load_desired_stock(self, input: LoadStockInput) -> LoadStockResult:
         """Materialise the ERP's new stock messages into Redis, then build the work list.
@@ -370,7 +370,7 @@ class TemuInventoryActivities:
 
     # -- steps 2-4: read, diff, edit -------------------------------------------------------
 
-    @activity.defn(name=options.RECONCILE_STOCK_BATCH)
+    @activity.defn(name=activity_names.RECONCILE_STOCK_BATCH)
     @translate_errors
     async def reconcile_batch(self, input: ReconcileBatchInput) -> ReconcileBatchResult:
         """Reconcile one slice of the work list: read TEMU, diff, edit, audit, commit.
@@ -618,7 +618,7 @@ class TemuInventoryActivities:
 
     # -- cleanup ---------------------------------------------------------------------------
 
-    @activity.defn(name=options.FINISH_STOCK_RUN)
+    @activity.defn(name=activity_names.FINISH_STOCK_RUN)
     @translate_errors
     async def finish_run(self, input: FinishInventoryInput) -> int:
         """Delete the run's work list and batch plans; returns how many keys were removed.

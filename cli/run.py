@@ -19,11 +19,11 @@ from cli.format import format_result
 from cli.progress import PlainView, ProgressView, view_for_stdout
 from connectors import get_spec
 from infra.temporal import connect
+from models.failures import failure_message
 from models.sync import Progress, RunState, SyncAllInput, SyncAllResult
 from settings import Settings
 from workflows.options import SOURCE_ATTR, STATE_ATTR, sync_all_workflow_id
 from workflows.sync_all import SyncAllWorkflow
-from workflows.sync_partition import failure_message
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from temporalio.service import RPCError
 
 from cli.format import format_progress, format_result
 from infra.temporal import connect
+from models.failures import failure_message
 from models.sync import Progress, RunState, SyncAllResult
 from settings import Settings
-from workflows.sync_partition import failure_message
 
 _GOOD_ENDINGS = (RunState.COMPLETED, RunState.STOPPED)
 """Run states that are not failures (a stopped run did what the operator asked)."""

@@ -15,7 +15,7 @@ from temporalio import activity, client, worker
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from infra.telemetry import METRICS, SOURCE
-from workflows import options
+from models import activity_names
 from workflows.interceptors import workflow_interceptor_class
 
 OUTCOMES = ("fetched", "unchanged", "upserted", "deleted", "dead_lettered", "republished")
@@ -31,8 +31,8 @@ def record_activity(
     the freshness gauge restarts from zero. Returns that success (source, partition, unix
     time), which the caller persists, or None.
     """
-    if activity_type == options.SYNC_PARTITION_PASS:  # a page activity and a finish in one
-        record_activity(options.SYNC_PAGE, arg, getattr(result, "pages", None), attempt)
+    if activity_type == activity_names.SYNC_PARTITION_PASS:  # a page activity and a finish in one
+        record_activity(activity_names.SYNC_PAGE, arg, getattr(result, "pages", None), attempt)
         finished = getattr(result, "finished", None)
         if finished is None:
             return None
@@ -41,7 +41,7 @@ def record_activity(
             partition=getattr(arg, "partition", ""),
             complete=True,
         )
-        return record_activity(options.FINISH_PARTITION, whole, finished, attempt)
+        return record_activity(activity_names.FINISH_PARTITION, whole, finished, attempt)
     source = str(getattr(arg, "source", "") or "")
     records = getattr(result, "records", None)
     if records is not None and hasattr(records, "fetched"):
@@ -49,9 +49,9 @@ def record_activity(
             value = getattr(records, outcome, 0)
             if value > 0:
                 METRICS.records.add(value, {"source": source, "outcome": outcome})
-    if activity_type == options.SYNC_PAGE:
+    if activity_type == activity_names.SYNC_PAGE:
         METRICS.pages.add(int(getattr(result, "pages", 0)), {"source": source})
-    elif activity_type == options.FINISH_PARTITION:
+    elif activity_type == activity_names.FINISH_PARTITION:
         missing = int(getattr(result, "missing", 0) or 0)
         if attempt == 1 and missing:
             METRICS.point_lookups.add(missing, {"source": source})

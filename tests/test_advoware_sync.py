@@ -19,12 +19,12 @@ import redis.asyncio as aioredis
 from temporalio.client import Client, WorkflowFailureError
 
 from infra.devrun import local_advoware_settings
+from models.failures import failure_message
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from simulators.advoware import AdvowareState, make_sim_app
 from simulators.server import ThreadedServer
 from tests.helpers import Engine, envelope, make_settings, read, running_engine
 from workflows.sync_all import SyncAllWorkflow
-from workflows.sync_partition import failure_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,10 +1,15 @@
-"""Timeouts, retry presets, ids and search attributes: every activity call names one of these."""
+"""Timeouts, retry presets, ids and search attributes: every activity call names one of these.
+
+Activity names are in ``models/activity_names.py``: activities import them too, and they must
+not import workflow code.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
 SOURCE_ATTR = SearchAttributeKey.for_keyword("SynchubSource")
@@ -14,16 +19,47 @@ STATE_ATTR = SearchAttributeKey.for_keyword("SynchubState")
 SEARCH_ATTRIBUTES = {SOURCE_ATTR.name: "Keyword", STATE_ATTR.name: "Keyword"}
 """Custom attributes the worker and dev stack register."""
 
-# Activity names: workflows call activities by name, so they never import the I/O code.
-LIST_PARTITIONS_ACTIVITY = "list_partitions"
-SYNC_PAGE = "sync_page"
-FINISH_PARTITION = "finish_partition"
-LOAD_DESIRED_STOCK = "load_desired_stock"
-"""TEMU inventory step 1: ERP desired stock -> Redis, and the run's work list."""
-RECONCILE_STOCK_BATCH = "reconcile_stock_batch"
-"""TEMU inventory steps 2-4 for one batch: read, diff, edit, audit."""
-FINISH_STOCK_RUN = "finish_stock_run"
-"""TEMU inventory: forget the run's work list."""
+
+@dataclass(frozen=True, kw_only=True)
+class ActivityOptions:
+    """How long an activity may take and how it is retried: one preset per kind of call.
+
+    Frozen, so no call site can change a preset for every other; a preset's values are
+    recorded in each history that scheduled the activity.
+    """
+
+    start_to_close_timeout: timedelta
+    """One attempt's time limit."""
+    retry_policy: RetryPolicy
+    """Backoff and which error types are not retried."""
+    heartbeat_timeout: timedelta | None = None
+    """A silent attempt is retried elsewhere after this; ``None``: the activity does not beat."""
+
+    def config(self) -> workflow.ActivityConfig:
+        """Keyword arguments of ``workflow.execute_activity``, only those this preset sets."""
+        config = workflow.ActivityConfig(
+            start_to_close_timeout=self.start_to_close_timeout, retry_policy=self.retry_policy
+        )
+        if self.heartbeat_timeout is not None:
+            config["heartbeat_timeout"] = self.heartbeat_timeout
+        return config
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalActivityOptions:
+    """A local activity's preset: it runs in the workflow's worker and cannot heartbeat."""
+
+    start_to_close_timeout: timedelta
+    """One attempt's time limit."""
+    retry_policy: RetryPolicy
+    """Backoff and which error types are not retried."""
+
+    def config(self) -> workflow.LocalActivityConfig:
+        """Keyword arguments of ``workflow.execute_local_activity``."""
+        return workflow.LocalActivityConfig(
+            start_to_close_timeout=self.start_to_close_timeout, retry_policy=self.retry_policy
+        )
+
 
 UPSTREAM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -35,39 +71,39 @@ UPSTREAM_RETRY = RetryPolicy(
 """Pages and lookups: about a minute of backoff, then the partition fails and says why;
 the next run resumes from the last committed cursor."""
 
-PAGE: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=10),
-    "heartbeat_timeout": timedelta(seconds=20),
-    "retry_policy": UPSTREAM_RETRY,
-}
+PAGE = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=10),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=UPSTREAM_RETRY,
+)
 """One page: fetch, diff, publish, commit. Activities heartbeat every few seconds in the
 background, so a crashed worker's page is retried elsewhere after 20 s."""
 
-FINISH: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=30),
-    "heartbeat_timeout": timedelta(seconds=20),
-    "retry_policy": UPSTREAM_RETRY,
-}
+FINISH = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=30),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=UPSTREAM_RETRY,
+)
 """Resolving missing keys: point lookups in chunks, heartbeating in the background."""
 
-STEP: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=10),
-    "heartbeat_timeout": timedelta(seconds=20),
-    "retry_policy": UPSTREAM_RETRY,
-}
+STEP = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=10),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=UPSTREAM_RETRY,
+)
 """A partition step (e.g. confirming shipments): like a page, retried, then reported."""
 
-LIST_PARTITIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=5),
-    "retry_policy": UPSTREAM_RETRY,
-}
+LIST_PARTITIONS = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=UPSTREAM_RETRY,
+)
 """Listing partitions (employees, days, shops)."""
 
-INVENTORY_BATCH: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=10),
-    "heartbeat_timeout": timedelta(seconds=20),
-    "retry_policy": UPSTREAM_RETRY,
-}
+INVENTORY_BATCH = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=10),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=UPSTREAM_RETRY,
+)
 """One inventory batch (a stock query and up to 100 edits, ~6 s at 19 requests/s) or the
 desired-stock load; heartbeating in the background like a page."""
 
@@ -85,13 +121,10 @@ def sync_all_workflow_id(source: str, suffix: str) -> str:
     return f"syncall/{source}/{suffix}"
 
 
-SYNC_PARTITION_PASS = "sync_partition_pass"
-"""Local activity: a partition's first pages (and its finish when they are all of it)."""
-
-LOCAL_PASS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": UPSTREAM_RETRY,
-}
+LOCAL_PASS = LocalActivityOptions(
+    start_to_close_timeout=timedelta(minutes=10),
+    retry_policy=UPSTREAM_RETRY,
+)
 """The local partition pass: like a page (it is bounded by its own time budget), retried
 by the worker; a crashed worker's pass is re-run after the workflow task timeout and
 resumes at its first uncommitted page (its progress is kept in Redis, not in heartbeats)."""

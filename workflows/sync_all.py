@@ -16,6 +16,8 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from models import activity_names
+    from models.failures import failure_message
     from models.sync import (
         MAX_ERRORS,
         DryRunKeys,
@@ -32,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
         SyncPartitionResult,
     )
     from workflows import options
-    from workflows.sync_partition import failure_message
 
 
 SKIP_HELD_PATCH = "skip-held-partitions"
@@ -85,7 +86,7 @@ class SyncAllWorkflow:
         if input.remaining is None:
             try:
                 listed = await workflow.execute_activity(
-                    options.LIST_PARTITIONS_ACTIVITY,
+                    activity_names.LIST_PARTITIONS,
                     ListPartitionsInput(
                         source=input.source,
                         params=input.params,
@@ -94,7 +95,7 @@ class SyncAllWorkflow:
                         dry_run=input.dry_run,
                     ),
                     result_type=ListPartitionsResult,
-                    **options.LIST_PARTITIONS,
+                    **options.LIST_PARTITIONS.config(),
                 )
             except ActivityError as exc:
                 self._set_state(RunState.FAILED)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.steerable import Steerable
 
 with workflow.unsafe.imports_passed_through():
+    from models import activity_names
+    from models.failures import failure_message
     from models.sync import (
         DryRunKeys,
         FinishPartitionInput,
@@ -26,20 +28,6 @@ with workflow.unsafe.imports_passed_through():
         SyncPartitionResult,
     )
     from workflows import options
-
-
-def failure_message(exc: BaseException) -> str:
-    """The message an operator needs: the first failure below the Temporal wrappers.
-
-    Wrappers (activity, child workflow, client-side workflow failure) only say where it
-    happened; the application error under them says what happened.
-    """
-    while (
-        isinstance(exc, ActivityError | ChildWorkflowError)
-        or type(exc).__name__ == "WorkflowFailureError"
-    ) and getattr(exc, "cause", None) is not None:
-        exc = exc.cause  # type: ignore[attr-defined]
-    return str(exc) or type(exc).__name__
 
 
 @workflow.defn(name="SyncPartitionWorkflow")
@@ -91,7 +79,10 @@ class SyncPartitionWorkflow(Steerable):
             )
             try:
                 result = await workflow.execute_activity(
-                    options.SYNC_PAGE, page, result_type=SyncPageResult, **options.PAGE
+                    activity_names.SYNC_PAGE,
+                    page,
+                    result_type=SyncPageResult,
+                    **options.PAGE.config(),
                 )
             except ActivityError as exc:
                 self._state = RunState.FAILED
@@ -140,10 +131,10 @@ class SyncPartitionWorkflow(Steerable):
         )
         try:
             done = finished or await workflow.execute_activity(
-                options.FINISH_PARTITION,
+                activity_names.FINISH_PARTITION,
                 finish,
                 result_type=FinishPartitionResult,
-                **options.FINISH,
+                **options.FINISH.config(),
             )
         except ActivityError as exc:
             self._state = RunState.FAILED
@@ -178,7 +169,7 @@ class SyncPartitionWorkflow(Steerable):
         """The first pages (and the finish, when they are all) in one local activity."""
         try:
             return await workflow.execute_local_activity(
-                options.SYNC_PARTITION_PASS,
+                activity_names.SYNC_PARTITION_PASS,
                 PartitionPassInput(
                     source=input.source,
                     partition=input.partition,
@@ -187,7 +178,7 @@ class SyncPartitionWorkflow(Steerable):
                     finish=not input.steps,  # steps run between the pages and the finish
                 ),
                 result_type=PartitionPassResult,
-                **options.LOCAL_PASS,
+                **options.LOCAL_PASS.config(),
             )
         except ActivityError as exc:
             self._state = RunState.FAILED
@@ -213,7 +204,7 @@ class SyncPartitionWorkflow(Steerable):
             )
             try:
                 result = await workflow.execute_activity(
-                    name, step, result_type=StepResult, **options.STEP
+                    name, step, result_type=StepResult, **options.STEP.config()
                 )
                 results.append(result.model_copy(update={"name": name}))
             except ActivityError as exc:

@@ -17,6 +17,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows.steerable import Steerable
 
 with workflow.unsafe.imports_passed_through():
+    from models import activity_names
+    from models.failures import failure_message
     from models.inventory import (
         FinishInventoryInput,
         InventoryCounts,
@@ -35,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
         SyncPartitionResult,
     )
     from workflows import options
-    from workflows.sync_partition import failure_message
 
 STEP = "inventory"
 """Name of the step in results: counts appear as ``inventory.applied`` etc. in the summary."""
@@ -82,10 +83,10 @@ class TemuInventoryWorkflow(Steerable):
         if cursor is None:  # the chain's first run: step 1
             try:
                 loaded = await workflow.execute_activity(
-                    options.LOAD_DESIRED_STOCK,
+                    activity_names.LOAD_DESIRED_STOCK,
                     LoadStockInput(shop=shop, run_token=run_token, mode=mode),
                     result_type=LoadStockResult,
-                    **options.INVENTORY_BATCH,
+                    **options.INVENTORY_BATCH.config(),
                 )
             except ActivityError as exc:
                 self._state = RunState.FAILED
@@ -107,10 +108,10 @@ class TemuInventoryWorkflow(Steerable):
             )
             try:
                 result = await workflow.execute_activity(
-                    options.RECONCILE_STOCK_BATCH,
+                    activity_names.RECONCILE_STOCK_BATCH,
                     batch,
                     result_type=ReconcileBatchResult,
-                    **options.INVENTORY_BATCH,
+                    **options.INVENTORY_BATCH.config(),
                 )
             except ActivityError as exc:
                 self._state = RunState.FAILED
@@ -155,10 +156,10 @@ class TemuInventoryWorkflow(Steerable):
         """Drop the run's work list; a failure here only leaves keys that expire in a day."""
         try:
             await workflow.execute_activity(
-                options.FINISH_STOCK_RUN,
+                activity_names.FINISH_STOCK_RUN,
                 FinishInventoryInput(shop=shop, run_token=run_token, batch_size=batch_size),
                 result_type=int,
-                **options.INVENTORY_BATCH,
+                **options.INVENTORY_BATCH.config(),
             )
         except ActivityError as exc:
             workflow.logger.warning(

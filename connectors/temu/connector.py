@@ -52,6 +52,7 @@ from connectors.base import ConnectorBase, ConnectorSpec, check_shop, retrying
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.errors import TemuBusinessError
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
+from models import activity_names
 from models.clock import unix as unix_now
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Lookup, Malformed, Page, Record
@@ -404,7 +405,7 @@ SPEC = ConnectorSpec(
     build=build_temu_orders,
     params=TemuOrdersParams,
     description="TEMU parent orders per shop, incremental by updateTime; confirms shipments",
-    steps=("confirm_shipments",),
+    steps=(activity_names.CONFIRM_SHIPMENTS,),
     check_partition=check_shop,
 )
 
