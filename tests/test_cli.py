@@ -17,60 +17,22 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 from confluent_kafka import Producer
-from temporalio.client import Client
 
 from infra.kafka_reach import topic_names
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllResult
-from settings import Settings
-from simulators.server import ThreadedServer
 from simulators.wiw import WiwState
-from tests.helpers import SIM_TOKEN, Engine, days, read, running_engine, served_wiw
-from tests.test_starter import ROOT, _started_id, settings_env, starter
+from tests.helpers import SIM_TOKEN, Engine, days, read
+from tests.starter_env import ROOT, started_id, starter
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytest_plugins = ("tests.starter_fixtures",)
 
 REDIS_DB = 4
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    with served_wiw() as served:
-        yield served
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def engine(
-    sim: tuple[WiwState, ThreadedServer],
-    temporal_client: Client,
-    settings_for: Callable[..., Settings],
-) -> AsyncIterator[Engine]:
-    settings = settings_for(
-        redis_db=REDIS_DB,
-        wiw_url=sim[1].url,
-        days_ahead=1,
-        days_prior=0,
-    )
-    async with running_engine(temporal_client, settings) as eng:
-        yield eng
-
-
-@pytest.fixture
-def env(engine: Engine) -> dict[str, str]:
-    return settings_env(engine.settings)
-
-
-@pytest.fixture
-def state(sim: tuple[WiwState, ThreadedServer]) -> Iterator[WiwState]:
-    sim[0].reset()
-    yield sim[0]
-    sim[0].reset_knobs()
 
 
 def produce(brokers: str, topic: str, messages: list[tuple[str, bytes | None, str]]) -> None:
@@ -203,7 +165,7 @@ async def test_status_of_a_failed_run_exits_1_with_the_reasons(
     state.set_knobs(reject_tokens=True)  # permanent: the partitions fail at once
     ran = await starter(env, "run", "wiw")
     assert ran.code == 0, str(ran)
-    wid = _started_id(ran)
+    wid = started_id(ran)
     handle = engine.client.get_workflow_handle(wid, result_type=SyncAllResult)
     assert (await asyncio.wait_for(handle.result(), 30)).state == RunState.FAILED
 
@@ -225,7 +187,7 @@ async def test_status_of_a_terminated_run_exits_1_saying_so(
     state.seed(10, days=days(2), seed=3)
     state.set_knobs(latency_ms=2000)
     ran = await starter(env, "run", "wiw")
-    wid = _started_id(ran)
+    wid = started_id(ran)
     await engine.client.get_workflow_handle(wid).terminate(reason="operator said so")
 
     status = await starter(env, "status", wid)
@@ -268,7 +230,7 @@ async def test_dry_run_publishes_and_commits_nothing_and_reports_what_a_run_woul
     assert await read(engine.topic, idle=1.0) == []
     assert await _redis_state(engine) == {}
     result = await engine.client.get_workflow_handle(
-        _started_id(dry), result_type=SyncAllResult
+        started_id(dry), result_type=SyncAllResult
     ).result()
     assert result.dry_run and result.records.upserted == len(ids)
 

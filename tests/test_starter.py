@@ -8,124 +8,25 @@ simulator over real HTTP, publishing to the session's tansu and keeping state in
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.service import RPCError
 
 from models.sync import RunState, SyncAllResult
-from settings import Settings
-from simulators.server import ThreadedServer, free_port
+from simulators.server import free_port
 from simulators.wiw import WiwState
-from tests.helpers import SIM_TOKEN, Engine, days, read, running_engine, served_wiw
+from tests.helpers import SIM_TOKEN, Engine, days, read
+from tests.starter_env import ROOT, settings_env, started_id, starter
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytest_plugins = ("tests.starter_fixtures",)
 
-ROOT = Path(__file__).parents[1]
 REDIS_DB = 5
-_SETTING_PREFIXES = ("TEMPORAL_", "KAFKA_", "REDIS_", "SYNC_", "WIW_", "SYNCHUB_", "EXPIRE_CACHE")
-
-
-@dataclass
-class Ran:
-    """A finished starter.py invocation."""
-
-    code: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes starter.py see exactly ``settings`` (slot_sync's names)."""
-    assert settings.wiw.token is not None
-    base = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
-    return {
-        **base,
-        "PYTHONUNBUFFERED": "1",
-        "TEMPORAL_ADDRESS": settings.temporal.address,
-        "TEMPORAL_NAMESPACE": settings.temporal.namespace,
-        "TEMPORAL_TASK_QUEUE": settings.temporal.task_queue,
-        "KAFKA_BROKERS": settings.kafka.brokers,
-        "KAFKA_TOPIC_NAME": settings.kafka.wiw_topic,
-        "KAFKA_DEADLETTER_TOPIC": settings.kafka.deadletter_topic,
-        "KAFKA_TOPIC_PARTITIONS": str(settings.kafka.topic_partitions),
-        "REDIS_HOST": settings.redis.url,
-        "SYNC_DAYS_AHEAD": str(settings.sync.days_ahead),
-        "SYNC_DAYS_PRIOR": str(settings.sync.days_prior),
-        "SYNC_MAX_CONCURRENT": str(settings.sync.max_concurrent),
-        "WIW_API_URL": settings.wiw.api_url,
-        "WIW_KEY": settings.wiw.token.get_secret_value(),
-    }
-
-
-async def starter(env: dict[str, str], *args: str, limit: float = 60.0) -> Ran:
-    """Run ``python starter.py ARGS`` without blocking the loop the worker runs on."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "starter.py",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), limit)
-    except TimeoutError:
-        proc.kill()
-        out, err = await proc.communicate()
-        raise AssertionError(
-            f"starter.py {' '.join(args)} did not finish in {limit} s\n{out.decode()}\n"
-            f"{err.decode()}"
-        ) from None
-    assert proc.returncode is not None
-    return Ran(proc.returncode, out.decode(), err.decode())
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[WiwState, ThreadedServer]]:
-    with served_wiw() as served:
-        yield served
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def engine(
-    sim: tuple[WiwState, ThreadedServer],
-    temporal_client: Client,
-    settings_for: Callable[..., Settings],
-) -> AsyncIterator[Engine]:
-    settings = settings_for(
-        redis_db=REDIS_DB,
-        wiw_url=sim[1].url,
-        days_ahead=1,
-        days_prior=0,
-    )
-    async with running_engine(temporal_client, settings) as eng:
-        yield eng
-
-
-@pytest.fixture
-def env(engine: Engine) -> dict[str, str]:
-    return settings_env(engine.settings)
-
-
-@pytest.fixture
-def state(sim: tuple[WiwState, ThreadedServer]) -> Iterator[WiwState]:
-    sim[0].reset()
-    yield sim[0]
-    sim[0].reset_knobs()
 
 
 async def _flush(engine: Engine) -> None:
@@ -134,12 +35,6 @@ async def _flush(engine: Engine) -> None:
         await r.flushdb()
     finally:
         await r.aclose()
-
-
-def _started_id(ran: Ran) -> str:
-    match = re.search(r"^started (\S+) \(run ", ran.out, re.M)
-    assert match, str(ran)
-    return match.group(1)
 
 
 async def test_env_reaches_the_same_settings_as_the_worker(engine: Engine) -> None:
@@ -173,7 +68,7 @@ async def test_run_wait_prints_summary(
     ran = await starter(env, "run", "wiw", "--wait")
 
     assert ran.code == 0, str(ran)
-    wid = _started_id(ran)
+    wid = started_id(ran)
     assert wid.startswith("syncall/wiw/")
     lines = ran.out.strip().splitlines()
     summary = next((line for line in lines if line.startswith("wiw COMPLETED")), "")
@@ -225,7 +120,7 @@ async def test_status_and_stop(engine: Engine, env: dict[str, str], state: WiwSt
     state.set_knobs(latency_ms=300)
     ran = await starter(env, "run", "wiw", "--param", "days_ahead=59", "--max-concurrent", "1")
     assert ran.code == 0, str(ran)
-    wid = _started_id(ran)
+    wid = started_id(ran)
     handle = engine.client.get_workflow_handle(wid, result_type=SyncAllResult)
 
     status = await starter(env, "status", wid)

@@ -26,7 +26,7 @@ from infra.temporal import DATA_CONVERTER
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
 from tests.helpers import SIM_TOKEN, days, make_settings, read, running_engine
-from tests.test_starter import ROOT, settings_env
+from tests.starter_env import ROOT, settings_env
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 OUTAGE = 12.0

@@ -26,7 +26,7 @@ from models.sync import RunState, SyncAllInput, SyncAllResult
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
 from tests.helpers import SIM_TOKEN, Engine, days, make_settings, running_engine
-from tests.test_starter import settings_env, starter
+from tests.starter_env import settings_env, starter
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
