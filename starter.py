@@ -143,9 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "dev":
-            from infra.devrun import run_dev
+            from devstack.run import EntryPoints, run_dev
+            from worker import build_worker, configure_logging
 
-            return run_dev(settings)
+            entry = EntryPoints(
+                build_worker,
+                lambda client, local, source, params: start_sync(
+                    client, local, source, params, None, None, None
+                ),
+                configure_logging,
+            )
+            return run_dev(settings, entry)
         if args.command == "watch":
             return cmd_watch(args, settings)
         if args.command == "codec-server":

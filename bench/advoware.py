@@ -43,9 +43,9 @@ from bench.run import BenchFailure, delta, git_commit, rate, run_scenario, timed
 from bench.sim import AdvowareSimulator
 from connectors.advoware import AdvowareClient
 from connectors.advoware.schemas import TIMEZONE
+from devstack.run import local_advoware_settings
+from devstack.services import DevStack
 from infra.consumer import Consumed, TopicReader
-from infra.devrun import local_advoware_settings
-from infra.devstack import DevStack
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import (

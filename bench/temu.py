@@ -54,9 +54,9 @@ from bench.run import BenchFailure, git_commit, rate, run_scenario
 from bench.sim import TemuSimulator
 from connectors.temu.client import DEFAULT_HEADROOM, MAX_PAGE_SIZE
 from connectors.temu.connector import FIRST_PASS_DAYS
+from devstack.run import local_temu_shop
+from devstack.services import DevStack
 from infra.consumer import Consumed, TopicReader
-from infra.devrun import local_temu_shop
-from infra.devstack import DevStack
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import (

@@ -16,17 +16,21 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from confluent_kafka import Producer
 from pydantic import SecretStr
+from temporalio.client import Client
 
+from devstack.services import DevStack, ServiceError, temporal_binary
 from infra.codec import EncryptionCodec, dev_key_entry
 from infra.codec_server import make_codec_app
-from infra.devstack import DevStack, ServiceError, temporal_binary
 from infra.metrics import MetricsAddressError
 from infra.observability import set_intervals, source_intervals, start_telemetry
 from infra.schedule_check import watch_schedules
@@ -48,6 +52,41 @@ from simulators.server import PortInUseError, ThreadedServer
 from simulators.wiw import WiwState, create_app
 
 log = logging.getLogger("synchub.dev")
+
+
+class WorkerBundle(Protocol):
+    """What the dev run uses of ``worker.WorkerBundle``: the worker, its sources, a close."""
+
+    @property
+    def worker(self) -> AbstractAsyncContextManager[Any]: ...  # noqa: D102
+    @property
+    def connectors(self) -> Mapping[str, Any]: ...  # noqa: D102
+    async def aclose(self) -> None: ...  # noqa: D102
+
+
+class StartedRun(Protocol):
+    """What the dev run uses of a started run's handle: its workflow id."""
+
+    @property
+    def id(self) -> str: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class EntryPoints:
+    """What the dev run needs from the entry points, handed in by ``starter.py dev``.
+
+    The dev stack never imports ``starter``, ``worker`` or ``cli``: they import it. Passing
+    their functions in keeps the dependency one way (no ``starter -> devstack -> starter``
+    cycle) and lets a test hand in its own worker.
+    """
+
+    build_worker: Callable[[Client, Settings], Awaitable[WorkerBundle]]
+    """``worker.build_worker``: the worker with every configured source."""
+    start_sync: Callable[[Client, Settings, str, dict[str, Any]], Awaitable[StartedRun]]
+    """Start one sync-all run of a source with parameters (``cli.run`` with defaults)."""
+    configure_logging: Callable[[], None] = lambda: None
+    """``worker.configure_logging``: the log format operators read."""
+
 
 ROOT = Path(__file__).parents[1]
 """The project folder (where ``starter.py`` is)."""
@@ -179,15 +218,14 @@ async def serve(
     adv: advoware_sim.AdvowareState,
     temu: temu_sim.TemuState,
     started: float,
+    entry: EntryPoints,
 ) -> None:
     """Worker, schedules and a first run; then wait for Ctrl-C."""
-    from starter import start_sync
-    from worker import build_worker
-
+    start_sync = entry.start_sync
     telemetry = start_telemetry("synchub-dev", settings)
     client = await connect(settings.temporal, runtime=telemetry.runtime)
     await ensure_search_attributes(client)
-    bundle = await build_worker(client, settings)
+    bundle = await entry.build_worker(client, settings)
     set_intervals(source_intervals(settings, list(bundle.connectors)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -200,12 +238,10 @@ async def serve(
             schedules = await apply_schedules(
                 client, settings, schedule_definitions(settings, sources)
             )
-            first = await start_sync(client, settings, "wiw", {}, None, None, None)
-            adv_first = await start_sync(client, settings, "advoware", {}, None, None, None)
-            temu_first = await start_sync(client, settings, "temu-orders", {}, None, None, None)
-            stock_first = await start_sync(
-                client, settings, "temu-inventory", {"mode": "full"}, None, None, None
-            )
+            first = await start_sync(client, settings, "wiw", {})
+            adv_first = await start_sync(client, settings, "advoware", {})
+            temu_first = await start_sync(client, settings, "temu-orders", {})
+            stock_first = await start_sync(client, settings, "temu-inventory", {"mode": "full"})
             up = time.monotonic() - started
             shifts = len(state.all_shifts())
             topics = [c.topic for c in bundle.connectors.values()] + [
@@ -263,16 +299,14 @@ async def serve(
         await bundle.aclose()
 
 
-def run_dev(settings: Settings) -> int:
+def run_dev(settings: Settings, entry: EntryPoints) -> int:
     """Start everything, run until Ctrl-C, stop everything. Returns the exit code."""
-    from worker import configure_logging
-
-    configure_logging()
+    entry.configure_logging()
     # SIGTERM would otherwise end Python without unwinding, leaving the services running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     try:
-        return _run_dev(settings, started)
+        return _run_dev(settings, started, entry)
     except (PortInUseError, ServiceError, MetricsAddressError) as exc:
         # Nothing is left running (the stack stops what it started); say what to change.
         print(f"starter.py dev: {exc}", file=sys.stderr, flush=True)
@@ -305,7 +339,7 @@ def build_stack(settings: Settings) -> DevStack:
     )
 
 
-def _run_dev(settings: Settings, started: float) -> int:
+def _run_dev(settings: Settings, started: float, entry: EntryPoints) -> int:
     dev = settings.dev
     stack = build_stack(settings)
     # history is encrypted in the embedded default too: a key of its own under the state dir
@@ -386,7 +420,7 @@ def _run_dev(settings: Settings, started: float) -> int:
                     ),
                 }
             )
-            asyncio.run(serve(local, stack, state, adv, temu, started))
+            asyncio.run(serve(local, stack, state, adv, temu, started, entry))
         finally:
             codec_server.stop()
             temu_server.stop()

@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from connectors.advoware import AdvowareClient, AdvowareConnector
-from infra.devrun import local_advoware_settings
+from devstack.run import local_advoware_settings
 from models.records import Page
 from simulators.advoware import AdvowareState, make_sim_app
 from simulators.server import ThreadedServer

@@ -19,7 +19,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
-from infra.devrun import local_advoware_settings
+from devstack.run import local_advoware_settings
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from simulators.advoware import AdvowareState, make_sim_app
 from simulators.server import ThreadedServer

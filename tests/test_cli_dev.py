@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.devrun import ROOT, build_stack, dev_commands
-from infra.devstack import DevStack
+from devstack.run import ROOT, build_stack, dev_commands
+from devstack.services import DevStack
 from settings import DevStackSettings, load_settings
 from simulators.server import PortInUseError, free_port
 

@@ -21,8 +21,8 @@ from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHistory
 
+from devstack.run import local_advoware_settings
 from infra.codec import CodecKeyError, EncryptionCodec, data_converter, parse_keys
-from infra.devrun import local_advoware_settings
 from infra.schedules import ScheduleDef, apply_schedules
 from infra.temporal import converter_for
 from models.sync import SyncAllInput, SyncAllResult

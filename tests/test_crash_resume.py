@@ -32,9 +32,9 @@ import pytest
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
+from devstack.run import local_advoware_settings
 from infra.change_store import ChangeStore
 from infra.consumer import TopicReader
-from infra.devrun import local_advoware_settings
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput
 from settings import AdvowareSettings

@@ -24,8 +24,8 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from activities.encoding import SLOT_SYNC_SHIFT_FIELDS
+from devstack.run import local_advoware_settings
 from infra.consumer import Consumed, TopicReader
-from infra.devrun import local_advoware_settings
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput
 from settings import OutputSettings, Settings, TemuShop

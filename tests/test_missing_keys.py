@@ -24,8 +24,8 @@ from temporalio.client import Client
 
 from activities.sync import LOOKUP_CHUNK, SyncActivities
 from connectors.base import LOOKUP_ATTEMPTS, LOOKUP_BACKOFF_SECONDS
+from devstack.run import local_advoware_settings
 from infra.change_store import STORE_CHUNK, ChangeStore, Commit, Version
-from infra.devrun import local_advoware_settings
 from infra.publisher import KafkaPublisher
 from models import clock as clock_module
 from models.clock import ManualClock

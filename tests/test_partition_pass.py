@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from infra.devrun import local_advoware_settings
+from devstack.run import local_advoware_settings
 from models.sync import PartitionPassInput, RunState, SyncAllInput, SyncAllResult
 from simulators.advoware import AdvowareState, make_sim_app
 from simulators.server import ThreadedServer

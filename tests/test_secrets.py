@@ -22,8 +22,8 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from devstack.run import erp_stock_levels, local_advoware_settings, publish_desired_stock
 from infra.consumer import TopicReader
-from infra.devrun import erp_stock_levels, local_advoware_settings, publish_desired_stock
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import TemuShop, WiwSettings

@@ -38,8 +38,8 @@ from confluent_kafka import Producer
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from infra.devrun import local_advoware_settings, local_temu_shop
-from infra.devstack import DevStack
+from devstack.run import local_advoware_settings, local_temu_shop
+from devstack.services import DevStack
 from models.sync import SyncAllInput, SyncAllResult
 from simulators.advoware import make_sim_app as advoware_app
 from simulators.server import ThreadedServer
