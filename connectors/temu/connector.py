@@ -43,6 +43,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -55,6 +56,7 @@ from connectors.temu.schemas import ParentOrder, ParentOrderStatus
 from models.clock import unix as unix_now
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Lookup, Malformed, Page, Record
+from models.schedules import ScheduleDef
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -399,6 +401,18 @@ def build_temu_orders(settings: Settings) -> TemuOrdersConnector:
     )
 
 
+def temu_orders_schedules(settings: Settings) -> list[ScheduleDef]:
+    """Every ``TEMU_ORDERS_INTERVAL_MINUTES``."""
+    return [
+        ScheduleDef(
+            "synchub-temu-orders",
+            "temu-orders",
+            timedelta(minutes=settings.temu.orders_interval_minutes),
+            note="TEMU orders per shop + shipment confirmations (TEMU_ORDERS_INTERVAL_MINUTES)",
+        )
+    ]
+
+
 SPEC = ConnectorSpec(
     source="temu-orders",
     build=build_temu_orders,
@@ -406,6 +420,8 @@ SPEC = ConnectorSpec(
     description="TEMU parent orders per shop, incremental by updateTime; confirms shipments",
     steps=("confirm_shipments",),
     check_partition=check_shop,
+    simulator="simulators.temu",
+    schedules=temu_orders_schedules,
 )
 
 

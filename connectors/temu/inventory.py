@@ -10,6 +10,7 @@ clearly that they must never be called.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis.asyncio as aioredis
@@ -19,6 +20,7 @@ from connectors.base import ConnectorBase, ConnectorSpec, check_shop
 from connectors.temu.client import TemuClient, shop_clients
 from models.errors import InvalidParamsError
 from models.records import Lookup, Page
+from models.schedules import ScheduleDef
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -128,6 +130,36 @@ def build_temu_inventory(settings: Settings) -> TemuInventoryConnector:
     return TemuInventoryConnector(clients, topic=settings.temu.inventory_topic, redis=redis)
 
 
+def temu_inventory_schedules(settings: Settings) -> list[ScheduleDef]:
+    """Quick runs every ``TEMU_INVENTORY_INTERVAL_MINUTES``, a full one by cron (nightly).
+
+    The quick schedule fires half an interval off the multiples of its interval, so it does
+    not fire at the full run's time of day and hold the shops' children the full run needs.
+    """
+    every = timedelta(minutes=settings.temu.inventory_interval_minutes)
+    return [
+        ScheduleDef(
+            "synchub-temu-inventory-quick",
+            SOURCE,
+            every,
+            params={"mode": "quick"},
+            note="TEMU stock, SKUs changed in the ERP + last failures "
+            "(TEMU_INVENTORY_INTERVAL_MINUTES)",
+            offset=every / 2,
+            id_suffix="scheduled-quick",
+        ),
+        ScheduleDef(
+            "synchub-temu-inventory-full",
+            SOURCE,
+            None,
+            params={"mode": "full"},
+            note="TEMU stock, every SKU re-checked (TEMU_INVENTORY_FULL_CRON)",
+            cron=settings.temu.inventory_full_cron,
+            id_suffix="scheduled-full",
+        ),
+    ]
+
+
 SPEC = ConnectorSpec(
     source=SOURCE,
     build=build_temu_inventory,
@@ -135,6 +167,8 @@ SPEC = ConnectorSpec(
     description="TEMU stock per shop reconciled with the ERP's erp.stock topic (quick|full)",
     child_workflow=CHILD_WORKFLOW,
     check_partition=check_shop,
+    simulator="simulators.temu",
+    schedules=temu_inventory_schedules,
 )
 
 __all__ = [
