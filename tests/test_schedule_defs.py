@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel
 
-from connectors import REGISTRY, ConnectorSpec
+from connectors import REGISTRY, Connector, ConnectorSpec
 from infra.observability import source_intervals
 from infra.schedules import ScheduleDef, schedule_definitions
 from models.errors import NotConfiguredError
@@ -102,7 +102,7 @@ class _NoParams(BaseModel):
     pass
 
 
-def _demo_build(settings: Settings) -> object:
+def _demo_build(settings: Settings) -> Connector:
     raise NotConfiguredError("demo is never built here", setting="DEMO")
 
 
@@ -111,7 +111,7 @@ def test_a_new_source_is_scheduled_by_its_registry_entry_alone(
 ) -> None:
     spec = ConnectorSpec(
         source="demo",
-        build=_demo_build,  # type: ignore[arg-type]
+        build=_demo_build,
         params=_NoParams,
         schedules=lambda s: [
             ScheduleDef("synchub-demo", "demo", timedelta(seconds=s.sync.interval_seconds * 2)),
