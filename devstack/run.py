@@ -293,7 +293,11 @@ def build_stack(
         topic_partitions=settings.kafka.topic_partitions,
         ui_codec_endpoint=f"http://{dev.host}:{dev.codec_port}",
         extra_ports=[
-            *((sim.port(settings), f"the {sim.title}", sim.port_setting) for sim in hooks.values()),
+            *(
+                (sim.port(settings), f"the {sim.title}", sim.port_setting)
+                for sim in hooks.values()
+                if sim.port(settings)  # 0: a free port, picked when it starts
+            ),
             (dev.codec_port, "the codec server", "SYNCHUB_CODEC_PORT"),
         ],
     )
