@@ -88,13 +88,6 @@ class EntryPoints:
 ROOT = Path(__file__).parents[1]
 """The project folder (where ``starter.py`` is)."""
 
-DEV_WIW_TOKEN = "synchub-dev-token"
-"""Pre-issued token of the simulated WIW account (not a secret: the simulator is local)."""
-
-
-ROOT = Path(__file__).parents[1]
-"""The project folder (where ``starter.py`` is)."""
-
 CHURN_SEED = 7
 """Seed of the churn's choices: a dev run changes the same records each time."""
 
