@@ -270,8 +270,9 @@ class ConnectorSpec:
     run will use, raising ``InvalidParamsError`` that says what a partition looks like; so a
     typo is rejected before a run starts instead of failing in the worker."""
     simulator: str = ""
-    """Dotted name of the package simulating this upstream (``"simulators.wiw"``), whose
-    ``DEV`` object the dev stack and the tests use; production code never imports it."""
+    """Dotted name of the source's simulator package (``"simulators.wiw"``). Production code
+    never imports it; the dev stack and the tests resolve it with ``importlib`` (the connector
+    contract suite loads its ``contract`` module)."""
     schedules: Callable[[Settings], list[ScheduleDef]] | None = None
     """The source's default schedules from the settings (interval or cron, offset, overlap,
     workflow id suffix); ``schedules apply`` and the dev stack create or update them."""
