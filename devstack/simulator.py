@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from simulators.server import ThreadedServer
+
 if TYPE_CHECKING:
     from connectors.base import ConnectorSpec
     from settings import Settings
@@ -93,6 +95,15 @@ class DevSimulator(Protocol):
     def seed(self, settings: Settings) -> SeededSimulator:
         """Build and seed the simulator's state from the settings."""
         ...
+
+
+@dataclass
+class Simulated:
+    """One running simulator of the dev run."""
+
+    hooks: DevSimulator
+    seeded: SeededSimulator
+    server: ThreadedServer
 
 
 class SimulatorHookError(RuntimeError):

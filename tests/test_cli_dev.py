@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.run import ROOT, build_stack, dev_commands
+from devstack.banner import ROOT, dev_commands
+from devstack.run import build_stack
 from devstack.services import DevStack
 from settings import DevStackSettings, load_settings
 from simulators.server import PortInUseError, free_port

@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from connectors import REGISTRY, Connector, ConnectorSpec
-from devstack.run import Simulated, build_stack, local_settings
-from devstack.simulator import DevSimulator, SimulatorHookError, registry_simulators
+from devstack.run import build_stack, local_settings
+from devstack.simulator import DevSimulator, Simulated, SimulatorHookError, registry_simulators
 from models.errors import NotConfiguredError
 from settings import DevStackSettings, Settings, load_settings
 from simulators.server import PortInUseError, ThreadedServer, free_port
