@@ -89,11 +89,11 @@ def advoware_schedules(settings: Settings) -> list[ScheduleDef]:
 SPEC = ConnectorSpec(
     source="advoware",
     build=build_advoware,
+    schedules=advoware_schedules,
     params=AdvowareParams,
     description="Advoware calendar appointments, one partition per employee (Kürzel)",
     check_partition=lambda partition, _: kuerzel_partition(partition),
     simulator="simulators.advoware",
-    schedules=advoware_schedules,
 )
 
 __all__ = [

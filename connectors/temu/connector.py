@@ -416,12 +416,12 @@ def temu_orders_schedules(settings: Settings) -> list[ScheduleDef]:
 SPEC = ConnectorSpec(
     source="temu-orders",
     build=build_temu_orders,
+    schedules=temu_orders_schedules,
     params=TemuOrdersParams,
     description="TEMU parent orders per shop, incremental by updateTime; confirms shipments",
     steps=("confirm_shipments",),
     check_partition=check_shop,
     simulator="simulators.temu",
-    schedules=temu_orders_schedules,
 )
 
 

@@ -163,12 +163,12 @@ def temu_inventory_schedules(settings: Settings) -> list[ScheduleDef]:
 SPEC = ConnectorSpec(
     source=SOURCE,
     build=build_temu_inventory,
+    schedules=temu_inventory_schedules,
     params=TemuInventoryParams,
     description="TEMU stock per shop reconciled with the ERP's erp.stock topic (quick|full)",
     child_workflow=CHILD_WORKFLOW,
     check_partition=check_shop,
     simulator="simulators.temu",
-    schedules=temu_inventory_schedules,
 )
 
 __all__ = [

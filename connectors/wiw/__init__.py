@@ -66,11 +66,11 @@ def wiw_schedules(settings: Settings) -> list[ScheduleDef]:
 SPEC = ConnectorSpec(
     source="wiw",
     build=build_wiw,
+    schedules=wiw_schedules,
     params=WiwParams,
     description="When I Work shifts, one partition per day of the sync window",
     check_partition=lambda partition, _: iso_day(partition, "a WIW partition"),
     simulator="simulators.wiw",
-    schedules=wiw_schedules,
 )
 
 __all__ = ["SPEC", "WiwAuth", "WiwClient", "WiwConnector", "WiwParams", "build_wiw"]
