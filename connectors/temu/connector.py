@@ -43,7 +43,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -52,11 +51,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.base import ConnectorBase, ConnectorSpec, check_shop, retrying
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.errors import TemuBusinessError
+from connectors.temu.schedules import temu_orders_schedules
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
 from models.clock import unix as unix_now
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Lookup, Malformed, Page, Record
-from models.schedules import ScheduleDef
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -399,18 +398,6 @@ def build_temu_orders(settings: Settings) -> TemuOrdersConnector:
         redis=redis,
         overlap_seconds=settings.temu.orders_overlap_seconds,
     )
-
-
-def temu_orders_schedules(settings: Settings) -> list[ScheduleDef]:
-    """Every ``TEMU_ORDERS_INTERVAL_MINUTES``."""
-    return [
-        ScheduleDef(
-            "synchub-temu-orders",
-            "temu-orders",
-            timedelta(minutes=settings.temu.orders_interval_minutes),
-            note="TEMU orders per shop + shipment confirmations (TEMU_ORDERS_INTERVAL_MINUTES)",
-        )
-    ]
 
 
 SPEC = ConnectorSpec(

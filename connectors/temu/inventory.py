@@ -10,7 +10,6 @@ clearly that they must never be called.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis.asyncio as aioredis
@@ -18,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import ConnectorBase, ConnectorSpec, check_shop
 from connectors.temu.client import TemuClient, shop_clients
+from connectors.temu.schedules import temu_inventory_schedules
 from models.errors import InvalidParamsError
 from models.records import Lookup, Page
-from models.schedules import ScheduleDef
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -128,36 +127,6 @@ def build_temu_inventory(settings: Settings) -> TemuInventoryConnector:
     """
     clients, redis = shop_clients(settings)
     return TemuInventoryConnector(clients, topic=settings.temu.inventory_topic, redis=redis)
-
-
-def temu_inventory_schedules(settings: Settings) -> list[ScheduleDef]:
-    """Quick runs every ``TEMU_INVENTORY_INTERVAL_MINUTES``, a full one by cron (nightly).
-
-    The quick schedule fires half an interval off the multiples of its interval, so it does
-    not fire at the full run's time of day and hold the shops' children the full run needs.
-    """
-    every = timedelta(minutes=settings.temu.inventory_interval_minutes)
-    return [
-        ScheduleDef(
-            "synchub-temu-inventory-quick",
-            SOURCE,
-            every,
-            params={"mode": "quick"},
-            note="TEMU stock, SKUs changed in the ERP + last failures "
-            "(TEMU_INVENTORY_INTERVAL_MINUTES)",
-            offset=every / 2,
-            id_suffix="scheduled-quick",
-        ),
-        ScheduleDef(
-            "synchub-temu-inventory-full",
-            SOURCE,
-            None,
-            params={"mode": "full"},
-            note="TEMU stock, every SKU re-checked (TEMU_INVENTORY_FULL_CRON)",
-            cron=settings.temu.inventory_full_cron,
-            id_suffix="scheduled-full",
-        ),
-    ]
 
 
 SPEC = ConnectorSpec(
