@@ -31,7 +31,7 @@ from cli.run import RECONNECT_SECONDS, cmd_run, parse_params, start_sync, wait_f
 from cli.schedules import cmd_schedules
 from cli.status import cmd_signal, cmd_status
 from cli.watch import cmd_watch
-from connectors import get_spec
+from connectors import REGISTRY, get_spec
 from infra.codec import CodecKeyError
 from infra.kafka_reach import KafkaUnavailableError, UnknownTopicError
 from infra.observability import flush_traces, start_tracing, traces_path
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(same event ids; e.g. after a topic lost messages)",
     )
     for cmd in (run, resync):  # resync is a run that ignores the cache: same arguments
-        cmd.add_argument("source", help="registered source, e.g. wiw")
+        cmd.add_argument("source", help=f"registered source: {', '.join(REGISTRY)}")
         cmd.add_argument(
             "--param",
             action="append",
@@ -143,9 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "dev":
-            from infra.devrun import run_dev
+            from devstack.run import EntryPoints, run_dev
+            from worker import build_worker, configure_logging
 
-            return run_dev(settings)
+            entry = EntryPoints(
+                build_worker,
+                lambda client, local, source, params: start_sync(
+                    client, local, source, params, None, None, None
+                ),
+                configure_logging,
+            )
+            return run_dev(settings, entry)
         if args.command == "watch":
             return cmd_watch(args, settings)
         if args.command == "codec-server":

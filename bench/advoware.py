@@ -43,9 +43,8 @@ from bench.run import BenchFailure, delta, git_commit, rate, run_scenario, timed
 from bench.sim import AdvowareSimulator
 from connectors.advoware import AdvowareClient
 from connectors.advoware.schemas import TIMEZONE
+from devstack.services import DevStack
 from infra.consumer import Consumed, TopicReader
-from infra.devrun import local_advoware_settings
-from infra.devstack import DevStack
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import (
@@ -57,6 +56,7 @@ from settings import (
     WiwSettings,
 )
 from simulators.advoware import AdvowareState
+from simulators.advoware.dev import local_advoware_settings
 from worker import build_worker
 from workflows.sync_all import SyncAllWorkflow
 

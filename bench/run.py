@@ -28,8 +28,8 @@ from temporalio.worker import Worker
 from bench import measure, naive
 from bench.report import render
 from bench.sim import ROOT, SIM_TOKEN, UNTHROTTLED, Simulator
+from devstack.services import DevStack
 from infra.consumer import Consumed, TopicReader
-from infra.devstack import DevStack
 from infra.publisher import ensure_topics
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput, SyncAllResult

@@ -54,9 +54,8 @@ from bench.run import BenchFailure, git_commit, rate, run_scenario
 from bench.sim import TemuSimulator
 from connectors.temu.client import DEFAULT_HEADROOM, MAX_PAGE_SIZE
 from connectors.temu.connector import FIRST_PASS_DAYS
+from devstack.services import DevStack
 from infra.consumer import Consumed, TopicReader
-from infra.devrun import local_temu_shop
-from infra.devstack import DevStack
 from infra.temporal import connect
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import (
@@ -67,6 +66,7 @@ from settings import (
     TemporalSettings,
     TemuSettings,
 )
+from simulators.temu.dev import local_temu_shop
 from simulators.temu.state import ORDER_LIST, SHIPPING_INFO, STOCK_EDIT, STOCK_QUERY
 from worker import build_worker
 from workflows.sync_all import SyncAllWorkflow

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from bench import measure
 from bench.run import UNTHROTTLED, bench_settings
 from bench.sim import Simulator
-from infra.devstack import DevStack
+from devstack.services import DevStack
 from infra.telemetry import (
     JsonLinesSpanExporter,
     SwitchSampler,

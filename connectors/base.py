@@ -1,8 +1,10 @@
 """The contract every upstream connector fulfils; the engine knows nothing else about sources.
 
 Adding a source = a folder under ``connectors/`` with ``client.py`` (httpx + auth),
-``schemas.py`` (wire models) and ``connector.py`` (wire -> ``Record``), one line in
-``connectors/__init__.py`` and a simulator under ``simulators/``.
+``schemas.py`` (wire models), ``connector.py`` (wire -> ``Record``) and a ``SPEC`` that
+declares everything else (parameters, partitions, schedules, its simulator), a simulator
+package under ``simulators/`` with a ``DEV`` object for the dev stack, and one line in
+``connectors/__init__.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from models.errors import InvalidParamsError, RetryableError
 from models.records import Lookup, Page, Record
 
 if TYPE_CHECKING:
+    from models.schedules import ScheduleDef
     from settings import Settings
 
 
@@ -266,6 +269,13 @@ class ConnectorSpec:
     """Checks one partition an operator named (``--partition``) against the settings the
     run will use, raising ``InvalidParamsError`` that says what a partition looks like; so a
     typo is rejected before a run starts instead of failing in the worker."""
+    simulator: str = ""
+    """Dotted name of the source's simulator package (``"simulators.wiw"``). Production code
+    never imports it; the dev stack and the tests resolve it with ``importlib`` (the connector
+    contract suite loads its ``contract`` module)."""
+    schedules: Callable[[Settings], list[ScheduleDef]] | None = None
+    """The source's default schedules from the settings (interval or cron, offset, overlap,
+    workflow id suffix); ``schedules apply`` and the dev stack create or update them."""
 
     def validate_partitions(self, partitions: list[str], settings: Settings) -> list[str]:
         """Check operator-named partitions before any work starts.

@@ -1,14 +1,11 @@
 """Temporal Schedules instead of cron: one per source, overlap policy SKIP.
 
 SKIP is what ``max_instances=1, coalesce=True`` meant under APScheduler: a run that is due
-while the previous one still runs is dropped, not queued.
+while the previous one still runs is dropped, not queued. Each source declares its schedules in
+its registry entry (``ConnectorSpec.schedules``); this module only turns them into Temporal's.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
 
 from temporalio.client import (
     Client,
@@ -24,89 +21,29 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from connectors import REGISTRY
+from models.schedules import ScheduleDef
 from models.sync import RunState, SyncAllInput
 from settings import Settings
 from workflows.options import SOURCE_ATTR, STATE_ATTR
 from workflows.sync_all import SyncAllWorkflow
 
-
-@dataclass(frozen=True)
-class ScheduleDef:
-    """One schedule synchub manages."""
-
-    schedule_id: str
-    source: str
-    every: timedelta | None
-    """Interval; ``None`` when ``cron`` says when."""
-    params: dict[str, Any] = field(default_factory=dict)
-    note: str = ""
-    cron: str | None = None
-    """Cron expression (UTC), for runs at a time of day (the nightly full inventory)."""
-    offset: timedelta = timedelta(0)
-    """Shift of the interval's firing times (intervals fire at multiples of ``every`` since
-    the epoch): keeps a frequent schedule off the times a cron schedule of the same source
-    fires, whose children it would otherwise hold (they would be skipped)."""
-    id_suffix: str = "scheduled"
-    """Workflow id of its runs: ``syncall/<source>/<id_suffix>-<time>``; sources with two
-    schedules need two suffixes."""
+__all__ = ["ScheduleDef", "apply_schedules", "schedule_definitions"]
 
 
 def schedule_definitions(settings: Settings, sources: list[str]) -> list[ScheduleDef]:
-    """The schedules of the configured sources."""
-    defs: list[ScheduleDef] = []
-    if "wiw" in sources:
-        defs.append(
-            ScheduleDef(
-                "synchub-wiw",
-                "wiw",
-                timedelta(seconds=settings.sync.interval_seconds),
-                note="When I Work shifts (SYNC_SLEEP_PERIOD_SECONDS)",
-            )
-        )
-    if "advoware" in sources:
-        defs.append(
-            ScheduleDef(
-                "synchub-advoware",
-                "advoware",
-                timedelta(minutes=settings.advoware.interval_minutes),
-                note="Advoware calendars, one child per employee (ADVOWARE_SYNC_INTERVAL_MINUTES)",
-            )
-        )
-    if "temu-orders" in sources:
-        defs.append(
-            ScheduleDef(
-                "synchub-temu-orders",
-                "temu-orders",
-                timedelta(minutes=settings.temu.orders_interval_minutes),
-                note="TEMU orders per shop + shipment confirmations (TEMU_ORDERS_INTERVAL_MINUTES)",
-            )
-        )
-    if "temu-inventory" in sources:
-        every = timedelta(minutes=settings.temu.inventory_interval_minutes)
-        defs.append(
-            ScheduleDef(
-                "synchub-temu-inventory-quick",
-                "temu-inventory",
-                every,
-                params={"mode": "quick"},
-                note="TEMU stock, SKUs changed in the ERP + last failures "
-                "(TEMU_INVENTORY_INTERVAL_MINUTES)",
-                offset=every / 2,
-                id_suffix="scheduled-quick",
-            )
-        )
-        defs.append(
-            ScheduleDef(
-                "synchub-temu-inventory-full",
-                "temu-inventory",
-                None,
-                params={"mode": "full"},
-                note="TEMU stock, every SKU re-checked (TEMU_INVENTORY_FULL_CRON)",
-                cron=settings.temu.inventory_full_cron,
-                id_suffix="scheduled-full",
-            )
-        )
-    return defs
+    """The default schedules of ``sources``, as their registry entries declare them.
+
+    In registry order, whatever the order of ``sources``, so ``schedules apply`` lists them
+    the same way every time.
+    """
+    wanted = set(sources)
+    return [
+        d
+        for source, spec in REGISTRY.items()
+        if source in wanted and spec.schedules is not None
+        for d in spec.schedules(settings)
+    ]
 
 
 def _spec(d: ScheduleDef) -> ScheduleSpec:
@@ -134,7 +71,7 @@ def _schedule(d: ScheduleDef, settings: Settings) -> Schedule:
             ),
         ),
         spec=_spec(d),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy[d.overlap.upper()]),
     )
 
 

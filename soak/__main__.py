@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from infra.devstack import DevStack
+from devstack.services import DevStack
 from soak.harness import START, Services, Soak, SoakResult, soak_source
 from soak.plan import Profile
 from soak.plans import PLANS, PROFILES

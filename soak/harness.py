@@ -38,8 +38,8 @@ import redis
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from devstack.services import DevStack
 from infra.consumer import TopicReader
-from infra.devstack import DevStack
 from infra.publisher import ensure_topics
 from models import clock
 from models.sync import RunState, SyncAllResult

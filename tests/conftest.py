@@ -18,7 +18,7 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from infra.devstack import DevStack
+from devstack.services import DevStack
 from settings import Settings
 from tests.helpers import make_settings
 

@@ -18,9 +18,9 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from connectors.advoware import AdvowareClient, AdvowareConnector
-from infra.devrun import local_advoware_settings
 from models.records import Page
 from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

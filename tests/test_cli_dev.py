@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.devrun import ROOT, build_stack, dev_commands
-from infra.devstack import DevStack
+from devstack.banner import ROOT, dev_commands
+from devstack.run import build_stack
+from devstack.services import DevStack
 from settings import DevStackSettings, load_settings
 from simulators.server import PortInUseError, free_port
 

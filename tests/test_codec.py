@@ -22,12 +22,12 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHistory
 
 from infra.codec import CodecKeyError, EncryptionCodec, data_converter, parse_keys
-from infra.devrun import local_advoware_settings
 from infra.schedules import ScheduleDef, apply_schedules
 from infra.temporal import converter_for
 from models.sync import SyncAllInput, SyncAllResult
 from settings import Settings, SettingsError, TemporalSettings, load_settings
 from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from tests.helpers import Engine, make_settings, read, running_engine
 from workflows.options import partition_workflow_id

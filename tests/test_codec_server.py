@@ -19,9 +19,9 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.common.v1 import Payload, Payloads
 
+from devstack.services import TEMPORAL, DevStack
 from infra.codec import EncryptionCodec
 from infra.codec_server import make_codec_app, run_codec_server
-from infra.devstack import TEMPORAL, DevStack
 from settings import SettingsError, TemporalSettings
 from simulators.server import ThreadedServer, free_port
 

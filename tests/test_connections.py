@@ -28,9 +28,9 @@ from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from devstack.services import valkey_binary
 from infra.change_store import ChangeStore
 from infra.connections import kafka_security, redis_client, temporal_tls
-from infra.devstack import valkey_binary
 from settings import (
     KafkaSettings,
     RedisSettings,

@@ -34,11 +34,11 @@ from temporalio.client import Client
 
 from infra.change_store import ChangeStore
 from infra.consumer import TopicReader
-from infra.devrun import local_advoware_settings
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput
 from settings import AdvowareSettings
 from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from tests.helpers import make_settings
 from workflows.sync_all import SyncAllWorkflow

@@ -28,7 +28,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from infra.devstack import (
+from devstack.services import (
     REDIS,
     DevStack,
     ServiceError,

@@ -25,13 +25,13 @@ from temporalio.client import Client
 
 from activities.encoding import SLOT_SYNC_SHIFT_FIELDS
 from infra.consumer import Consumed, TopicReader
-from infra.devrun import local_advoware_settings
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput
 from settings import OutputSettings, Settings, TemuShop
 from simulators import advoware as advoware_sim
 from simulators import temu as temu_sim
 from simulators import wiw as wiw_sim
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from tests.helpers import SIM_TOKEN, Engine, make_settings, read, running_engine
 from tests.json_schemas import problems

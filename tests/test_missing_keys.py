@@ -25,7 +25,6 @@ from temporalio.client import Client
 from activities.sync import LOOKUP_CHUNK, SyncActivities
 from connectors.base import LOOKUP_ATTEMPTS, LOOKUP_BACKOFF_SECONDS
 from infra.change_store import STORE_CHUNK, ChangeStore, Commit, Version
-from infra.devrun import local_advoware_settings
 from infra.publisher import KafkaPublisher
 from models import clock as clock_module
 from models.clock import ManualClock
@@ -33,6 +32,7 @@ from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPageInput
 from simulators.advoware import AdvowareState
 from simulators.advoware import make_sim_app as make_advoware_app
 from simulators.advoware.app import TERMIN
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState
 from simulators.wiw import make_sim_app as make_wiw_app

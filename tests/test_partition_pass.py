@@ -20,9 +20,9 @@ import redis.asyncio as aioredis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from infra.devrun import local_advoware_settings
 from models.sync import PartitionPassInput, RunState, SyncAllInput, SyncAllResult
 from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from tests.helpers import Engine, envelope, make_settings, read, running_engine
 from workflows.options import partition_workflow_id

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from devstack.services import KAFKA, DevStack
 from infra.consumer import TopicReader
-from infra.devstack import KAFKA, DevStack
 from infra.publisher import KafkaPublisher, OutMessage, ensure_topics
 from models.errors import RetryableError
 

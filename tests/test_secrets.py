@@ -23,14 +23,15 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from infra.consumer import TopicReader
-from infra.devrun import erp_stock_levels, local_advoware_settings, publish_desired_stock
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import TemuShop, WiwSettings
 from simulators import advoware as advoware_sim
 from simulators import temu as temu_sim
 from simulators import wiw as wiw_sim
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
+from simulators.temu.dev import erp_stock_levels, publish_desired_stock
 from tests.helpers import days, make_settings, running_engine
 from workflows.sync_all import SyncAllWorkflow
 

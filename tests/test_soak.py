@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from devstack.services import DevStack
 from infra.consumer import Consumed
-from infra.devstack import DevStack
 from soak.harness import START, Soak, SoakResult
 from soak.invariants import LOOKUPS, Ledger, lookups_beyond_changes
 from soak.plan import Truth

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from infra.devstack import TEMPORAL, DevStack
+from devstack.services import TEMPORAL, DevStack
 from infra.temporal import DATA_CONVERTER
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app

@@ -20,8 +20,8 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
+from devstack.services import KAFKA, DevStack
 from infra.consumer import TopicReader
-from infra.devstack import KAFKA, DevStack
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app

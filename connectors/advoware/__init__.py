@@ -8,6 +8,7 @@ only ``CALENDAR_SYNC_DEBUG_KUERZEL``), and for each one fetches the appointments
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,7 @@ from connectors.advoware.client import AdvowareAuth, AdvowareClient, sign
 from connectors.advoware.connector import AdvowareConnector, kuerzel_partition
 from connectors.base import ConnectorSpec
 from models.errors import NotConfiguredError
+from models.schedules import ScheduleDef
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -72,12 +74,26 @@ def build_advoware(settings: Settings) -> AdvowareConnector:
     )
 
 
+def advoware_schedules(settings: Settings) -> list[ScheduleDef]:
+    """Every ``ADVOWARE_SYNC_INTERVAL_MINUTES``."""
+    return [
+        ScheduleDef(
+            "synchub-advoware",
+            "advoware",
+            timedelta(minutes=settings.advoware.interval_minutes),
+            note="Advoware calendars, one child per employee (ADVOWARE_SYNC_INTERVAL_MINUTES)",
+        )
+    ]
+
+
 SPEC = ConnectorSpec(
     source="advoware",
     build=build_advoware,
+    schedules=advoware_schedules,
     params=AdvowareParams,
     description="Advoware calendar appointments, one partition per employee (Kürzel)",
     check_partition=lambda partition, _: kuerzel_partition(partition),
+    simulator="simulators.advoware",
 )
 
 __all__ = [

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.base import ConnectorBase, ConnectorSpec, check_shop, retrying
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.errors import TemuBusinessError
+from connectors.temu.schedules import temu_orders_schedules
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
 from models import activity_names
 from models.clock import unix as unix_now
@@ -403,10 +404,12 @@ def build_temu_orders(settings: Settings) -> TemuOrdersConnector:
 SPEC = ConnectorSpec(
     source="temu-orders",
     build=build_temu_orders,
+    schedules=temu_orders_schedules,
     params=TemuOrdersParams,
     description="TEMU parent orders per shop, incremental by updateTime; confirms shipments",
     steps=(activity_names.CONFIRM_SHIPMENTS,),
     check_partition=check_shop,
+    simulator="simulators.temu",
 )
 
 

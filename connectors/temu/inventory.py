@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import ConnectorBase, ConnectorSpec, check_shop
 from connectors.temu.client import TemuClient, shop_clients
+from connectors.temu.schedules import temu_inventory_schedules
 from models.errors import InvalidParamsError
 from models.records import Lookup, Page
 
@@ -131,10 +132,12 @@ def build_temu_inventory(settings: Settings) -> TemuInventoryConnector:
 SPEC = ConnectorSpec(
     source=SOURCE,
     build=build_temu_inventory,
+    schedules=temu_inventory_schedules,
     params=TemuInventoryParams,
     description="TEMU stock per shop reconciled with the ERP's erp.stock topic (quick|full)",
     child_workflow=CHILD_WORKFLOW,
     check_partition=check_shop,
+    simulator="simulators.temu",
 )
 
 __all__ = [

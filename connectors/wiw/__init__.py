@@ -6,6 +6,7 @@ today + SYNC_DAYS_AHEAD]`` and publishes changed shifts to ``KAFKA_TOPIC_NAME``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,7 @@ from connectors.base import ConnectorSpec, iso_day
 from connectors.wiw.client import WiwAuth, WiwClient
 from connectors.wiw.connector import WiwConnector
 from models.errors import NotConfiguredError
+from models.schedules import ScheduleDef
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -51,12 +53,24 @@ def build_wiw(settings: Settings) -> WiwConnector:
     )
 
 
+def wiw_schedules(settings: Settings) -> list[ScheduleDef]:
+    """Every ``SYNC_SLEEP_PERIOD_SECONDS``, as slot_sync's loop slept between runs."""
+    every = timedelta(seconds=settings.sync.interval_seconds)
+    return [
+        ScheduleDef(
+            "synchub-wiw", "wiw", every, note="When I Work shifts (SYNC_SLEEP_PERIOD_SECONDS)"
+        )
+    ]
+
+
 SPEC = ConnectorSpec(
     source="wiw",
     build=build_wiw,
+    schedules=wiw_schedules,
     params=WiwParams,
     description="When I Work shifts, one partition per day of the sync window",
     check_partition=lambda partition, _: iso_day(partition, "a WIW partition"),
+    simulator="simulators.wiw",
 )
 
 __all__ = ["SPEC", "WiwAuth", "WiwClient", "WiwConnector", "WiwParams", "build_wiw"]

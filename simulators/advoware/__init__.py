@@ -17,6 +17,7 @@ Typical use::
 """
 
 from simulators.advoware.app import create_app, make_sim_app
+from simulators.advoware.dev import DEV
 from simulators.advoware.state import (
     DEFAULT_API_KEY,
     FIRST_FRNR,
@@ -27,6 +28,7 @@ from simulators.advoware.state import (
 
 __all__ = [
     "DEFAULT_API_KEY",
+    "DEV",
     "FIRST_FRNR",
     "AdvowareState",
     "create_app",

@@ -18,6 +18,7 @@ Typical use::
 """
 
 from simulators.temu.app import create_app, make_sim_app
+from simulators.temu.dev import DEV
 from simulators.temu.state import (
     API_TYPES,
     SIM_ACCESS_TOKEN,
@@ -30,6 +31,7 @@ from simulators.temu.state import (
 
 __all__ = [
     "API_TYPES",
+    "DEV",
     "SIM_ACCESS_TOKEN",
     "SIM_APP_KEY",
     "SIM_APP_SECRET",

@@ -15,10 +15,12 @@ Typical use::
 """
 
 from simulators.wiw.app import create_app, make_sim_app
+from simulators.wiw.dev import DEV
 from simulators.wiw.state import DATE_FIELDS, FIRST_ID, WiwState, parse_when, rfc1123
 
 __all__ = [
     "DATE_FIELDS",
+    "DEV",
     "FIRST_ID",
     "WiwState",
     "create_app",

@@ -43,8 +43,8 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from devstack.services import KAFKA, REDIS, TEMPORAL, DevStack
 from infra.consumer import Consumed, TopicReader
-from infra.devstack import KAFKA, REDIS, TEMPORAL, DevStack
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from simulators.server import ThreadedServer

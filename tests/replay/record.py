@@ -38,12 +38,13 @@ from confluent_kafka import Producer
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from infra.devrun import local_advoware_settings, local_temu_shop
-from infra.devstack import DevStack
+from devstack.services import DevStack
 from models.sync import SyncAllInput, SyncAllResult
 from simulators.advoware import make_sim_app as advoware_app
+from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from simulators.temu import make_sim_app as temu_app
+from simulators.temu.dev import local_temu_shop
 from tests.helpers import make_settings, running_engine
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow

