@@ -266,6 +266,10 @@ class ConnectorSpec:
     """Checks one partition an operator named (``--partition``) against the settings the
     run will use, raising ``InvalidParamsError`` that says what a partition looks like; so a
     typo is rejected before a run starts instead of failing in the worker."""
+    simulator: str = ""
+    """Dotted name of the source's simulator package (``"simulators.wiw"``). Production code
+    never imports it; the dev stack and the tests resolve it with ``importlib`` (the connector
+    contract suite loads its ``contract`` module)."""
 
     def validate_partitions(self, partitions: list[str], settings: Settings) -> list[str]:
         """Check operator-named partitions before any work starts.

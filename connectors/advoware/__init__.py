@@ -78,6 +78,7 @@ SPEC = ConnectorSpec(
     params=AdvowareParams,
     description="Advoware calendar appointments, one partition per employee (Kürzel)",
     check_partition=lambda partition, _: kuerzel_partition(partition),
+    simulator="simulators.advoware",
 )
 
 __all__ = [

@@ -406,6 +406,7 @@ SPEC = ConnectorSpec(
     description="TEMU parent orders per shop, incremental by updateTime; confirms shipments",
     steps=("confirm_shipments",),
     check_partition=check_shop,
+    simulator="simulators.temu",
 )
 
 

@@ -135,6 +135,7 @@ SPEC = ConnectorSpec(
     description="TEMU stock per shop reconciled with the ERP's erp.stock topic (quick|full)",
     child_workflow=CHILD_WORKFLOW,
     check_partition=check_shop,
+    simulator="simulators.temu",
 )
 
 __all__ = [

@@ -57,6 +57,7 @@ SPEC = ConnectorSpec(
     params=WiwParams,
     description="When I Work shifts, one partition per day of the sync window",
     check_partition=lambda partition, _: iso_day(partition, "a WIW partition"),
+    simulator="simulators.wiw",
 )
 
 __all__ = ["SPEC", "WiwAuth", "WiwClient", "WiwConnector", "WiwParams", "build_wiw"]
