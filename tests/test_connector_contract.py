@@ -1,0 +1,312 @@
+"""One contract for every registered connector, run against its simulator over real HTTP.
+
+Each entry of ``connectors.REGISTRY`` is checked the same way: it lists partitions its own
+spec accepts, pages every partition to the end without looping, gives the same raw digests
+for unchanged data (and skips an unchanged page by its digest), answers "does not exist" for
+a missing key, dead-letters a malformed record once with the field named (through the engine:
+the session's Temporal, Kafka and Redis), fails on refused credentials without retrying and
+names the setting to fix, waits out rate-limit answers and then succeeds, and never puts a
+secret into an error text.
+
+The module names no source. A spec's ``simulator`` package provides a
+``simulators.contract.ContractSimulator`` in its ``contract`` module; a check a connector
+cannot take part in is skipped by capability (no pages, no point lookups, no stable pages),
+never by name. A new connector gets the suite by setting ``simulator`` and writing that module.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import translate_errors
+from connectors import REGISTRY, Connector, ConnectorSpec
+from models.errors import PermanentError
+from models.records import Page
+from models.sync import RunState, SyncAllInput, SyncAllResult
+from settings import Settings
+from simulators.contract import ContractSimulator, contract_simulator
+from tests.helpers import Engine, envelope, read, running_engine
+from workflows.sync_all import SyncAllWorkflow
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+REDIS_DB = 8
+N = 6
+"""Records seeded per check: a few per partition, enough for several pages where pages are
+a few days."""
+MAX_PAGES = 100
+"""Pages per partition after which paging counts as a loop."""
+PAGED_CHILD = "SyncPartitionWorkflow"
+
+
+def has_pages(spec: ConnectorSpec) -> bool:
+    """The source's partitions are pages of records (the generic partition workflow)."""
+    return spec.child_workflow == PAGED_CHILD
+
+
+def has_lookups(spec: ConnectorSpec, connector: Connector) -> bool:
+    """The engine looks up keys missing from a pass (not for incremental connectors)."""
+    return has_pages(spec) and not connector.incremental
+
+
+# -- fixtures: one simulator and one engine per registered connector -----------------------
+
+
+@pytest.fixture(scope="module", params=sorted(REGISTRY), ids=str)
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[ConnectorSpec, ContractSimulator]]:
+    """The spec and its simulator, serving on a free port for this connector's checks."""
+    spec = REGISTRY[request.param]
+    sim = contract_simulator(spec)
+    sim.start()
+    try:
+        yield spec, sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture(scope="module")
+def spec(served: tuple[ConnectorSpec, ContractSimulator]) -> ConnectorSpec:
+    return served[0]
+
+
+@pytest.fixture(scope="module")
+def sim(served: tuple[ConnectorSpec, ContractSimulator]) -> ContractSimulator:
+    return served[1]
+
+
+@pytest.fixture(scope="module")
+def settings(sim: ContractSimulator, settings_for: Callable[..., Settings]) -> Settings:
+    return sim.configure(settings_for(redis_db=REDIS_DB))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def engine(temporal_client: Client, settings: Settings) -> AsyncIterator[Engine]:
+    async with running_engine(temporal_client, settings) as eng:
+        yield eng
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def fresh(sim: ContractSimulator, settings: Settings) -> AsyncIterator[None]:
+    """Every check starts from an empty, healthy simulator and an empty change store."""
+    sim.reset()
+    r = aioredis.Redis.from_url(settings.redis.url)
+    await r.flushdb()
+    await r.aclose()
+    yield
+    sim.reset()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def connector(spec: ConnectorSpec, settings: Settings) -> AsyncIterator[Connector]:
+    built = spec.build(settings)
+    try:
+        yield built
+    finally:
+        await built.aclose()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+async def read_partition(
+    connector: Connector, partition: str, params: dict[str, Any]
+) -> list[Page]:
+    """Every page of ``partition``, following cursors to the end; fails on a loop."""
+    pages: list[Page] = []
+    cursors: set[str] = set()
+    cursor: str | None = None
+    while True:
+        page = await connector.fetch_page(partition, cursor, params)
+        pages.append(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+        assert cursor not in cursors, f"{partition}: cursor {cursor!r} came back: a paging loop"
+        assert len(pages) < MAX_PAGES, f"{partition}: still paging after {MAX_PAGES} pages"
+        cursors.add(cursor)
+
+
+async def read_all(connector: Connector, params: dict[str, Any]) -> dict[str, list[Page]]:
+    return {
+        p: await read_partition(connector, p, params)
+        for p in await connector.list_partitions(params)
+    }
+
+
+async def sync(engine: Engine, spec: ConnectorSpec, params: dict[str, Any]) -> SyncAllResult:
+    result: SyncAllResult = await engine.client.execute_workflow(
+        SyncAllWorkflow.run,
+        SyncAllInput(source=spec.source, params=params),
+        id=f"syncall/{spec.source}/contract-{uuid.uuid4().hex[:8]}",
+        task_queue=engine.settings.temporal.task_queue,
+    )
+    return result
+
+
+def error_texts(exc: BaseException) -> str:
+    """Everything an operator could see of ``exc``: message, repr, causes, traceback."""
+    return "".join(traceback.format_exception(exc)) + repr(exc)
+
+
+def require_pages(spec: ConnectorSpec) -> None:
+    if not has_pages(spec):
+        pytest.skip(f"{spec.source} has no pages: its partitions run {spec.child_workflow}")
+
+
+# -- the contract ------------------------------------------------------------------------------
+
+
+async def test_lists_partitions_its_spec_accepts(
+    spec: ConnectorSpec, sim: ContractSimulator, settings: Settings, connector: Connector
+) -> None:
+    sim.seed(N)
+    params = spec.validate_params(sim.params())
+    partitions = await connector.list_partitions(params)
+    assert partitions, "no partitions listed"
+    assert len(set(partitions)) == len(partitions), f"partitions repeat: {partitions}"
+    assert all(isinstance(p, str) and p.strip() for p in partitions)
+    assert spec.validate_partitions(partitions, settings) == partitions
+    assert await connector.list_partitions(params) == partitions  # same data, same order
+
+
+async def test_pages_every_partition_to_the_end(
+    spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
+) -> None:
+    require_pages(spec)
+    keys = sim.seed(N)
+    pages = await read_all(connector, sim.params())
+    read_keys = [r.key for ps in pages.values() for p in ps for r in p.records]
+    assert sorted(set(read_keys)) == sorted(keys)
+    assert not [m for ps in pages.values() for p in ps for m in p.malformed]
+    if connector.incremental:  # a pass that read everything says where the next one starts
+        assert all(ps[-1].checkpoint for ps in pages.values()), pages
+
+
+async def test_raw_digests_are_stable_and_skip_unchanged_pages(
+    spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
+) -> None:
+    require_pages(spec)
+    sim.seed(N)
+    params = sim.params()
+    first = await read_all(connector, params)
+    stable = [(p, i, page) for p, ps in first.items() for i, page in enumerate(ps) if page.stable]
+    if not stable:
+        pytest.skip(f"{spec.source} has no stable pages (it reads incrementally)")
+    second = await read_all(connector, params)
+    digests = {p: [(page.raw_digest, page.next_cursor) for page in ps] for p, ps in first.items()}
+    assert {p: [(g.raw_digest, g.next_cursor) for g in ps] for p, ps in second.items()} == digests
+    assert all(page.raw_digest for _, _, page in stable), "a stable page without a digest"
+    for partition, index, page in stable:
+        cursor = None if index == 0 else first[partition][index - 1].next_cursor
+        again = await connector.fetch_page(partition, cursor, params, page.raw_digest)
+        assert again.unchanged and not again.records, (partition, index)
+        assert again.raw_digest == page.raw_digest and again.next_cursor == page.next_cursor
+
+
+async def test_a_missing_key_does_not_exist(
+    spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
+) -> None:
+    if not has_lookups(spec, connector):
+        pytest.skip(f"{spec.source} makes no point lookups")
+    present = sim.seed(N)[0]
+    missing = sim.missing_key()
+    params = sim.params()
+    partition = (await connector.list_partitions(params))[0]
+    found = {x.key: x for x in await connector.lookup(partition, [missing, present], params)}
+    assert found[missing].record is None  # the upstream says: no such record
+    record = found[present].record  # and a record that exists is found
+    assert record is not None and record.key == present
+
+
+async def test_a_malformed_record_is_dead_lettered_once_with_the_reason(
+    spec: ConnectorSpec, sim: ContractSimulator, engine: Engine
+) -> None:
+    require_pages(spec)
+    await read(engine.deadletter, idle=0.3)  # nothing left over from another check
+    bad, *good = sim.seed(N)
+    field = sim.malform(bad)
+    first = await sync(engine, spec, sim.params())
+    assert first.state == RunState.COMPLETED, first
+    assert (first.records.dead_lettered, first.records.upserted) == (1, len(good)), first
+    second = await sync(engine, spec, sim.params())  # the same bad record, read again
+    assert second.state == RunState.COMPLETED and second.records.dead_lettered == 0, second
+    dead = [m for m in await read(engine.deadletter, idle=0.5) if m.key == bad]
+    assert len(dead) == 1, dead
+    body = envelope(dead[0])
+    assert body["source"] == spec.source and body["key"] == bad
+    assert field in body["reason"], body["reason"]
+
+
+async def test_a_refused_login_is_not_retried_and_names_the_setting(
+    spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
+) -> None:
+    require_pages(spec)
+    sim.seed(N)
+    sim.reject_credentials()
+    params = sim.params()
+    with pytest.raises(PermanentError) as refused:
+        partition = (await connector.list_partitions(params))[0]
+        await connector.fetch_page(partition, None, params)
+    assert sim.auth_setting in str(refused.value), str(refused.value)
+
+    @translate_errors
+    async def activity() -> None:  # what every activity does with it
+        raise refused.value
+
+    with pytest.raises(ApplicationError) as failure:
+        await activity()
+    assert failure.value.non_retryable, failure.value
+
+
+async def test_rate_limit_answers_are_waited_out(
+    spec: ConnectorSpec, sim: ContractSimulator, engine: Engine
+) -> None:
+    require_pages(spec)
+    keys = sim.seed(N)
+    sim.throttle(2)
+    result = await sync(engine, spec, sim.params())
+    assert result.state == RunState.COMPLETED and not result.failed, result
+    assert result.records.upserted == len(keys), result
+    assert sim.throttled() == 2  # both were answered, and waited out
+
+
+async def test_no_secret_in_any_error_text(
+    spec: ConnectorSpec,
+    sim: ContractSimulator,
+    engine: Engine,
+    connector: Connector,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Refused credentials: the connector's error, the run's failure and every log line."""
+    require_pages(spec)
+    assert sim.secrets, "the simulator configures no secret to look for"
+    caplog.set_level(logging.DEBUG)
+    sim.seed(N)
+    sim.reject_credentials()
+    texts: list[str] = []
+    params = sim.params()
+    try:
+        partition = (await connector.list_partitions(params))[0]
+        await connector.fetch_page(partition, None, params)
+    except Exception as exc:
+        texts.append(error_texts(exc))
+    try:
+        result = await sync(engine, spec, params)
+        assert result.state != RunState.COMPLETED or result.failed, result
+        texts.append(result.model_dump_json())
+    except WorkflowFailureError as exc:
+        texts.append(error_texts(exc))
+    assert len(texts) == 2 and all(sim.auth_setting in t for t in texts), texts  # real errors
+    texts.append(caplog.text)
+    leaked = [s for s in sim.secrets for t in texts if s in t]
+    assert not leaked, f"secrets in error texts: {len(leaked)}"
