@@ -5,7 +5,7 @@ listing, paging to the end, stable raw digests, a missing key looked up, a malfo
 dead-lettered once, an auth failure that is not retried and names the setting, a rate-limit
 answer that is retried, no secret in any error text. The suite knows no source: it finds a
 spec's simulator package through ``ConnectorSpec.simulator``, imports its ``contract``
-module and calls ``contract_simulator(source)``, which returns a ``ContractSimulator``.
+module and calls its ``contract_simulator(source)``, which returns a ``ContractSimulator``.
 A new source gets the suite by setting ``simulator`` and writing that module.
 """
 
@@ -82,7 +82,7 @@ class ContractSimulator(Protocol):
         ...
 
 
-def contract_simulator(spec: ConnectorSpec) -> ContractSimulator:
+def simulator_for(spec: ConnectorSpec) -> ContractSimulator:
     """The contract simulator of ``spec``'s simulator package (not started).
 
     Raises:

@@ -34,7 +34,7 @@ from models.errors import PermanentError
 from models.records import Page
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import Settings
-from simulators.contract import ContractSimulator, contract_simulator
+from simulators.contract import ContractSimulator, simulator_for
 from tests.helpers import Engine, envelope, read, running_engine
 from workflows.sync_all import SyncAllWorkflow
 
@@ -66,7 +66,7 @@ def has_lookups(spec: ConnectorSpec, connector: Connector) -> bool:
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[ConnectorSpec, ContractSimulator]]:
     """The spec and its simulator, serving on a free port for this connector's checks."""
     spec = REGISTRY[request.param]
-    sim = contract_simulator(spec)
+    sim = simulator_for(spec)
     sim.start()
     try:
         yield spec, sim
