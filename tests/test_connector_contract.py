@@ -16,6 +16,7 @@ never by name. A new connector gets the suite by setting ``simulator`` and writi
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 import uuid
@@ -143,14 +144,37 @@ async def read_all(connector: Connector, params: dict[str, Any]) -> dict[str, li
     }
 
 
-async def sync(engine: Engine, spec: ConnectorSpec, params: dict[str, Any]) -> SyncAllResult:
+async def sync(
+    engine: Engine, spec: ConnectorSpec, params: dict[str, Any], workflow_id: str | None = None
+) -> SyncAllResult:
     result: SyncAllResult = await engine.client.execute_workflow(
         SyncAllWorkflow.run,
         SyncAllInput(source=spec.source, params=params),
-        id=f"syncall/{spec.source}/contract-{uuid.uuid4().hex[:8]}",
+        id=workflow_id or f"syncall/{spec.source}/contract-{uuid.uuid4().hex[:8]}",
         task_queue=engine.settings.temporal.task_queue,
     )
     return result
+
+
+async def activity_attempts(client: Client, workflow_id: str) -> list[int]:
+    """The attempt of every activity the workflow and its children ran to its end.
+
+    Local activities (the first partition pass) leave a marker whose data holds theirs.
+    """
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    attempts: list[int] = []
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):  # a local activity
+            marker = event.marker_recorded_event_attributes
+            if "data" in marker.details:
+                data = json.loads(marker.details["data"].payloads[0].data)
+                attempts.append(int(data.get("attempt", 0)))
+        if event.HasField("activity_task_started_event_attributes"):
+            attempts.append(event.activity_task_started_event_attributes.attempt)
+        if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
+            child = event.start_child_workflow_execution_initiated_event_attributes.workflow_id
+            attempts += await activity_attempts(client, child)
+    return attempts
 
 
 def error_texts(exc: BaseException) -> str:
@@ -280,14 +304,15 @@ async def test_rate_limit_answers_are_waited_out(
     assert sim.throttled() == 2  # both were answered, and waited out
 
 
-async def test_no_secret_in_any_error_text(
+async def test_refused_credentials_end_the_run_at_once_and_leak_no_secret(
     spec: ConnectorSpec,
     sim: ContractSimulator,
     engine: Engine,
     connector: Connector,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Refused credentials: the connector's error, the run's failure and every log line."""
+    """No activity is tried twice; the connector's error, the run's failure and every log
+    line name the setting to fix and hold none of the configured secrets."""
     require_pages(spec)
     assert sim.secrets, "the simulator configures no secret to look for"
     caplog.set_level(logging.DEBUG)
@@ -300,13 +325,16 @@ async def test_no_secret_in_any_error_text(
         await connector.fetch_page(partition, None, params)
     except Exception as exc:
         texts.append(error_texts(exc))
+    workflow_id = f"syncall/{spec.source}/contract-refused-{uuid.uuid4().hex[:8]}"
     try:
-        result = await sync(engine, spec, params)
+        result = await sync(engine, spec, params, workflow_id)
         assert result.state != RunState.COMPLETED or result.failed, result
         texts.append(result.model_dump_json())
     except WorkflowFailureError as exc:
         texts.append(error_texts(exc))
     assert len(texts) == 2 and all(sim.auth_setting in t for t in texts), texts  # real errors
+    attempts = await activity_attempts(engine.client, workflow_id)
+    assert attempts and set(attempts) == {1}, attempts  # refused once, never retried
     texts.append(caplog.text)
     leaked = [s for s in sim.secrets for t in texts if s in t]
     assert not leaked, f"secrets in error texts: {len(leaked)}"
