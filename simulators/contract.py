@@ -58,6 +58,10 @@ class ContractSimulator(Protocol):
         """Add ``n`` well-formed records in the partitions of ``params``; their keys."""
         ...
 
+    def change(self, key: str) -> None:
+        """Edit the record ``key`` upstream (new content, new change marker)."""
+        ...
+
     def malform(self, key: str) -> str:
         """Serve the record ``key`` unreadably from now on; the wire field the reason names."""
         ...

@@ -210,17 +210,17 @@ async def test_pages_every_partition_to_the_end(
     keys = sim.seed(N)
     pages = await read_all(connector, sim.params())
     read_keys = [r.key for ps in pages.values() for p in ps for r in p.records]
-    assert sorted(set(read_keys)) == sorted(keys)
+    assert sorted(read_keys) == sorted(keys)  # each record once: in one page of one partition
     assert not [m for ps in pages.values() for p in ps for m in p.malformed]
     if connector.incremental:  # a pass that read everything says where the next one starts
         assert all(ps[-1].checkpoint for ps in pages.values()), pages
 
 
-async def test_raw_digests_are_stable_and_skip_unchanged_pages(
+async def test_raw_digests_are_stable_skip_unchanged_pages_and_see_changes(
     spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
 ) -> None:
     require_pages(spec)
-    sim.seed(N)
+    changed, *_ = sim.seed(N)
     params = sim.params()
     first = await read_all(connector, params)
     stable = [(p, i, page) for p, ps in first.items() for i, page in enumerate(ps) if page.stable]
@@ -235,6 +235,20 @@ async def test_raw_digests_are_stable_and_skip_unchanged_pages(
         again = await connector.fetch_page(partition, cursor, params, page.raw_digest)
         assert again.unchanged and not again.records, (partition, index)
         assert again.raw_digest == page.raw_digest and again.next_cursor == page.next_cursor
+    sim.change(changed)  # a digest that does not cover the content would hide this edit
+    (where,) = [
+        (p, i)
+        for p, ps in first.items()
+        for i, page in enumerate(ps)
+        for r in page.records
+        if r.key == changed
+    ]
+    partition, index = where
+    cursor = None if index == 0 else first[partition][index - 1].next_cursor
+    old = first[partition][index]
+    edited = await connector.fetch_page(partition, cursor, params, old.raw_digest)
+    assert not edited.unchanged and edited.raw_digest != old.raw_digest
+    assert changed in [r.key for r in edited.records]
 
 
 async def test_a_missing_key_does_not_exist(

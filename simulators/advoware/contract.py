@@ -80,6 +80,10 @@ class AdvowareContract(Served):
             keys.append(str(frnr))
         return keys
 
+    def change(self, key: str) -> None:
+        """A new subject (and ``zuletztGeaendertAm``)."""
+        self.state.change(int(key), text=f"Verlegt {clock.now().isoformat()}")
+
     def malform(self, key: str) -> str:
         """An unreadable ``datum``."""
         self.state.set_knobs(malformed_frnr={int(key)}, malformed_style="bad_date")

@@ -66,6 +66,10 @@ class TemuContract(Served):
             n, start_ts=now - 3600, end_ts=now - 60, seed=next(self._seeds), replace=False
         )
 
+    def change(self, key: str) -> None:
+        """A bulk edit: ``updateTime`` moves to now."""
+        self.state.touch([key])
+
     def malform(self, key: str) -> str:
         """An unreadable ``parentOrderStatus`` in the order list."""
         self.state.set_knobs(malformed_orders={key})

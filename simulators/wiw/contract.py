@@ -57,6 +57,10 @@ class WiwContract(Served):
             keys.append(str(self.state.add(start, start + timedelta(hours=8))))
         return keys
 
+    def change(self, key: str) -> None:
+        """New notes (and ``updated_at``)."""
+        self.state.change(int(key), notes=f"changed {clock.now().isoformat()}")
+
     def malform(self, key: str) -> str:
         """An unreadable ``start_time``."""
         self.state.set_knobs(malformed_ids={int(key)}, malformed_style="bad_date")
