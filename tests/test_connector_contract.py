@@ -2,7 +2,8 @@
 
 Each entry of ``connectors.REGISTRY`` is checked the same way: it lists partitions its own
 spec accepts, pages every partition to the end without looping, gives the same raw digests
-for unchanged data (and skips an unchanged page by its digest), answers "does not exist" for
+for unchanged data (skips an unchanged page by its digest, and sees an edit), converts raw
+pages to the same records (fingerprint-first connectors), answers "does not exist" for
 a missing key, dead-letters a malformed record once with the field named (through the engine:
 the session's Temporal, Kafka and Redis), fails on refused credentials without retrying and
 names the setting to fix, waits out rate-limit answers and then succeeds, and never puts a
@@ -10,8 +11,9 @@ secret into an error text.
 
 The module names no source. A spec's ``simulator`` package provides a
 ``simulators.contract.ContractSimulator`` in its ``contract`` module; a check a connector
-cannot take part in is skipped by capability (no pages, no point lookups, no stable pages),
-never by name. A new connector gets the suite by setting ``simulator`` and writing that module.
+cannot take part in is skipped by capability (no pages, no point lookups, no stable pages,
+no raw pages), never by name. A new connector gets the suite by setting ``simulator`` and
+writing that module.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import translate_errors
 from connectors import REGISTRY, Connector, ConnectorSpec
+from connectors.base import RawPages
 from models.errors import PermanentError
 from models.records import Page
 from models.sync import RunState, SyncAllInput, SyncAllResult
@@ -249,6 +252,39 @@ async def test_raw_digests_are_stable_skip_unchanged_pages_and_see_changes(
     edited = await connector.fetch_page(partition, cursor, params, old.raw_digest)
     assert not edited.unchanged and edited.raw_digest != old.raw_digest
     assert changed in [r.key for r in edited.records]
+
+
+async def test_raw_pages_convert_to_what_fetch_page_returns(
+    spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
+) -> None:
+    """Fingerprint-first (``RawPages``): stable raw fingerprints, the same records and dead
+    letters as ``fetch_page`` once converted."""
+    require_pages(spec)
+    if not isinstance(connector, RawPages):
+        pytest.skip(f"{spec.source} converts its pages itself (no RawPages)")
+    bad, *_ = sim.seed(N)
+    sim.malform(bad)
+    params = sim.params()
+    dead: list[str | None] = []
+    for partition in await connector.list_partitions(params):
+        cursor: str | None = None
+        while True:
+            cooked = await connector.fetch_page(partition, cursor, params)
+            raw = await connector.fetch_page_raw(partition, cursor, params)
+            again = await connector.fetch_page_raw(partition, cursor, params)
+            assert [(k, fp) for k, fp, _ in again.raw] == [(k, fp) for k, fp, _ in raw.raw]
+            converted = connector.convert(partition, [item for _, _, item in raw.raw])
+            assert {r.key: r.data for r in [*raw.records, *converted.records]} == {
+                r.key: r.data for r in cooked.records
+            }
+            malformed = [m.key for m in [*raw.malformed, *converted.malformed]]
+            assert sorted(map(str, malformed)) == sorted(str(m.key) for m in cooked.malformed)
+            assert (raw.next_cursor, raw.raw_digest) == (cooked.next_cursor, cooked.raw_digest)
+            dead += malformed
+            cursor = cooked.next_cursor
+            if cursor is None:
+                break
+    assert dead == [bad]
 
 
 async def test_a_missing_key_does_not_exist(
