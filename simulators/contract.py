@@ -33,6 +33,9 @@ class ContractSimulator(Protocol):
     accepts); no error text may contain any of them."""
     auth_setting: str
     """The setting an authentication failure's message must name (e.g. ``WIW_KEY``)."""
+    rate_limits: tuple[str, ...]
+    """The rate-limit answers the upstream may give, documented or inferred (e.g. ``"429"``,
+    ``"403"``); the contract waits out each one."""
 
     def start(self) -> None:
         """Serve the simulator on a free loopback port."""
@@ -66,10 +69,10 @@ class ContractSimulator(Protocol):
         """Serve the record ``key`` unreadably from now on; the wire field the reason names."""
         ...
 
-    def throttle(self, k: int) -> None:
-        """Answer the next ``k`` API requests with the source's rate-limit answer.
+    def throttle(self, k: int, answer: str) -> None:
+        """Answer the next ``k`` API requests with the rate-limit ``answer``.
 
-        A 429, or what the source sends instead, with a short wait.
+        ``answer`` is one of ``rate_limits``; it asks for a short wait where it can say one.
         """
         ...
 

@@ -34,6 +34,8 @@ class AdvowareContract(Served):
 
     secrets = (API_KEY, PASSWORD)
     auth_setting = "ADVOWARE_PASSWORD"
+    rate_limits = ("429",)
+    """Nothing is documented (reference §1): the gateway's usual 429."""
 
     def __init__(self) -> None:
         self.state, app = make_sim_app(api_key=API_KEY, users={USER: PASSWORD})
@@ -89,7 +91,7 @@ class AdvowareContract(Served):
         self.state.set_knobs(malformed_frnr={int(key)}, malformed_style="bad_date")
         return "datum"
 
-    def throttle(self, k: int) -> None:
+    def throttle(self, k: int, answer: str) -> None:
         """429 with ``Retry-After: 1`` for the next ``k`` API requests."""
         self.state.set_knobs(throttle_next=k, throttle_retry_after=1)
 

@@ -31,6 +31,8 @@ class TemuContract(Served):
 
     secrets = (APP_SECRET, ACCESS_TOKEN)
     auth_setting = "TEMU_SHOPS"
+    rate_limits = ("4000004", "http-429")
+    """The documented envelope code, and an HTTP 429 from the gateway in front ([I], §3.10)."""
 
     def __init__(self) -> None:
         self.state, app = make_sim_app(app_secret=APP_SECRET, access_token=ACCESS_TOKEN)
@@ -75,13 +77,19 @@ class TemuContract(Served):
         self.state.set_knobs(malformed_orders={key})
         return "parentOrderStatus"
 
-    def throttle(self, k: int) -> None:
-        """``4000004`` for the next ``k`` requests (TEMU's client waits one second each)."""
-        self.state.set_knobs(rate_limit_next=k)
+    def throttle(self, k: int, answer: str) -> None:
+        """``4000004`` or HTTP 429 for the next ``k`` requests.
+
+        The client waits one second after each ``4000004``; the 429 says ``Retry-After: 1``.
+        """
+        if answer == "http-429":
+            self.state.set_knobs(http_429_next=k)
+        else:
+            self.state.set_knobs(rate_limit_next=k)
 
     def throttled(self) -> int:
-        """``4000004`` answers served."""
-        return self.state.rate_limited
+        """``4000004`` and HTTP 429 answers served."""
+        return self.state.rate_limited + self.state.http_429_served
 
     def reject_credentials(self) -> None:
         """The shop's access token was revoked in the seller center."""

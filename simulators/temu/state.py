@@ -113,6 +113,7 @@ _KNOB_DEFAULTS: dict[str, Any] = {
     "reject_goods": set(),
     "fail_goods": set(),
     "rate_limit_next": 0,
+    "http_429_next": 0,
     "malformed_orders": set(),
 }
 """Knobs and their healthy values. ``burst`` 0 means "``qps`` tokens" (one second)."""
@@ -204,6 +205,8 @@ class TemuState:
       nothing applied) for as long as the knob is set.
     * ``rate_limit_next``: answer the next N signed requests ``4000004`` (whatever the
       bucket holds), as when a neighbour on the same app key spent the budget.
+    * ``http_429_next``: answer the next N router requests HTTP 429 with ``Retry-After: 1``
+      before the gateway reads them (a proxy in front; TEMU documents only ``4000004``).
     * ``malformed_orders``: parent order numbers the order list serves with an unreadable
       ``parentOrderMap.parentOrderStatus`` (a string), as a changed API would.
 
@@ -237,6 +240,7 @@ class TemuState:
     reject_goods: set[int]
     fail_goods: set[int]
     rate_limit_next: int
+    http_429_next: int
     malformed_orders: set[str]
 
     def __init__(
@@ -270,6 +274,8 @@ class TemuState:
         self.requests: Counter[str] = Counter()
         self.error_codes: Counter[int] = Counter()
         self.request_times: deque[float] = deque(maxlen=MAX_ARRIVALS)
+        self.http_429_served = 0
+        """Router requests answered HTTP 429 (``http_429_next``)."""
         self.add_app(app_key, app_secret)
         self.add_token(access_token, app_key, mall_id=mall_id)
         self.reset_knobs()
@@ -367,6 +373,7 @@ class TemuState:
             self.error_codes.clear()
             self.request_times.clear()
             self._buckets.clear()
+            self.http_429_served = 0
 
     def reset(self) -> None:
         """No orders, stock, shipments or edits; healthy knobs; zero counters.
@@ -381,6 +388,15 @@ class TemuState:
             self.stock_edits.clear()
         self.reset_knobs()
         self.reset_counters()
+
+    def take_http_429(self) -> bool:
+        """Whether this router request is answered HTTP 429 (``http_429_next``); counts it."""
+        with self._lock:
+            if self.http_429_next <= 0:
+                return False
+            self.http_429_next -= 1
+            self.http_429_served += 1
+            return True
 
     @property
     def rate_limited(self) -> int:

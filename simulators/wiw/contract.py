@@ -27,6 +27,8 @@ class WiwContract(Served):
 
     secrets = (TOKEN,)
     auth_setting = "WIW_KEY"
+    rate_limits = ("429", "403")
+    """The legacy docs' 429 and the current spec's "403-level" answer (reference §2.5)."""
 
     def __init__(self) -> None:
         self.state, app = make_sim_app(timezone="UTC", static_token=TOKEN)
@@ -66,13 +68,13 @@ class WiwContract(Served):
         self.state.set_knobs(malformed_ids={int(key)}, malformed_style="bad_date")
         return "start_time"
 
-    def throttle(self, k: int) -> None:
-        """429 with ``Retry-After: 1`` for the next ``k`` requests."""
-        self.state.set_knobs(throttle_next=k, throttle_retry_after=1, rate_limit_status=429)
+    def throttle(self, k: int, answer: str) -> None:
+        """429 (or 403) with ``Retry-After: 1`` for the next ``k`` requests."""
+        self.state.set_knobs(throttle_next=k, throttle_retry_after=1, rate_limit_status=answer)
 
     def throttled(self) -> int:
-        """429 answers served."""
-        return self.state.statuses[429]
+        """Rate-limit answers served (429 and 403; nothing else answers 403 here)."""
+        return self.state.statuses[429] + self.state.statuses[403]
 
     def reject_credentials(self) -> None:
         """Every token is refused (401)."""
