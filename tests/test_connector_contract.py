@@ -99,13 +99,18 @@ async def engine(temporal_client: Client, settings: Settings) -> AsyncIterator[E
         yield eng
 
 
-@pytest_asyncio.fixture(autouse=True, loop_scope="session")
-async def fresh(sim: ContractSimulator, settings: Settings) -> AsyncIterator[None]:
-    """Every check starts from an empty, healthy simulator and an empty change store."""
+async def start_over(sim: ContractSimulator, settings: Settings) -> None:
+    """An empty, healthy simulator and an empty change store."""
     sim.reset()
     r = aioredis.Redis.from_url(settings.redis.url)
     await r.flushdb()
     await r.aclose()
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def fresh(sim: ContractSimulator, settings: Settings) -> AsyncIterator[None]:
+    """Every check starts over."""
+    await start_over(sim, settings)
     yield
     sim.reset()
 
@@ -350,10 +355,7 @@ async def test_rate_limit_answers_are_waited_out(
     require_pages(spec)
     assert sim.rate_limits, "the simulator names no rate-limit answer"
     for answer in sim.rate_limits:
-        sim.reset()
-        r = aioredis.Redis.from_url(settings.redis.url)
-        await r.flushdb()
-        await r.aclose()
+        await start_over(sim, settings)
         keys = sim.seed(N)
         k = 2 if answer == sim.rate_limits[0] else 1
         sim.throttle(k, answer)
