@@ -23,7 +23,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pytest
 import pytest_asyncio
@@ -35,7 +35,7 @@ from activities.errors import translate_errors
 from connectors import REGISTRY, Connector, ConnectorSpec
 from connectors.base import RawPages
 from models.errors import PermanentError
-from models.records import Page
+from models.records import Lookup, Page
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import Settings
 from simulators.contract import ContractSimulator, simulator_for
@@ -53,14 +53,38 @@ MAX_PAGES = 100
 PAGED_CHILD = "SyncPartitionWorkflow"
 
 
-def has_pages(spec: ConnectorSpec) -> bool:
-    """The source's partitions are pages of records (the generic partition workflow)."""
-    return spec.child_workflow == PAGED_CHILD
+class Paged(Protocol):
+    """What the checks use of a connector whose partitions are pages of records."""
+
+    incremental: bool
+
+    async def list_partitions(self, params: dict[str, Any]) -> list[str]: ...
+
+    async def fetch_page(
+        self,
+        partition: str,
+        cursor: str | None,
+        params: dict[str, Any],
+        known_digest: str | None = None,
+        checkpoint: str | None = None,
+    ) -> Page: ...
+
+    async def lookup(
+        self, partition: str, keys: list[str], params: dict[str, Any]
+    ) -> list[Lookup]: ...
 
 
-def has_lookups(spec: ConnectorSpec, connector: Connector) -> bool:
-    """The engine looks up keys missing from a pass (not for incremental connectors)."""
-    return has_pages(spec) and not connector.incremental
+def require_pages(spec: ConnectorSpec) -> None:
+    """Skip unless the source's partitions are pages of records (the generic partition
+    workflow); others run a child workflow of their own."""
+    if spec.child_workflow != PAGED_CHILD:
+        pytest.skip(f"{spec.source} has no pages: its partitions run {spec.child_workflow}")
+
+
+def as_paged(spec: ConnectorSpec, connector: Connector) -> Paged:
+    """``connector`` as a source of pages, or skip (see ``require_pages``)."""
+    require_pages(spec)
+    return cast(Paged, connector)
 
 
 # -- fixtures: one simulator and one engine per registered connector -----------------------
@@ -127,9 +151,7 @@ async def connector(spec: ConnectorSpec, settings: Settings) -> AsyncIterator[Co
 # -- helpers ---------------------------------------------------------------------------------
 
 
-async def read_partition(
-    connector: Connector, partition: str, params: dict[str, Any]
-) -> list[Page]:
+async def read_partition(connector: Paged, partition: str, params: dict[str, Any]) -> list[Page]:
     """Every page of ``partition``, following cursors to the end; fails on a loop."""
     pages: list[Page] = []
     cursors: set[str] = set()
@@ -145,7 +167,7 @@ async def read_partition(
         cursors.add(cursor)
 
 
-async def read_all(connector: Connector, params: dict[str, Any]) -> dict[str, list[Page]]:
+async def read_all(connector: Paged, params: dict[str, Any]) -> dict[str, list[Page]]:
     return {
         p: await read_partition(connector, p, params)
         for p in await connector.list_partitions(params)
@@ -190,11 +212,6 @@ def error_texts(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)) + repr(exc)
 
 
-def require_pages(spec: ConnectorSpec) -> None:
-    if not has_pages(spec):
-        pytest.skip(f"{spec.source} has no pages: its partitions run {spec.child_workflow}")
-
-
 # -- the contract ------------------------------------------------------------------------------
 
 
@@ -214,33 +231,33 @@ async def test_lists_partitions_its_spec_accepts(
 async def test_pages_every_partition_to_the_end(
     spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
 ) -> None:
-    require_pages(spec)
+    paged = as_paged(spec, connector)
     keys = sim.seed(N)
-    pages = await read_all(connector, sim.params())
+    pages = await read_all(paged, sim.params())
     read_keys = [r.key for ps in pages.values() for p in ps for r in p.records]
     assert sorted(read_keys) == sorted(keys)  # each record once: in one page of one partition
     assert not [m for ps in pages.values() for p in ps for m in p.malformed]
-    if connector.incremental:  # a pass that read everything says where the next one starts
+    if paged.incremental:  # a pass that read everything says where the next one starts
         assert all(ps[-1].checkpoint for ps in pages.values()), pages
 
 
 async def test_raw_digests_are_stable_skip_unchanged_pages_and_see_changes(
     spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
 ) -> None:
-    require_pages(spec)
+    paged = as_paged(spec, connector)
     changed, *_ = sim.seed(N)
     params = sim.params()
-    first = await read_all(connector, params)
+    first = await read_all(paged, params)
     stable = [(p, i, page) for p, ps in first.items() for i, page in enumerate(ps) if page.stable]
     if not stable:
         pytest.skip(f"{spec.source} has no stable pages (it reads incrementally)")
-    second = await read_all(connector, params)
+    second = await read_all(paged, params)
     digests = {p: [(page.raw_digest, page.next_cursor) for page in ps] for p, ps in first.items()}
     assert {p: [(g.raw_digest, g.next_cursor) for g in ps] for p, ps in second.items()} == digests
     assert all(page.raw_digest for _, _, page in stable), "a stable page without a digest"
     for partition, index, page in stable:
         cursor = None if index == 0 else first[partition][index - 1].next_cursor
-        again = await connector.fetch_page(partition, cursor, params, page.raw_digest)
+        again = await paged.fetch_page(partition, cursor, params, page.raw_digest)
         assert again.unchanged and not again.records, (partition, index)
         assert again.raw_digest == page.raw_digest and again.next_cursor == page.next_cursor
     sim.change(changed)  # a digest that does not cover the content would hide this edit
@@ -254,7 +271,7 @@ async def test_raw_digests_are_stable_skip_unchanged_pages_and_see_changes(
     partition, index = where
     cursor = None if index == 0 else first[partition][index - 1].next_cursor
     old = first[partition][index]
-    edited = await connector.fetch_page(partition, cursor, params, old.raw_digest)
+    edited = await paged.fetch_page(partition, cursor, params, old.raw_digest)
     assert not edited.unchanged and edited.raw_digest != old.raw_digest
     assert changed in [r.key for r in edited.records]
 
@@ -264,17 +281,17 @@ async def test_raw_pages_convert_to_what_fetch_page_returns(
 ) -> None:
     """Fingerprint-first (``RawPages``): stable raw fingerprints, the same records and dead
     letters as ``fetch_page`` once converted."""
-    require_pages(spec)
+    paged = as_paged(spec, connector)
     if not isinstance(connector, RawPages):
         pytest.skip(f"{spec.source} converts its pages itself (no RawPages)")
     bad, *_ = sim.seed(N)
     sim.malform(bad)
     params = sim.params()
     dead: list[str | None] = []
-    for partition in await connector.list_partitions(params):
+    for partition in await paged.list_partitions(params):
         cursor: str | None = None
         while True:
-            cooked = await connector.fetch_page(partition, cursor, params)
+            cooked = await paged.fetch_page(partition, cursor, params)
             raw = await connector.fetch_page_raw(partition, cursor, params)
             again = await connector.fetch_page_raw(partition, cursor, params)
             assert [(k, fp) for k, fp, _ in again.raw] == [(k, fp) for k, fp, _ in raw.raw]
@@ -295,13 +312,14 @@ async def test_raw_pages_convert_to_what_fetch_page_returns(
 async def test_a_missing_key_does_not_exist(
     spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
 ) -> None:
-    if not has_lookups(spec, connector):
-        pytest.skip(f"{spec.source} makes no point lookups")
+    paged = as_paged(spec, connector)
+    if paged.incremental:  # a pass of what changed has no missing keys to look up
+        pytest.skip(f"{spec.source} makes no point lookups (it reads incrementally)")
     present = sim.seed(N)[0]
     missing = sim.missing_key()
     params = sim.params()
-    partition = (await connector.list_partitions(params))[0]
-    found = {x.key: x for x in await connector.lookup(partition, [missing, present], params)}
+    partition = (await paged.list_partitions(params))[0]
+    found = {x.key: x for x in await paged.lookup(partition, [missing, present], params)}
     assert found[missing].record is None  # the upstream says: no such record
     record = found[present].record  # and a record that exists is found
     assert record is not None and record.key == present
@@ -329,13 +347,13 @@ async def test_a_malformed_record_is_dead_lettered_once_with_the_reason(
 async def test_a_refused_login_is_not_retried_and_names_the_setting(
     spec: ConnectorSpec, sim: ContractSimulator, connector: Connector
 ) -> None:
-    require_pages(spec)
+    paged = as_paged(spec, connector)
     sim.seed(N)
     sim.reject_credentials()
     params = sim.params()
     with pytest.raises(PermanentError) as refused:
-        partition = (await connector.list_partitions(params))[0]
-        await connector.fetch_page(partition, None, params)
+        partition = (await paged.list_partitions(params))[0]
+        await paged.fetch_page(partition, None, params)
     assert sim.auth_setting in str(refused.value), str(refused.value)
 
     @translate_errors
@@ -374,7 +392,7 @@ async def test_refused_credentials_end_the_run_at_once_and_leak_no_secret(
 ) -> None:
     """No activity is tried twice; the connector's error, the run's failure and every log
     line name the setting to fix and hold none of the configured secrets."""
-    require_pages(spec)
+    paged = as_paged(spec, connector)
     assert sim.secrets, "the simulator configures no secret to look for"
     caplog.set_level(logging.DEBUG)
     sim.seed(N)
@@ -382,8 +400,8 @@ async def test_refused_credentials_end_the_run_at_once_and_leak_no_secret(
     texts: list[str] = []
     params = sim.params()
     try:
-        partition = (await connector.list_partitions(params))[0]
-        await connector.fetch_page(partition, None, params)
+        partition = (await paged.list_partitions(params))[0]
+        await paged.fetch_page(partition, None, params)
     except Exception as exc:
         texts.append(error_texts(exc))
     workflow_id = f"syncall/{spec.source}/contract-refused-{uuid.uuid4().hex[:8]}"
