@@ -65,8 +65,12 @@ class ContractSimulator(Protocol):
         """Edit the record ``key`` upstream (new content, new change marker)."""
         ...
 
-    def malform(self, key: str) -> str:
-        """Serve the record ``key`` unreadably from now on; the wire field the reason names."""
+    def add_malformed(self) -> tuple[str, str]:
+        """Add one record (in the partitions of ``params``) the connector cannot read.
+
+        Returns:
+            Its key, and the wire field the connector's reason must name.
+        """
         ...
 
     def throttle(self, k: int, answer: str) -> None:

@@ -284,8 +284,8 @@ async def test_raw_pages_convert_to_what_fetch_page_returns(
     paged = as_paged(spec, connector)
     if not isinstance(connector, RawPages):
         pytest.skip(f"{spec.source} converts its pages itself (no RawPages)")
-    bad, *_ = sim.seed(N)
-    sim.malform(bad)
+    sim.seed(N)
+    bad, _ = sim.add_malformed()
     params = sim.params()
     dead: list[str | None] = []
     for partition in await paged.list_partitions(params):
@@ -330,8 +330,8 @@ async def test_a_malformed_record_is_dead_lettered_once_with_the_reason(
 ) -> None:
     require_pages(spec)
     await read(engine.deadletter, idle=0.3)  # nothing left over from another check
-    bad, *good = sim.seed(N)
-    field = sim.malform(bad)
+    good = sim.seed(N)
+    bad, field = sim.add_malformed()
     first = await sync(engine, spec, sim.params())
     assert first.state == RunState.COMPLETED, first
     assert (first.records.dead_lettered, first.records.upserted) == (1, len(good)), first

@@ -86,10 +86,11 @@ class AdvowareContract(Served):
         """A new subject (and ``zuletztGeaendertAm``)."""
         self.state.change(int(key), text=f"Verlegt {clock.now().isoformat()}")
 
-    def malform(self, key: str) -> str:
-        """An unreadable ``datum``."""
+    def add_malformed(self) -> tuple[str, str]:
+        """An appointment served with an unreadable ``datum``."""
+        (key,) = self.seed(1)
         self.state.set_knobs(malformed_frnr={int(key)}, malformed_style="bad_date")
-        return "datum"
+        return key, "datum"
 
     def throttle(self, k: int, answer: str) -> None:
         """429 with ``Retry-After: 1`` for the next ``k`` API requests."""

@@ -72,10 +72,11 @@ class TemuContract(Served):
         """A bulk edit: ``updateTime`` moves to now."""
         self.state.touch([key])
 
-    def malform(self, key: str) -> str:
-        """An unreadable ``parentOrderStatus`` in the order list."""
+    def add_malformed(self) -> tuple[str, str]:
+        """An order listed with an unreadable ``parentOrderStatus``."""
+        (key,) = self.seed(1)
         self.state.set_knobs(malformed_orders={key})
-        return "parentOrderStatus"
+        return key, "parentOrderStatus"
 
     def throttle(self, k: int, answer: str) -> None:
         """``4000004`` or HTTP 429 for the next ``k`` requests.

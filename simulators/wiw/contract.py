@@ -63,10 +63,11 @@ class WiwContract(Served):
         """New notes (and ``updated_at``)."""
         self.state.change(int(key), notes=f"changed {clock.now().isoformat()}")
 
-    def malform(self, key: str) -> str:
-        """An unreadable ``start_time``."""
+    def add_malformed(self) -> tuple[str, str]:
+        """A shift served with an unreadable ``start_time``."""
+        (key,) = self.seed(1)
         self.state.set_knobs(malformed_ids={int(key)}, malformed_style="bad_date")
-        return "start_time"
+        return key, "start_time"
 
     def throttle(self, k: int, answer: str) -> None:
         """429 (or 403) with ``Retry-After: 1`` for the next ``k`` requests."""
