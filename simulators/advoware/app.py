@@ -120,6 +120,10 @@ def create_app(state: AdvowareState | None = None) -> Starlette:
         status, error = sim.admit(_bearer(request))
         if status == 401:
             return message(401, error)
+        if status == 429:
+            sim.count(status=status)
+            headers = {"Retry-After": str(sim.throttle_retry_after)}
+            return PlainTextResponse(error, status_code=status, headers=headers)
         if error is not None:
             return text(status, error)
         return None

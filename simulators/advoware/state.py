@@ -63,10 +63,14 @@ _KNOB_DEFAULTS: dict[str, Any] = {
     "to_exclusive": False,
     "match_by": "overlap",
     "employees_shape": "list",
+    "throttle_next": 0,
+    "throttle_retry_after": 1,
 }
 """``to_exclusive`` and ``match_by`` are the two readings of the Termine range the reference
 leaves open (§1, [I]): ``to`` inclusive or exclusive, and appointments matched by overlap
-with ``[from, to]`` or by their start day alone. Clients must lose nothing under any of them."""
+with ``[from, to]`` or by their start day alone. Clients must lose nothing under any of them.
+``throttle_next`` answers the next N admitted API requests 429 with ``Retry-After:
+throttle_retry_after`` (the gateway's rate limit; the number is not documented)."""
 
 MATCH_BY = ("overlap", "start")
 EMPLOYEES_SHAPES = ("list", "object", "renamed")
@@ -233,6 +237,8 @@ class AdvowareState(RequestCounters):
     to_exclusive: bool
     match_by: str
     employees_shape: str
+    throttle_next: int
+    throttle_retry_after: int
 
     def __init__(
         self,
@@ -717,6 +723,9 @@ class AdvowareState(RequestCounters):
                     503,
                     f"Datenbank {self.database} der Kanzlei {self.kanzlei} ist nicht angemeldet",
                 )
+            if self.throttle_next > 0:  # the gateway's rate limit (IIS/Azure answer 429)
+                self.throttle_next -= 1
+                return 429, "Too Many Requests (simuliert)"
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return 503, "Service Unavailable (simuliert)"

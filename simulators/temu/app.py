@@ -48,6 +48,9 @@ def create_app(state: TemuState | None = None) -> Starlette:
     async def router(request: Request) -> Response:
         arrived = time.monotonic()
         raw = await request.body()
+        if temu.take_http_429():
+            refusal = {"error": "Too Many Requests (simulated)"}
+            return JSONResponse(refusal, status_code=429, headers={"Retry-After": "1"})
         try:
             # dicts keep the received key order: the signature is checked over it
             body: Any = json.loads(raw) if raw else None

@@ -112,6 +112,9 @@ _KNOB_DEFAULTS: dict[str, Any] = {
     "repeat_shipment": "duplicate",
     "reject_goods": set(),
     "fail_goods": set(),
+    "rate_limit_next": 0,
+    "http_429_next": 0,
+    "malformed_orders": set(),
 }
 """Knobs and their healthy values. ``burst`` 0 means "``qps`` tokens" (one second)."""
 REPEAT_SHIPMENT_ANSWERS = ("duplicate", "success", "reject")
@@ -200,6 +203,12 @@ class TemuState:
       business error ``GOODS_REFUSED`` (nothing applied).
     * ``fail_goods``: product ids whose stock edits answer ``4000000`` (system exception,
       nothing applied) for as long as the knob is set.
+    * ``rate_limit_next``: answer the next N signed requests ``4000004`` (whatever the
+      bucket holds), as when a neighbour on the same app key spent the budget.
+    * ``http_429_next``: answer the next N router requests HTTP 429 with ``Retry-After: 1``
+      before the gateway reads them (a proxy in front; TEMU documents only ``4000004``).
+    * ``malformed_orders``: parent order numbers the order list serves with an unreadable
+      ``parentOrderMap.parentOrderStatus`` (a string), as a changed API would.
 
     Counters: ``requests`` (per ``type``), ``request_times`` (monotonic arrival time of every
     router request; see ``max_in_window``), ``error_codes`` (per answered ``errorCode``,
@@ -230,6 +239,9 @@ class TemuState:
     repeat_shipment: str
     reject_goods: set[int]
     fail_goods: set[int]
+    rate_limit_next: int
+    http_429_next: int
+    malformed_orders: set[str]
 
     def __init__(
         self,
@@ -262,6 +274,8 @@ class TemuState:
         self.requests: Counter[str] = Counter()
         self.error_codes: Counter[int] = Counter()
         self.request_times: deque[float] = deque(maxlen=MAX_ARRIVALS)
+        self.http_429_served = 0
+        """Router requests answered HTTP 429 (``http_429_next``)."""
         self.add_app(app_key, app_secret)
         self.add_token(access_token, app_key, mall_id=mall_id)
         self.reset_knobs()
@@ -285,7 +299,7 @@ class TemuState:
         for name, value in knobs.items():
             if name not in _KNOB_DEFAULTS:
                 raise ValueError(f"unknown knob {name!r}; known: {', '.join(_KNOB_DEFAULTS)}")
-            if name == "reject_shipments":
+            if name in ("reject_shipments", "malformed_orders"):
                 value = {str(v) for v in value}
             elif name in ("reject_skus", "reject_goods", "fail_goods"):
                 value = {int(v) for v in value}
@@ -314,6 +328,7 @@ class TemuState:
         out["reject_skus"] = sorted(out["reject_skus"])
         out["reject_goods"] = sorted(out["reject_goods"])
         out["fail_goods"] = sorted(out["fail_goods"])
+        out["malformed_orders"] = sorted(out["malformed_orders"])
         return out
 
     def now(self) -> float:
@@ -358,6 +373,7 @@ class TemuState:
             self.error_codes.clear()
             self.request_times.clear()
             self._buckets.clear()
+            self.http_429_served = 0
 
     def reset(self) -> None:
         """No orders, stock, shipments or edits; healthy knobs; zero counters.
@@ -372,6 +388,15 @@ class TemuState:
             self.stock_edits.clear()
         self.reset_knobs()
         self.reset_counters()
+
+    def take_http_429(self) -> bool:
+        """Whether this router request is answered HTTP 429 (``http_429_next``); counts it."""
+        with self._lock:
+            if self.http_429_next <= 0:
+                return False
+            self.http_429_next -= 1
+            self.http_429_served += 1
+            return True
 
     @property
     def rate_limited(self) -> int:
@@ -499,6 +524,9 @@ class TemuState:
         with self._lock:
             if grant["scopes"] is not None and api_type not in grant["scopes"]:
                 raise Reject(TOKEN_SCOPE, f"The access_token has no permission for {api_type}")
+            if self.rate_limit_next > 0:
+                self.rate_limit_next -= 1
+                raise Reject(RATE_LIMITED, "RATE_LIMIT_EXCEED_EXCEPTION")
             capacity = float(self.burst or self.qps)
             tokens, last = self._buckets.get(str(app_key), (capacity, arrived))
             tokens = min(capacity, tokens + (arrived - last) * self.qps)
@@ -833,6 +861,9 @@ class TemuState:
                     reverse=True,
                 )
             items = copy.deepcopy(picked[(page - 1) * size : page * size])
+            for item in items:
+                if item["parentOrderMap"]["parentOrderSn"] in self.malformed_orders:
+                    item["parentOrderMap"]["parentOrderStatus"] = "unreadable"
         return {"totalItemNum": len(picked), "pageItems": items}
 
     def _known_order(self, body: Mapping[str, Any]) -> str:
