@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http import retry_after
+from connectors.http import redact, retry_after
 from connectors.shapes import shape_of
 from models.errors import NotConfiguredError, PermanentError, RetryableError
 from settings import AdvowareSettings
@@ -449,10 +449,7 @@ class AdvowareClient:
         return self._redact(" ".join(text.split())[:200])
 
     def _redact(self, text: str) -> str:
-        for secret in (*self._secrets, self.auth.current):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, (*self._secrets, self.auth.current))
 
 
 _NOT_JSON = object()

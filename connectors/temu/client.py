@@ -26,6 +26,7 @@ import httpx
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from connectors.http import redact, retry_after
 from connectors.temu.errors import (
     RATE_LIMITED,
     SHOPS_SETTING,
@@ -394,7 +395,7 @@ class TemuClient:
             raise self._tag(
                 TemuRetryableError(
                     f"TEMU {api_type} for shop {self.shop.id}: HTTP {status}",
-                    retry_after=_retry_after(response),
+                    retry_after=retry_after(response),
                 ),
                 api_type,
             )
@@ -468,10 +469,7 @@ class TemuClient:
         return error._tag(None, api_type, self.shop.id, None)
 
     def _redact(self, text: str) -> str:
-        for secret in (self._secret, self._token):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, (self._secret, self._token))
 
 
 def shop_clients(settings: Settings) -> tuple[dict[str, TemuClient], aioredis.Redis]:
@@ -536,11 +534,3 @@ def _edit_statuses(
             status = (False, str(result.get("msg") or "operateResult false"))
         out[sku] = status
     return out
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    header = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(header)) if header else None
-    except ValueError:
-        return None
