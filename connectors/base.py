@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
-from models.errors import InvalidParamsError, RetryableError
+from models.errors import InvalidParamsError, NotConfiguredError, RetryableError
 from models.records import Lookup, Page, Record
 
 if TYPE_CHECKING:
@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 
 
 class Connector(Protocol):
-    """One upstream, as the generic engine sees it."""
+    """One upstream, as the generic engine sees every source: partitions to fan out over.
+
+    What a partition's child workflow does with it is a capability of its own: sources
+    whose partitions are pages of records (``SyncPartitionWorkflow``) are also
+    ``PagedConnector`` s; others (TEMU inventory) have only this.
+    """
 
     source: str
     """Registry name, also the ``source`` header and the Redis key prefix."""
@@ -31,13 +36,26 @@ class Connector(Protocol):
     """Kafka topic for this source's change events."""
     partition_noun: str
     """What one partition is, for log lines operators read ("day", "employee", "shop")."""
-    incremental: bool
-    """True when a pass reads only what changed since a checkpoint (TEMU orders): then keys
-    absent from the pass are unchanged, not missing, and nothing is looked up."""
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
         """Partition ids to fan out over (days, employees, shops), in sync order."""
         ...
+
+    async def aclose(self) -> None:
+        """Release HTTP clients."""
+        ...
+
+
+@runtime_checkable
+class PagedConnector(Connector, Protocol):
+    """A source whose partitions are pages of records.
+
+    What ``sync_page`` and ``finish_partition`` (run by ``SyncPartitionWorkflow``) need.
+    """
+
+    incremental: bool
+    """True when a pass reads only what changed since a checkpoint (TEMU orders): then keys
+    absent from the pass are unchanged, not missing, and nothing is looked up."""
 
     async def fetch_page(
         self,
@@ -81,9 +99,21 @@ class Connector(Protocol):
         """
         ...
 
-    async def aclose(self) -> None:
-        """Release HTTP clients."""
-        ...
+
+def paged(connector: Connector) -> PagedConnector:
+    """``connector`` as a source of pages, for the page activities.
+
+    Raises:
+        NotConfiguredError: the source has no pages (its partitions run another child
+            workflow, named by its registry entry), so a page activity was started for it
+            by mistake; retrying cannot help.
+    """
+    if not isinstance(connector, PagedConnector):
+        raise NotConfiguredError(
+            f"{connector.source} has no pages of records: its partitions run the child "
+            "workflow named in its registry entry, not SyncPartitionWorkflow"
+        )
+    return connector
 
 
 @runtime_checkable
@@ -235,7 +265,7 @@ async def point_lookups(
 
 
 class ConnectorBase:
-    """Defaults of the optional parts of ``Connector``; connectors inherit from it."""
+    """Defaults of the optional parts of ``PagedConnector``; paged connectors inherit it."""
 
     incremental: bool = False
 
