@@ -33,10 +33,10 @@ from typing import Any
 
 import httpx
 
+from connectors.advoware.settings import AdvowareSettings
 from connectors.http import redact, retry_after
 from connectors.shapes import shape_of
 from models.errors import NotConfiguredError, PermanentError, RetryableError
-from settings import AdvowareSettings
 
 log = logging.getLogger(__name__)
 

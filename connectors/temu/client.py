@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -39,10 +39,13 @@ from connectors.temu.errors import (
     error_for,
 )
 from connectors.temu.schemas import ParentOrder
+from connectors.temu.settings import TEMU_HOSTS, TemuShop
 from infra.rate_limit import RedisRateLimiter
 from models.clock import unix as unix_now
 from models.errors import NotConfiguredError
-from settings import TEMU_HOSTS, Settings, TemuShop
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import orjson
 
 from connectors.http import redact, retry_after
 from connectors.json_slices import loads_in_slices
+from connectors.wiw.settings import WiwSettings
 from models.errors import PermanentError, RetryableError
-from settings import WiwSettings
 
 log = logging.getLogger(__name__)
 
