@@ -30,7 +30,7 @@ from activities.heartbeat import Beat, heartbeating, resumed_details
 from activities.messages import canonical, deadletter_event, plan_messages, traceparent
 from activities.plan import Plan, diff_lookups, diff_page
 from connectors import get_spec
-from connectors.base import Connector, RawPages
+from connectors.base import Connector, PagedConnector, RawPages, paged
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
     ChangeStore,
@@ -94,6 +94,9 @@ class SyncActivities:
         except KeyError:
             why = self._unconfigured.get(source, f"unknown source {source!r}")
             raise NotConfiguredError(f"this worker cannot sync {source!r}: {why}") from None
+
+    def _pages(self, source: str) -> PagedConnector:
+        return paged(self._connector(source))
 
     @activity.defn(name=activity_names.LIST_PARTITIONS)
     @translate_errors
@@ -236,7 +239,7 @@ class SyncActivities:
         no digest shortcut, no checkpoint, and unchanged records are published again under
         their current version, so with the same event id as before.
         """
-        connector = self._connector(input.source)
+        connector = self._pages(input.source)
         src, part = input.source, input.partition
         cursor_id = cursor or "start"
         known = None if void else await self._store.page_digest(src, part, cursor_id)
@@ -392,7 +395,7 @@ class SyncActivities:
         resumed = resumed_details()
         done = FinishPartitionResult.model_validate(resumed) if resumed else None
         counts = done.records if done else RecordCounts()
-        connector = self._connector(src)
+        connector = self._pages(src)
         if not input.complete or connector.incremental:
             # a stopped pass did not see everything, and an incremental pass reads only
             # what changed: in neither is an absent key missing
@@ -455,7 +458,7 @@ class SyncActivities:
         )
 
     async def _lookup_plans(
-        self, connector: Connector, part: str, missing: list[str], input: FinishPartitionInput
+        self, connector: PagedConnector, part: str, missing: list[str], input: FinishPartitionInput
     ) -> AsyncIterator[tuple[Plan, dict[str, Record], dict[str, str]]]:
         """Look ``missing`` up in chunks; each chunk's plan, with its records and fingerprints.
 
@@ -495,7 +498,7 @@ class SyncActivities:
         Only the pass's seen keys are forgotten. Says what the lookups would have changed.
         """
         src, part = input.source, input.partition
-        connector = self._connector(src)
+        connector = self._pages(src)
         counts, would = RecordCounts(), DryRunKeys()
         missing: list[str] = []
         if input.complete and not connector.incremental:
@@ -543,9 +546,7 @@ class SyncActivities:
         result = PartitionPassResult(pages=done)
         if done.next_cursor is not None or not input.finish:
             return result
-        if not self._connector(src).incremental and await self._store.missing_keys(
-            src, part, token
-        ):
+        if not self._pages(src).incremental and await self._store.missing_keys(src, part, token):
             return result  # lookups: finish_partition does them, heartbeating
         # saved first: a re-run after finish ended the pass (its seen-set gone) must not
         # look for missing keys again; the finish's own steps are idempotent

@@ -9,15 +9,21 @@ package under ``simulators/`` with a ``DEV`` object for the dev stack, and one l
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
-from models.errors import InvalidParamsError, RetryableError
+from connectors.lookups import (
+    LOOKUP_ATTEMPTS,
+    LOOKUP_BACKOFF_SECONDS,
+    LOOKUP_MAX_WAIT_SECONDS,
+    point_lookups,
+    retrying,
+)
+from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Lookup, Page, Record
 
 if TYPE_CHECKING:
@@ -26,7 +32,12 @@ if TYPE_CHECKING:
 
 
 class Connector(Protocol):
-    """One upstream, as the generic engine sees it."""
+    """One upstream, as the generic engine sees every source: partitions to fan out over.
+
+    What a partition's child workflow does with it is a capability of its own: sources
+    whose partitions are pages of records (``SyncPartitionWorkflow``) are also
+    ``PagedConnector`` s; others (TEMU inventory) have only this.
+    """
 
     source: str
     """Registry name, also the ``source`` header and the Redis key prefix."""
@@ -34,13 +45,26 @@ class Connector(Protocol):
     """Kafka topic for this source's change events."""
     partition_noun: str
     """What one partition is, for log lines operators read ("day", "employee", "shop")."""
-    incremental: bool
-    """True when a pass reads only what changed since a checkpoint (TEMU orders): then keys
-    absent from the pass are unchanged, not missing, and nothing is looked up."""
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
         """Partition ids to fan out over (days, employees, shops), in sync order."""
         ...
+
+    async def aclose(self) -> None:
+        """Release HTTP clients."""
+        ...
+
+
+@runtime_checkable
+class PagedConnector(Connector, Protocol):
+    """A source whose partitions are pages of records.
+
+    What ``sync_page`` and ``finish_partition`` (run by ``SyncPartitionWorkflow``) need.
+    """
+
+    incremental: bool
+    """True when a pass reads only what changed since a checkpoint (TEMU orders): then keys
+    absent from the pass are unchanged, not missing, and nothing is looked up."""
 
     async def fetch_page(
         self,
@@ -84,9 +108,21 @@ class Connector(Protocol):
         """
         ...
 
-    async def aclose(self) -> None:
-        """Release HTTP clients."""
-        ...
+
+def paged(connector: Connector) -> PagedConnector:
+    """``connector`` as a source of pages, for the page activities.
+
+    Raises:
+        NotConfiguredError: the source has no pages (its partitions run another child
+            workflow, named by its registry entry), so a page activity was started for it
+            by mistake; retrying cannot help.
+    """
+    if not isinstance(connector, PagedConnector):
+        raise NotConfiguredError(
+            f"{connector.source} has no pages of records: its partitions run the child "
+            "workflow named in its registry entry, not SyncPartitionWorkflow"
+        )
+    return connector
 
 
 @runtime_checkable
@@ -161,84 +197,8 @@ def iso_day(value: str, what: str) -> date:
         raise InvalidParamsError(f"{what} must be a day as YYYY-MM-DD, got {value!r}") from None
 
 
-T = TypeVar("T")
-
-LOOKUP_ATTEMPTS = 5
-"""Tries per point lookup before a transient failure fails the chunk (and the activity)."""
-LOOKUP_BACKOFF_SECONDS = 0.2
-"""First wait between tries of one lookup; doubled per try."""
-LOOKUP_MAX_WAIT_SECONDS = 10.0
-"""Longest wait between tries, also when the upstream asks for more (``Retry-After``)."""
-
-
-async def retrying(
-    call: Callable[[], Awaitable[T]],
-    gate: asyncio.Semaphore | None = None,
-    *,
-    attempts: int = LOOKUP_ATTEMPTS,
-    backoff: float = LOOKUP_BACKOFF_SECONDS,
-) -> T:
-    """``call()`` (inside ``gate``, if given), tried again on its own after a ``RetryableError``.
-
-    Waits double from ``backoff`` (or are what the upstream asked for in ``Retry-After``),
-    at most ``LOOKUP_MAX_WAIT_SECONDS``, outside the gate, so a waiting call does not hold
-    a slot others could use. One failure among hundreds of calls then costs one more
-    request, not the whole batch and every call of it again.
-
-    Raises:
-        RetryableError: the call still failed after ``attempts`` tries.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            if gate is None:
-                return await call()
-            async with gate:
-                return await call()
-        except RetryableError as exc:
-            if attempt >= attempts:
-                raise
-            wait = exc.retry_after or backoff * 2 ** (attempt - 1)
-            await asyncio.sleep(min(wait, LOOKUP_MAX_WAIT_SECONDS))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def point_lookups(
-    keys: list[str],
-    fetch: Callable[[int], Awaitable[dict[str, Any] | None]],
-    convert: Callable[[str, dict[str, Any]], Lookup | None],
-    concurrency: int,
-    *,
-    attempts: int = LOOKUP_ATTEMPTS,
-    backoff: float = LOOKUP_BACKOFF_SECONDS,
-) -> list[Lookup]:
-    """Look up numeric record ids one by one, ``concurrency`` at a time.
-
-    A key that is not a number cannot be an upstream id and ``fetch`` answering ``None``
-    (404) both mean "does not exist": a deletion. ``convert`` turns a found raw record into
-    its ``Lookup`` or returns ``None`` when it cannot be read: such a key gets no answer,
-    so the engine leaves it as it is instead of guessing.
-
-    Each lookup is retried on its own (``RetryableError``: 5xx, timeouts, rate limits) up to
-    ``attempts`` times with doubling waits (or the upstream's ``Retry-After``), so one 500
-    among hundreds of lookups costs one more request, not the whole chunk.
-
-    Raises:
-        RetryableError: a lookup still failed after ``attempts`` tries.
-    """
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(key: str) -> Lookup | None:
-        if not key.isdigit():
-            return Lookup(key=key, record=None)
-        raw = await retrying(lambda: fetch(int(key)), gate, attempts=attempts, backoff=backoff)
-        return Lookup(key=key, record=None) if raw is None else convert(key, raw)
-
-    found = await asyncio.gather(*(one(k) for k in keys))
-    return [item for item in found if item is not None]
-
-
 class ConnectorBase:
-    """Defaults of the optional parts of ``Connector``; connectors inherit from it."""
+    """Defaults of the optional parts of ``PagedConnector``; paged connectors inherit it."""
 
     incremental: bool = False
 
@@ -307,3 +267,21 @@ class ConnectorSpec:
             )
             raise InvalidParamsError(f"invalid parameters for {self.source}: {problems}") from None
         return model.model_dump(mode="json", exclude_none=True)
+
+
+__all__ = [  # the lookup helpers live in connectors.lookups; connectors import them from here
+    "LOOKUP_ATTEMPTS",
+    "LOOKUP_BACKOFF_SECONDS",
+    "LOOKUP_MAX_WAIT_SECONDS",
+    "Connector",
+    "ConnectorBase",
+    "ConnectorSpec",
+    "PagedConnector",
+    "RawPages",
+    "check_shop",
+    "days_param",
+    "iso_day",
+    "paged",
+    "point_lookups",
+    "retrying",
+]

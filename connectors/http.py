@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
 
 import httpx
 
+from models import clock
 
-def retry_after(response: httpx.Response, message: str, in_text: re.Pattern[str]) -> float | None:
+
+def retry_after(
+    response: httpx.Response, message: str = "", in_text: re.Pattern[str] | None = None
+) -> float | None:
     """Seconds the upstream asked us to wait, or ``None`` when it did not say.
 
     ``Retry-After`` wins (seconds or an HTTP date); otherwise ``in_text`` finds a number of
@@ -24,11 +28,23 @@ def retry_after(response: httpx.Response, message: str, in_text: re.Pattern[str]
             pass
         try:
             when = parsedate_to_datetime(header)
-            return max(0.0, (when - datetime.now(when.tzinfo or UTC)).total_seconds())
+            return max(0.0, (when - clock.now()).total_seconds())
         except (TypeError, ValueError, IndexError):
             pass
-    match = in_text.search(message)
+    match = in_text.search(message) if in_text is not None else None
     return float(match.group(1)) if match else None
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every non-empty secret replaced by ``***``.
+
+    Upstream error bodies may echo what was sent (a token, a signed parameter), and error
+    texts end up in logs, workflow history and dead letters, where secrets must never go.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 async def warm_http_stack() -> None:

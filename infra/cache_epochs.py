@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from infra.redis_text import as_text
+
 VOID = "void"
 """Partition epoch that matches no source epoch: set by a resync of single partitions."""
-
-
-def _text(raw: bytes | str | None) -> str | None:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class CacheEpochs:
@@ -63,7 +61,7 @@ class CacheEpochs:
 
         """
         key = f"synchub:{source}:topic_id"
-        recorded = _text(await self._r.get(key))
+        recorded = as_text(await self._r.get(key))
         if recorded == topic_id:
             return False
         pipe = self._r.pipeline(transaction=True)
@@ -89,9 +87,9 @@ class CacheEpochs:
         current, mine = await self._r.mget(
             [self._source(source), self._partition(source, partition)]
         )
-        return (_text(mine) or "0") != (_text(current) or "0")
+        return (as_text(mine) or "0") != (as_text(current) or "0")
 
     async def mark_complete(self, source: str, partition: str) -> None:
         """A complete pass has published the partition's current state: its cache is valid."""
-        current = _text(await self._r.get(self._source(source))) or "0"
+        current = as_text(await self._r.get(self._source(source))) or "0"
         await self._r.set(self._partition(source, partition), current, ex=self._ttl)

@@ -42,6 +42,7 @@ import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer
 from redis.utils import HIREDIS_AVAILABLE
 
+from infra.redis_text import as_text as _text
 from models import clock
 
 TOMBSTONE = "-"
@@ -161,10 +162,6 @@ run writes, so retention keeps pace, and still bounded per run."""
 
 def _chunks(items: list[str], size: int = STORE_CHUNK) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)

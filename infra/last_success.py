@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
+from infra.redis_text import as_text
+
 KEY_PREFIX = "synchub:last_success:"
 
 MAX_PARTITIONS = 2000
@@ -84,7 +86,7 @@ class LastSuccess:
         out: dict[tuple[str, str], float] = {}
         for source, stamps in zip(names, await pipe.execute(), strict=True):
             for part, when in stamps.items():
-                out[(source, _text(part))] = float(_text(when))
+                out[(source, as_text(part))] = float(as_text(when))
         return out
 
     async def aclose(self) -> None:
@@ -94,7 +96,3 @@ class LastSuccess:
     @property
     def _ttl(self) -> int:
         return max(1, int(self._retention))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.temu_inventory import TemuInventoryActivities, audit_event_id
+from activities.temu_inventory import TemuInventoryActivities
+from activities.temu_stock_plan import audit_event_id
 from connectors import get_spec
 from connectors.temu.inventory import build_temu_inventory
 from infra.publisher import KafkaPublisher

@@ -1,10 +1,7 @@
 """Wire model of an Advoware appointment (``Termin``) and of an employee.
 
-Advoware's older endpoint answers in PascalCase (``FrNr``, ``AzRubrum``) and ASP.NET Core
-defaults to camelCase (``frNr``, ``azRubrum``); which one the public endpoint uses is not
-verified, so keys are matched case-insensitively and normalised to the camelCase names of
-``reference/upstream-apis.md`` §1.5 before validation. Unknown keys keep their name with a
-lower-case first letter.
+Keys are matched case-insensitively and normalised to camelCase before validation
+(``connectors.advoware.values``).
 
 Times are local wall-clock times of the Kanzlei; Advoware sends no zone. The start is the
 date of ``datum`` plus ``uhrzeitVon`` (falling back to the time inside ``datum``, then 09:00,
@@ -17,11 +14,23 @@ occurrence's (start date + ``uhrzeitBis``) and ``datumBis`` becomes ``until``. A
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
+
+from connectors.advoware.values import (
+    flag,
+    normalise_keys,
+    parse_employee,
+    parse_time,
+    raw_owner,
+    raw_private,
+    split_datetime,
+    start_day,
+    whole,
+    without_content,
+)
 
 TIMEZONE = "Europe/Berlin"
 """Zone of Advoware's wall-clock times (published beside them; Advoware itself sends none)."""
@@ -29,125 +38,6 @@ DEFAULT_START = time(9, 0)
 """Start time when neither ``uhrzeitVon`` nor ``datum`` carries one (bitbylaw's fallback)."""
 ALL_DAY_END = time(23, 59)
 """End time of an all-day absence without ``uhrzeitBis``."""
-
-TERMIN_FIELDS = (
-    "frNr",
-    "text",
-    "notiz",
-    "ort",
-    "datum",
-    "uhrzeitVon",
-    "datumBis",
-    "uhrzeitBis",
-    "uhrzeitBisTicks",
-    "abwesenheit",
-    "anwalt",
-    "sb",
-    "privat",
-    "dauertermin",
-    "turnus",
-    "turnusArt",
-    "erinnerung",
-    "erinnerungsDatum",
-    "nr",
-    "azRubrum",
-    "optionalAttendees",
-    "zuletztGeaendertAm",
-)
-"""Known Termin fields in their canonical (camelCase) spelling."""
-CONTENT_FIELDS = ("text", "notiz", "ort", "azRubrum", "optionalAttendees")
-"""Fields that carry what an appointment is about; withheld when content is not published."""
-EMPLOYEE_FIELDS = ("kuerzel", "name", "vorname", "anwalt", "aktiv")
-"""Known employee fields in their canonical spelling."""
-
-_CANONICAL = {name.lower(): name for name in (*TERMIN_FIELDS, *EMPLOYEE_FIELDS)}
-_CONTENT = {name.lower() for name in CONTENT_FIELDS}
-_FRACTION = re.compile(r"\.(\d+)")
-_ZONE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
-
-
-def normalise_keys(raw: dict[str, Any]) -> dict[str, Any]:
-    """Keys in canonical camelCase: known names case-insensitively, others lower-first."""
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        name = str(key)
-        out[_CANONICAL.get(name.lower(), name[:1].lower() + name[1:])] = value
-    return out
-
-
-def without_content(raw: Any) -> Any:
-    """A raw appointment without subject, notes, location and case (any casing).
-
-    Used for dead-lettered records whose content may not be published.
-    """
-    if not isinstance(raw, dict):
-        return None
-    return {k: v for k, v in raw.items() if str(k).lower() not in _CONTENT}
-
-
-def parse_time(value: Any) -> time:
-    """``"HH:MM:SS"``, ``"HH:MM"`` or with fractions/zone suffix (ignored).
-
-    Raises:
-        ValueError: not a time of day.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a time string, got {value!r}"[:80])
-    text = _ZONE.sub("", _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.strip()))
-    try:
-        return time.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not a time of day: {value[:40]!r}") from None
-
-
-def split_datetime(value: Any) -> tuple[date, time | None]:
-    """The date and (if present) the time of an ISO date or datetime string.
-
-    Raises:
-        ValueError: not an ISO date.
-    """
-    if isinstance(value, datetime):
-        return value.date(), value.time()
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a date string, got {value!r}"[:80])
-    text = value.strip()
-    try:
-        day = date.fromisoformat(text[:10])
-    except ValueError:
-        raise ValueError(f"not a date: {text[:40]!r}") from None
-    rest = text[10:]
-    if not rest:
-        return day, None
-    if rest[0] not in "Tt ":
-        raise ValueError(f"not a date: {text[:40]!r}")
-    return day, parse_time(rest[1:])
-
-
-def _flag(value: Any) -> bool:
-    """Advoware's 0/1 flags (also ``true``/``false`` and strings of either); null = 0."""
-    if value is None or value == "":
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false"):
-        return value.strip().lower() in ("1", "true")
-    raise ValueError(f"expected 0 or 1, got {value!r}"[:80])
-
-
-def _whole(value: Any, *, nullable: bool) -> int | None:
-    if value is None or value == "":
-        return None if nullable else 0
-    if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value.strip())
-    raise ValueError(f"expected a whole number, got {value!r}"[:80])
 
 
 class Termin(BaseModel):
@@ -197,7 +87,7 @@ class Termin(BaseModel):
     @field_validator("frNr", mode="before")
     @classmethod
     def _fr_nr(cls, value: Any) -> int:
-        number = _whole(value, nullable=True)
+        number = whole(value, nullable=True)
         if number is None:
             raise ValueError("frNr is missing")
         return number
@@ -205,17 +95,17 @@ class Termin(BaseModel):
     @field_validator("turnus", "turnusArt", mode="before")
     @classmethod
     def _count(cls, value: Any) -> int:
-        return int(_whole(value, nullable=False) or 0)
+        return int(whole(value, nullable=False) or 0)
 
     @field_validator("nr", mode="before")
     @classmethod
     def _case_nr(cls, value: Any) -> int | None:
-        return _whole(value, nullable=True) or None
+        return whole(value, nullable=True) or None
 
     @field_validator("privat", "abwesenheit", "dauertermin", mode="before")
     @classmethod
     def _flags(cls, value: Any) -> bool:
-        return _flag(value)
+        return flag(value)
 
     @field_validator(
         "uhrzeitVon", "datumBis", "uhrzeitBis", "text", "notiz", "ort", "azRubrum", mode="before"
@@ -336,7 +226,7 @@ def termin_key(raw: Any) -> str | None:
     if not isinstance(raw, dict):
         return None
     try:
-        number = _whole(normalise_keys(raw).get("frNr"), nullable=True)
+        number = whole(normalise_keys(raw).get("frNr"), nullable=True)
     except ValueError:
         return None
     return None if number is None else str(number)
@@ -370,52 +260,6 @@ def parse_termin(raw: Any) -> Termin | None:
     raise MalformedTerminError(key, reason)
 
 
-def start_day(raw: Any) -> date | None:
-    """The start date of a raw (possibly malformed) appointment, when ``datum`` is readable."""
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return split_datetime(normalise_keys(raw).get("datum"))[0]
-    except ValueError:
-        return None
-
-
-def raw_owner(raw: Any) -> str | None:
-    """The owner Kürzel of a raw appointment, upper-cased, when readable."""
-    if not isinstance(raw, dict):
-        return None
-    owner = normalise_keys(raw).get("anwalt")
-    return owner.strip().upper() if isinstance(owner, str) else None
-
-
-def raw_private(raw: Any) -> bool:
-    """Whether a raw appointment is private; unreadable counts as private (err on secrecy)."""
-    if not isinstance(raw, dict):
-        return True
-    try:
-        return _flag(normalise_keys(raw).get("privat"))
-    except ValueError:
-        return True
-
-
-def parse_employee(raw: Any) -> tuple[str, bool] | None:
-    """``(Kürzel upper-cased, active)`` of an employee object; ``None`` without a Kürzel.
-
-    A missing ``aktiv`` counts as active (only ``kuerzel`` is verified on the wire).
-    """
-    if not isinstance(raw, dict):
-        return None
-    data = normalise_keys(raw)
-    code = data.get("kuerzel")
-    if not isinstance(code, str) or not code.strip():
-        return None
-    try:
-        active = _flag(data.get("aktiv")) if data.get("aktiv") is not None else True
-    except ValueError:
-        active = True
-    return code.strip().upper(), active
-
-
 __all__ = [
     "TIMEZONE",
     "MalformedTerminError",
@@ -423,6 +267,9 @@ __all__ = [
     "normalise_keys",
     "parse_employee",
     "parse_termin",
+    "raw_owner",
+    "raw_private",
+    "start_day",
     "termin_key",
     "without_content",
 ]

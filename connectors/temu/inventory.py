@@ -3,8 +3,8 @@
 Inventory is not "pages of records": each shop's child (``TemuInventoryWorkflow``) runs the
 activities of ``activities.temu_inventory`` (desired stock from the ERP's Kafka topic ->
 current TEMU stock -> diff -> stock edits). The generic engine only needs this connector to
-list the shops and to validate the run's parameters, so ``fetch_page`` and ``lookup`` say
-clearly that they must never be called.
+list the shops and to validate the run's parameters: it is a ``Connector`` but not a
+``PagedConnector`` (it has no pages, no lookups).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorBase, ConnectorSpec, check_shop
+from connectors.base import ConnectorSpec, check_shop
 from connectors.temu.client import TemuClient, shop_clients
 from connectors.temu.schedules import temu_inventory_schedules
 from models.errors import InvalidParamsError
-from models.records import Lookup, Page
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -56,7 +55,7 @@ def inventory_params(params: dict[str, Any]) -> TemuInventoryParams:
         raise InvalidParamsError(f"invalid {SOURCE} parameters: {where}: {err['msg']}") from None
 
 
-class TemuInventoryConnector(ConnectorBase):
+class TemuInventoryConnector:
     """The shops of ``temu-inventory``; the work itself is done by the inventory activities.
 
     Args:
@@ -92,24 +91,6 @@ class TemuInventoryConnector(ConnectorBase):
                 f"{', '.join(self.clients) or 'none'}"
             )
         return [s for s in self.clients if s in set(wanted)]
-
-    async def fetch_page(
-        self,
-        partition: str,
-        cursor: str | None,
-        params: dict[str, Any],
-        known_digest: str | None = None,
-        checkpoint: str | None = None,
-    ) -> Page:
-        """Never called: shops of this source run ``TemuInventoryWorkflow``, not pages."""
-        raise NotImplementedError(
-            f"{SOURCE} has no pages: its shops run {CHILD_WORKFLOW} "
-            "(activities.temu_inventory), not SyncPartitionWorkflow"
-        )
-
-    async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
-        """Never called: stock is reconciled, not looked up record by record."""
-        raise NotImplementedError(f"{SOURCE} has no point lookups: its shops run {CHILD_WORKFLOW}")
 
     async def aclose(self) -> None:
         """Close every shop's HTTP client and the rate limiter's Redis pool."""

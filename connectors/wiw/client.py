@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import orjson
 
-from connectors.http import retry_after
+from connectors.http import redact, retry_after
 from connectors.json_slices import loads_in_slices
+from connectors.wiw.settings import WiwSettings
 from models.errors import PermanentError, RetryableError
-from settings import WiwSettings
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +313,7 @@ class WiwClient:
         return self._redact(text[:200])
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets)
 
 
 def _iso(value: datetime) -> str:
