@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SerializeAsAny, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from pydantic_settings import SettingsError as _UnparsableSetting
 
@@ -29,6 +30,11 @@ from infra.kafka_settings import KafkaSettings, OutputSettings
 from infra.redis_settings import RedisSettings
 from infra.temporal_settings import TemporalSettings
 from models.settings_section import Section, env
+
+if TYPE_CHECKING:
+    from connectors.base import ConnectorSpec
+
+S = TypeVar("S", bound=Section)
 
 __all__ = [
     "TEMU_HOSTS",
@@ -45,6 +51,7 @@ __all__ = [
     "TemuSettings",
     "TemuShop",
     "WiwSettings",
+    "declared_sections",
     "load_settings",
     "redact_url",
 ]
@@ -177,6 +184,38 @@ class Settings(Section):
     dev: DevStackSettings = Field(default_factory=lambda: DevStackSettings())
     output: OutputSettings = Field(default_factory=lambda: OutputSettings())
     telemetry: TelemetrySettings = Field(default_factory=lambda: TelemetrySettings())
+    sections: dict[str, SerializeAsAny[Section]] = Field(
+        default_factory=lambda: {name: kind() for name, kind in declared_sections().items()}
+    )
+    """Sections that sources declare in their registry entry (``ConnectorSpec.settings``)
+    and that have no field above, by class name; read them with ``section()``. A new source
+    brings its section this way, so it adds no field here."""
+
+    def section(self, kind: type[S]) -> S:
+        """The section of type ``kind``: a field above, a collected one, else from the env.
+
+        A section nobody declared (a simulator's dev-stack ports) is read from the
+        environment on each call, as every section is when the tree is built.
+        """
+        for value in (*self.__dict__.values(), *self.sections.values()):
+            if type(value) is kind:
+                return value
+        return kind()
+
+    def with_sections(self, *sections: Section) -> Settings:
+        """A copy with these sections replacing those of the same type (field or collected)."""
+        fields: dict[str, Any] = {}
+        collected = dict(self.sections)
+        for section in sections:
+            name = next(
+                (n for n, v in self.__dict__.items() if type(v) is type(section)),
+                None,
+            )
+            if name is not None:
+                fields[name] = section
+            else:
+                collected[type(section).__name__] = section
+        return self.model_copy(update={**fields, "sections": collected})
 
     @classmethod
     def settings_customise_sources(
@@ -207,6 +246,27 @@ _SECTIONS: dict[str, type[Section]] = {
 """Every section of the tree, by field name: each reads its own environment variables."""
 
 
+def declared_sections(
+    specs: Mapping[str, ConnectorSpec] | None = None,
+) -> dict[str, type[Section]]:
+    """Settings sections the registry's sources declare that ``Settings`` has no field for.
+
+    Keyed by class name (each once, also when several sources share it), in registry order.
+    ``specs`` defaults to ``connectors.REGISTRY``.
+    """
+    if specs is None:
+        from connectors import REGISTRY
+
+        specs = REGISTRY
+    typed = set(_SECTIONS.values())
+    found: dict[str, type[Section]] = {}
+    for spec in specs.values():
+        kind = spec.settings
+        if kind is not None and kind not in typed:
+            found.setdefault(kind.__name__, kind)
+    return found
+
+
 def _env_name(section: type[Section], field: str) -> str:
     alias = section.model_fields[field].validation_alias
     if isinstance(alias, AliasChoices):
@@ -235,36 +295,50 @@ def _unparsable(section: type[Section], exc: _UnparsableSetting) -> str:
     return f"{env}: not valid JSON{why}"
 
 
-def load_settings(**overrides: Any) -> Settings:
+def _problems(section: type[Section], exc: ValidationError) -> list[str]:
+    """One line per invalid variable of ``section``, named by its environment variable."""
+    problems = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        env = _env_name(section, field) if field in section.model_fields else field
+        where = env + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"][1:])
+        value = err.get("input")
+        secret = any(w in where.upper() for w in ("KEY", "TOKEN", "PASSWORD", "SECRET"))
+        # only scalars are echoed: a list or object (TEMU_SHOPS) may hold secrets
+        scalar = isinstance(value, str | int | float | bool)
+        shown = f" (got {redact_url(repr(value))})" if scalar and not secret else ""
+        problems.append(f"{where}: {err['msg']}{shown}")
+    return problems
+
+
+def load_settings(
+    *, specs: Mapping[str, ConnectorSpec] | None = None, **overrides: Any
+) -> Settings:
     """Build the settings tree from the environment, failing with the variables to fix.
+
+    The fields of ``Settings`` and every section a registered source declares
+    (``ConnectorSpec.settings``; ``specs`` defaults to the registry) are read; keyword
+    overrides replace fields by name.
 
     Raises:
         SettingsError: one line per invalid variable, naming it and what is wrong.
 
     """
     sections: dict[str, Any] = {}
+    collected: dict[str, Section] = {}
     problems: list[str] = []
-    for name, section in _SECTIONS.items():
-        if name in overrides:
+    wanted = [(name, section, sections) for name, section in _SECTIONS.items()]
+    wanted += [(name, kind, collected) for name, kind in declared_sections(specs).items()]
+    for name, section, into in wanted:
+        if into is sections and name in overrides:
             sections[name] = overrides[name]
             continue
         try:
-            sections[name] = section()
+            into[name] = section()
         except _UnparsableSetting as exc:
             problems.append(_unparsable(section, exc))
         except ValidationError as exc:
-            for err in exc.errors():
-                field = str(err["loc"][0]) if err["loc"] else ""
-                env = _env_name(section, field) if field in section.model_fields else field
-                where = env + "".join(
-                    f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"][1:]
-                )
-                value = err.get("input")
-                secret = any(w in where.upper() for w in ("KEY", "TOKEN", "PASSWORD", "SECRET"))
-                # only scalars are echoed: a list or object (TEMU_SHOPS) may hold secrets
-                scalar = isinstance(value, str | int | float | bool)
-                shown = f" (got {redact_url(repr(value))})" if scalar and not secret else ""
-                problems.append(f"{where}: {err['msg']}{shown}")
+            problems += _problems(section, exc)
     if problems:
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
-    return Settings(**sections)
+    return Settings(**sections, sections=collected)

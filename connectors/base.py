@@ -28,6 +28,7 @@ from models.records import Lookup, Page, Record
 
 if TYPE_CHECKING:
     from models.schedules import ScheduleDef
+    from models.settings_section import Section
     from settings import Settings
 
 
@@ -236,6 +237,10 @@ class ConnectorSpec:
     schedules: Callable[[Settings], list[ScheduleDef]] | None = None
     """The source's default schedules from the settings (interval or cron, offset, overlap,
     workflow id suffix); ``schedules apply`` and the dev stack create or update them."""
+    settings: type[Section] | None = None
+    """The source's settings section (``connectors/<source>/settings.py``): ``load_settings``
+    collects it into the tree, and the builder reads it with ``settings.section(...)``, so a
+    new source adds no field to ``Settings``. Sources that share one name it each."""
 
     def validate_partitions(self, partitions: list[str], settings: Settings) -> list[str]:
         """Check operator-named partitions before any work starts.
