@@ -222,9 +222,12 @@ def local_settings(
         "kafka": KafkaSettings(**{**settings.kafka.model_dump(), "brokers": stack.kafka_brokers}),
         "redis": RedisSettings(url=stack.redis_url, expire_cache=settings.redis.expire_cache),
     }
-    for sim in simulators:
-        update.update(sim.seeded.settings_update(settings, sim.server.url))
-    return settings.model_copy(update=update)
+    pointed = [
+        section
+        for sim in simulators
+        for section in sim.seeded.settings_update(settings, sim.server.url).values()
+    ]
+    return settings.model_copy(update=update).with_sections(*pointed)
 
 
 def _run_dev(settings: Settings, started: float, entry: EntryPoints) -> int:

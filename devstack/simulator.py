@@ -55,6 +55,9 @@ class SeededSimulator(Protocol):
     def settings_update(self, settings: Settings, url: str) -> dict[str, Any]:
         """Settings sections (name → section) that point the source's connectors at ``url``.
 
+        Each replaces the section of its type (``Settings.with_sections``): a field of the
+        tree or a section the source declares in its registry entry.
+
         ``url`` is the simulator's base URL (``http://host:port``). Credentials are the
         simulator's own non-secret ones.
         """

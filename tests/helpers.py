@@ -22,6 +22,7 @@ from infra.change_store import ChangeStore
 from infra.consumer import Consumed, TopicReader
 from infra.publisher import ensure_topics
 from infra.telemetry import SwitchSampler, setup_tracing
+from models.settings_section import Section
 from settings import (
     AdvowareSettings,
     KafkaSettings,
@@ -73,9 +74,13 @@ def make_settings(
     advoware: AdvowareSettings | None = None,
     temu_shops: list[TemuShop] | None = None,
 ) -> Settings:
-    """Settings with a unique task queue and topics, and a Redis db of the test's own."""
+    """Settings with a unique task queue and topics, and a Redis db of the test's own.
+
+    Sections that sources declare in their registry entry get the same treatment: each of
+    their ``*_topic`` settings is suffixed with the test's tag.
+    """
     tag = uuid.uuid4().hex[:8]
-    return Settings(
+    settings = Settings(
         temporal=TemporalSettings(address=temporal_address, task_queue=f"test-{tag}"),
         kafka=KafkaSettings(
             brokers=kafka_brokers,
@@ -98,6 +103,31 @@ def make_settings(
             stock_topic=f"erp.stock.{tag}",
         ),
     )
+    return settings.with_sections(
+        *(
+            section.model_copy(update={name: f"{value}.{tag}" for name, value in topics})
+            for section in settings.sections.values()
+            if (topics := _topic_settings(section))
+        )
+    )
+
+
+def _topic_settings(section: Section) -> list[tuple[str, str]]:
+    """``(field, topic)`` of every ``*_topic`` setting of a section."""
+    return [
+        (name, value)
+        for name in type(section).model_fields
+        if name.endswith("_topic") and isinstance(value := getattr(section, name), str)
+    ]
+
+
+def settings_topics(settings: Settings) -> list[str]:
+    """Every topic the settings tree names, its fields' sections and the collected ones."""
+    sections = [v for v in settings.__dict__.values() if isinstance(v, Section)]
+    found: list[str] = []
+    for section in [*sections, *settings.sections.values()]:
+        found += [t for _, t in _topic_settings(section) if t and t not in found]
+    return found
 
 
 @dataclass
@@ -125,13 +155,7 @@ async def running_engine(
     await asyncio.to_thread(
         ensure_topics,
         settings.kafka.brokers,
-        [
-            settings.kafka.wiw_topic,
-            settings.kafka.advoware_topic,
-            settings.kafka.deadletter_topic,
-            settings.temu.orders_topic,
-            settings.temu.shipments_topic,
-        ],
+        [*settings_topics(settings), *([topic] if topic else [])],
         settings.kafka.topic_partitions,
     )
     bundle = await build_worker(client, settings)
