@@ -8,6 +8,7 @@ tests set variables with ``monkeypatch`` (elsewhere settings are built from keyw
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,17 @@ def test_every_registered_section_is_collected() -> None:
     for spec in REGISTRY.values():
         if spec.settings is not None:
             assert type(settings.section(spec.settings)) is spec.settings, spec.source
+
+
+def test_every_declared_variable_is_documented_in_its_connector_folder() -> None:
+    """The main README's settings table is not edited per source: each documents its own."""
+    root = Path(__file__).parents[1]
+    for kind in declared_sections().values():
+        folder = root.joinpath(*kind.__module__.split(".")[:-1])
+        readme = folder / "README.md"
+        assert readme.exists(), f"{kind.__name__}: write {readme.relative_to(root)}"
+        text = readme.read_text(encoding="utf-8")
+        for name, field in kind.model_fields.items():
+            alias = field.validation_alias
+            names = [c for c in getattr(alias, "choices", []) if isinstance(c, str)]
+            assert any(n in text for n in names), f"{names or name} not in {readme}"
