@@ -163,9 +163,12 @@ def test_the_dev_settings_point_each_source_at_its_simulator(tmp_path: Path) -> 
         for h in hooks.values()
     ]
     local = local_settings(settings, stack, settings.temporal, sims)
-    wiw, adv, temu = (s.server.url for s in sims)
+    url = {package: sim.server.url for package, sim in zip(hooks, sims, strict=True)}
+    wiw, adv, temu = (url[f"simulators.{s}"] for s in ("wiw", "advoware", "temu"))
     assert local.wiw.api_url == wiw and local.wiw.configured
     assert local.advoware.api_url == f"{adv}/" and local.advoware.security_url == f"{adv}/"
     assert [s.api_url for s in local.temu.shops] == [f"{temu}/openapi/router"]
     assert local.kafka.brokers == stack.kafka_brokers and local.redis.url == stack.redis_url
-    assert sims[0].seeded.summary() == f"({settings.dev.wiw_shifts} shifts)"
+    assert sims[list(hooks).index("simulators.wiw")].seeded.summary() == (
+        f"({settings.dev.wiw_shifts} shifts)"
+    )

@@ -24,7 +24,10 @@ from typing import IO
 
 import pytest
 
+from connectors import REGISTRY
 from infra.consumer import TopicReader
+from infra.schedules import schedule_definitions
+from settings import Settings
 from simulators.server import free_port
 
 ROOT = Path(__file__).parents[1]
@@ -223,7 +226,9 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(
     shifts = int(dev.until(r"WIW simulator\s+\S+\s+\((\d+) shifts\)", began + 60).group(1))
     employees = int(dev.until(r"Advoware sim\s+\S+\s+\((\d+) employees\)", began + 60).group(1))
     schedules = dev.until(r"schedules\s+(.+?)\s+\(overlap SKIP\)", began + 60).group(1)
-    assert schedules.split(", ") == [
+    registered = [d.schedule_id for d in schedule_definitions(Settings(), list(REGISTRY))]
+    assert schedules.split(", ") == registered  # every registered source's, in registry order
+    assert registered[:5] == [
         "synchub-wiw",
         "synchub-advoware",
         "synchub-temu-orders",
