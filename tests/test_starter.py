@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.service import RPCError
 
+from connectors import REGISTRY
 from models.sync import RunState, SyncAllResult
 from simulators.server import free_port
 from simulators.wiw import WiwState
@@ -98,7 +99,7 @@ async def test_bad_input_exits_2_before_starting_anything(
             nowhere,
             [
                 "unknown source 'unknown'",
-                "known sources: advoware, temu-inventory, temu-orders, wiw",
+                f"known sources: {', '.join(sorted(REGISTRY))}",
             ],
         ),
         (["run", "wiw"], {**nowhere, "SYNC_DAYS_AHEAD": "abc"}, ["SYNC_DAYS_AHEAD", "'abc'"]),
