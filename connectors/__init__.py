@@ -41,3 +41,6 @@ register(_TEMU_ORDERS)
 from connectors.temu.inventory import SPEC as _TEMU_INVENTORY  # noqa: E402
 
 register(_TEMU_INVENTORY)
+from connectors.kaufland.connector import SPEC as _KAUFLAND_ORDERS  # noqa: E402
+
+register(_KAUFLAND_ORDERS)
