@@ -1,10 +1,10 @@
 """The contract every upstream connector fulfils; the engine knows nothing else about sources.
 
 Adding a source = a folder under ``connectors/`` with ``client.py`` (httpx + auth),
-``schemas.py`` (wire models), ``connector.py`` (wire -> ``Record``) and a ``SPEC`` that
-declares everything else (parameters, partitions, schedules, its simulator), a simulator
-package under ``simulators/`` with a ``DEV`` object for the dev stack, and one line in
-``connectors/__init__.py``.
+``schemas.py`` (wire models), ``connector.py`` (wire -> ``Record``), ``settings.py`` (its
+settings section) and a ``SPEC`` that declares everything else (parameters, partitions,
+schedules, settings section, its simulator), a simulator package under ``simulators/`` with a
+``DEV`` object for the dev stack, and one line in ``connectors/__init__.py``.
 """
 
 from __future__ import annotations
