@@ -20,6 +20,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.encoding import Output
 from activities.sync import SyncActivities
@@ -52,6 +53,18 @@ from workflows.temu_inventory import TemuInventoryWorkflow
 log = logging.getLogger("synchub.worker")
 
 WORKFLOWS = [SyncAllWorkflow, SyncPartitionWorkflow, TemuInventoryWorkflow]
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "models")
+)
+"""The sandbox, with our workflow modules imported once per worker instead of once per run.
+
+By default the sandbox imports a workflow's module afresh for every workflow run; where no
+bytecode is cached (``PYTHONDONTWRITEBYTECODE``) that compiles its source each time, about
+25 ms of CPU per run on the critical path of every partition (a third of a no-change run's
+worker CPU, issue 11). The modules hold no state (ARCHITECTURE rule 8: no import-time side
+effects, only ``workflow.*`` calls), so sharing them between runs changes nothing; what
+the workflows call is still restricted by the sandbox.
+"""
 
 
 @dataclass
@@ -212,6 +225,7 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             client,
             task_queue=settings.temporal.task_queue,
             workflows=WORKFLOWS,
+            workflow_runner=WORKFLOW_RUNNER,
             activities=[
                 activities.list_partitions,
                 activities.sync_page,

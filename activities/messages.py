@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -50,12 +51,13 @@ def _json(body: Any) -> bytes:
 
 def _headers(event: str, source: str, op: str, trace: str) -> list[tuple[str, str | bytes | None]]:
     """The headers every synchub message carries (ARCHITECTURE § Kafka)."""
-    return [
-        ("event_id", event.encode()),
-        ("source", source.encode()),
-        ("op", op.encode()),
-        ("traceparent", trace.encode()),
-    ]
+    return [("event_id", event.encode()), *_shared_headers(source, op, trace)]
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_headers(source: str, op: str, trace: str) -> tuple[tuple[str, bytes], ...]:
+    """The headers a page's messages share, encoded once per page instead of per message."""
+    return (("source", source.encode()), ("op", op.encode()), ("traceparent", trace.encode()))
 
 
 _CANONICAL_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME

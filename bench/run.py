@@ -470,6 +470,7 @@ async def run_phases(bench: Bench) -> None:
     opts, sim = bench.opts, bench.sim
     began = time.perf_counter()
     ids = await asyncio.to_thread(sim.seed, bench.size, bench.window, 7)
+    await asyncio.to_thread(sim.warm, bench.window)
     bench.setup.setdefault("seed_seconds", {})[str(bench.size)] = round(
         time.perf_counter() - began, 3
     )
@@ -499,6 +500,7 @@ async def run_phases(bench: Bench) -> None:
             for key, name, what, expect in phases:
                 if key == "one_percent":
                     await asyncio.to_thread(sim.change, changed, "bench change")
+                    await asyncio.to_thread(sim.warm, bench.window)
                 print(f"[{size}] engine: {what} ...", flush=True)
                 engine[key] = await engine_phase(bench, reader, name, expect, bench.size)
                 if loop is not None and loop_reader is not None:

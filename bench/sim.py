@@ -16,7 +16,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -198,6 +198,27 @@ class Simulator(SimulatorProcess):
         """
         body = {"n_shifts": n_shifts, "days": [d.isoformat() for d in days], "seed": seed}
         return [int(i) for i in self._call("POST", "/_admin/seed", body)["ids"]]
+
+    def warm(self, days: list[date]) -> None:
+        """Ask for each day and for the whole window once, as the engine and the loop will.
+
+        The simulator renders a shift's JSON when it first serves it and keeps each answered
+        body until its state changes (``WiwState.list_shifts_wire``): warmed after a seed or
+        a change, the measured runs wait on the engine, not on the fake's first rendering
+        (a real upstream does not take seconds to serve a day it already has).
+        """
+        if self._admin is None:
+            raise RuntimeError("the simulator is not running")
+
+        def at(day: date) -> str:
+            return datetime.combine(day, time(), tzinfo=UTC).isoformat()
+
+        windows = [(d, d + timedelta(days=1)) for d in days]
+        windows.append((days[0], days[-1] + timedelta(days=1)))
+        for first, end in windows:
+            params = {"start": at(first), "end": at(end), "deleted": "true"}
+            response = self._admin.get("/2/shifts", params=params, headers={"W-Token": SIM_TOKEN})
+            response.raise_for_status()
 
     def change(self, shift_ids: Iterable[int], note: str) -> None:
         """Change the notes of each shift (bumps ``updated_at``), one admin call per shift.

@@ -177,7 +177,7 @@ class Version:
     def parse(cls, raw: bytes | str | None) -> Version:
         """Read ``"<n>:<fp>[:<marker>]"``; absent -> version 0, never published."""
         if raw is None:
-            return cls()
+            return _NEVER if cls is Version else cls()
         text = raw.decode() if isinstance(raw, bytes) else raw
         number, _, rest = text.partition(":")
         fp, sep, marker = rest.partition(":")
@@ -200,6 +200,10 @@ class Version:
             return event_id(source, key, self.number, fp)
         kind = "d" if fp == TOMBSTONE else "m"
         return event_id(source, key, f"{kind}:{self.marker}", fp)
+
+
+_NEVER = Version()
+"""Version 0 (frozen, so shared): every key of a first sync reads it."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.utils import HIREDIS_AVAILABLE
 from temporalio.service import TLSConfig
 
+from infra.change_store import HiredisPacking
 from settings import KafkaSettings, RedisSettings, TemporalSettings
 
 
@@ -56,6 +58,9 @@ def redis_client(settings: RedisSettings) -> aioredis.Redis:
             kwargs["ssl_certfile"] = str(settings.ssl_cert_file)
         if settings.ssl_key_file is not None:
             kwargs["ssl_keyfile"] = str(settings.ssl_key_file)
+    elif settings.url.startswith("redis://") and HIREDIS_AVAILABLE:
+        # commands packed in C: a page's commit sends tens of thousands of arguments
+        kwargs["connection_class"] = HiredisPacking
     return aioredis.Redis.from_url(settings.url, **kwargs)
 
 
