@@ -40,7 +40,9 @@ SKIP_HELD_PATCH = "skip-held-partitions"
 which hung when the whole batch was refused. Histories without the marker replay the old way."""
 
 
-@workflow.defn(name="SyncAllWorkflow")
+# unsandboxed: a sandboxed run re-imports this module (~13 ms of the worker's loop per
+# run); tests/test_workflow_sandbox.py checks statically what the sandbox checked
+@workflow.defn(name="SyncAllWorkflow", sandboxed=False)
 class SyncAllWorkflow:
     """One run of a source: every partition synced by its own child workflow."""
 
