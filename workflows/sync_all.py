@@ -39,6 +39,13 @@ SKIP_HELD_PATCH = "skip-held-partitions"
 """Patch id: runs started before it waited for a child to finish after a refused start,
 which hung when the whole batch was refused. Histories without the marker replay the old way."""
 
+START_WITHOUT_WAITING_PATCH = "start-children-without-waiting"
+"""Patch id: runs started before it started a batch of children and waited until every
+start of the batch was confirmed before refilling a freed slot; the server confirms starts
+one after another (~50 ms each on the dev server), so a batch of 20 held every slot for
+about a second. Since, each child is started and awaited by its own task. Histories
+without the marker replay the old way."""
+
 
 # unsandboxed: a sandboxed run re-imports this module (~13 ms of the worker's loop per
 # run); tests/test_workflow_sandbox.py checks statically what the sandbox checked
@@ -51,6 +58,7 @@ class SyncAllWorkflow:
         self._state = RunState.RUNNING
         self._pending: deque[str] = deque()
         self._running: dict[str, workflow.ChildWorkflowHandle[Any, SyncPartitionResult]] = {}
+        self._starting: set[str] = set()
         self._counts = PartitionCounts()
         self._records = RecordCounts()
         self._pages = 0
@@ -133,11 +141,12 @@ class SyncAllWorkflow:
                 started >= input.children_per_run or workflow.info().is_continue_as_new_suggested()
             )
 
+        without_waiting = workflow.patched(START_WITHOUT_WAITING_PATCH)
         while True:
             batch: list[str] = []
             while (
                 self._pending
-                and len(self._running) + len(batch) < limit
+                and len(self._running) + len(self._starting) + len(batch) < limit
                 and not self._paused
                 and not self._stopping
                 and not draining()
@@ -145,15 +154,25 @@ class SyncAllWorkflow:
                 batch.append(self._pending.popleft())
                 self._counts.pending -= 1
                 started += 1
-            # all free slots in one workflow task: awaiting each start costs a round trip
-            launched = await asyncio.gather(*(self._start_child(input, p) for p in batch))
-            refused = not all(launched)
-            for partition, ok in zip(batch, launched, strict=True):
-                if ok:
-                    task = asyncio.create_task(self._await_child(partition))
+            refused = False
+            if without_waiting:
+                # all free slots in one workflow task, each child started and awaited by its
+                # own task: a slot freed while other starts are unconfirmed is refilled at once
+                for partition in batch:
+                    self._starting.add(partition)
+                    task = asyncio.create_task(self._run_child(input, partition))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-            if not self._running:
+            else:
+                # all free slots in one workflow task: awaiting each start costs a round trip
+                launched = await asyncio.gather(*(self._start_child(input, p) for p in batch))
+                refused = not all(launched)
+                for partition, ok in zip(batch, launched, strict=True):
+                    if ok:
+                        task = asyncio.create_task(self._await_child(partition))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+            if not self._running and not self._starting:
                 if self._stopping or not self._pending:
                     break
                 if draining() and not self._paused:  # a paused run waits for resume first
@@ -245,6 +264,17 @@ class SyncAllWorkflow:
         if self._paused:
             await handle.signal("pause")
         return True
+
+    async def _run_child(self, input: SyncAllInput, partition: str) -> None:
+        """Start the partition's child and await it; a refused start frees its slot at once."""
+        try:
+            ok = await self._start_child(input, partition)
+        finally:
+            self._starting.discard(partition)
+        if ok:
+            await self._await_child(partition)
+        else:
+            self._tick += 1  # no child of ours will finish to wake the loop for this slot
 
     async def _await_child(self, partition: str) -> None:
         handle = self._running[partition]
