@@ -3,7 +3,7 @@
 Starts its own dev stack (Temporal dev server, tansu, valkey) on free ports, the Advoware
 simulator in a child process (real HTTP, HMAC token gateway, ``latency_ms`` per request) and
 an in-process worker built by ``worker.build_worker``, seeds E employees x A appointments
-inside the default sync window (30 days back, 365 ahead, 31-day pages: 13 pages per
+inside the default sync window (30 days back, 365 ahead, 400-day pages: one page per
 employee) through the simulator's admin API, and measures:
 
 1. a first sync (``SyncAllWorkflow`` for source ``advoware``): every published key is
@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import os
 import platform
 import time
@@ -42,6 +41,7 @@ from bench.report import render_advoware
 from bench.run import BenchFailure, delta, git_commit, rate, run_scenario, timed
 from bench.sim import AdvowareSimulator
 from connectors.advoware import AdvowareClient
+from connectors.advoware.connector import DEFAULT_PAGE_DAYS, pages_in_window
 from connectors.advoware.schemas import TIMEZONE
 from devstack.services import DevStack
 from infra.consumer import Consumed, TopicReader
@@ -64,7 +64,7 @@ log = logging.getLogger("synchub.bench.advoware")
 
 RESULTS = Path(__file__).parent / "results" / "advoware.json"
 """Where the JSON results are written by default."""
-DAYS_BACK, DAYS_AHEAD, PAGE_DAYS = 30, 365, 31
+DAYS_BACK, DAYS_AHEAD, PAGE_DAYS = 30, 365, DEFAULT_PAGE_DAYS
 """The default Advoware window (``ADVOWARE_DAYS_BACK/DAYS_AHEAD/PAGE_DAYS``), pinned here so
 environment variables of the shell cannot change what is measured (``--page-days`` can)."""
 SEED = 7
@@ -141,8 +141,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         p.error("--latency-ms must be >= 0")
     if not 1 <= a.max_concurrent <= 1000:
         p.error("--max-concurrent must be between 1 and 1000")
-    if not 1 <= a.page_days <= 366:
-        p.error("--page-days must be between 1 and 366")
+    if not 1 <= a.page_days <= 7321:
+        p.error("--page-days must be between 1 and 7321")
     return Options(
         employees=a.employees,
         appointments=a.appointments,
@@ -194,8 +194,8 @@ def sync_window(today: date) -> tuple[date, date]:
 
 
 def pages_per_employee(page_days: int) -> int:
-    """Pages of one employee's window: ceil(window days / page days)."""
-    return math.ceil((DAYS_BACK + DAYS_AHEAD + 1) / page_days)
+    """Pages of one employee's window today, as the connector cuts it (one when it fits)."""
+    return pages_in_window(*sync_window(datetime.now(ZoneInfo(TIMEZONE)).date()), page_days)
 
 
 @dataclass

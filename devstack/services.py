@@ -62,6 +62,16 @@ Registering them at start (the flag is idempotent) is what lets operators run
 ``temporal workflow list --query "SynchubSource='wiw'"`` against a fresh state folder.
 """
 
+TEMPORAL_DYNAMIC_CONFIG: Mapping[str, str] = {
+    "history.transferProcessorMaxPollRPS": "1000",
+    "history.timerProcessorMaxPollRPS": "1000",
+    "history.visibilityProcessorMaxPollRPS": "1000",
+}
+"""Dynamic config of the dev server: its one history shard polls each task queue (child
+starts, workflow tasks, close notifications, timers, visibility) at most 20 times a second
+by default, which held a sync-all fan-out to about 7 children a second with the server
+mostly idle (issue 11; ``tests/test_devstack_fanout.py``). A cluster has many shards."""
+
 
 class DevStackConfig(Protocol):
     """The fields of ``settings.DevStackSettings`` the stack reads.
@@ -292,6 +302,8 @@ class DevStack:
         ]
         for name, kind in self.search_attributes.items():
             argv += ["--search-attribute", f"{name}={kind}"]
+        for key, value in TEMPORAL_DYNAMIC_CONFIG.items():
+            argv += ["--dynamic-config-value", f"{key}={value}"]
         if self.headless:
             argv.append("--headless")
         else:

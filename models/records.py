@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field
 
 
@@ -13,11 +14,15 @@ def raw_digest(*parts: Any) -> str:
     """Digest of a raw page and whatever else shapes its records, for ``Page.raw_digest``.
 
     Raw upstream JSON is hashed as received (key order included): a different order only
-    costs one full compare, never a missed change.
+    costs one full compare, never a missed change. So did the switch to orjson's encoding
+    (non-ASCII as UTF-8): each stored digest misses once, nothing is published again.
     """
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
-        h.update(json.dumps(part, separators=(",", ":"), default=str).encode())
+        try:  # orjson: a tenth of the stdlib's time, on every unchanged page
+            h.update(orjson.dumps(part, default=str, option=orjson.OPT_NON_STR_KEYS))
+        except TypeError:  # an integer beyond 64 bits, say
+            h.update(json.dumps(part, separators=(",", ":"), default=str).encode())
         h.update(b"\x1e")
     return h.hexdigest()
 

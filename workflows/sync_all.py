@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -40,8 +41,17 @@ SKIP_HELD_PATCH = "skip-held-partitions"
 """Patch id: runs started before it waited for a child to finish after a refused start,
 which hung when the whole batch was refused. Histories without the marker replay the old way."""
 
+START_WITHOUT_WAITING_PATCH = "start-children-without-waiting"
+"""Patch id: runs started before it started a batch of children and waited until every
+start of the batch was confirmed before refilling a freed slot; the server confirms starts
+one after another (~50 ms each on the dev server), so a batch of 20 held every slot for
+about a second. Since, each child is started and awaited by its own task. Histories
+without the marker replay the old way."""
 
-@workflow.defn(name="SyncAllWorkflow")
+
+# unsandboxed: a sandboxed run re-imports this module (~13 ms of the worker's loop per
+# run); tests/test_workflow_sandbox.py checks statically what the sandbox checked
+@workflow.defn(name="SyncAllWorkflow", sandboxed=False)
 class SyncAllWorkflow:
     """One run of a source: every partition synced by its own child workflow."""
 
@@ -50,6 +60,9 @@ class SyncAllWorkflow:
         self._state = RunState.RUNNING
         self._pending: deque[str] = deque()
         self._running: dict[str, workflow.ChildWorkflowHandle[Any, SyncPartitionResult]] = {}
+        self._starting: set[str] = set()
+        self._started = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self._counts = PartitionCounts()
         self._records = RecordCounts()
         self._pages = 0
@@ -71,6 +84,16 @@ class SyncAllWorkflow:
     async def run(self, input: SyncAllInput) -> SyncAllResult:
         """List (or resume) partitions, run them with bounded concurrency, summarise."""
         self._source = input.source
+        self._restore(input)
+        self._set_state(RunState.RUNNING)
+        self._pending = deque(await self._partitions(input))
+        self._counts.pending = len(self._pending)
+        await self._fan_out(input)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._finish(input)
+
+    def _restore(self, input: SyncAllInput) -> None:
+        """Take over the progress an earlier run of this chain carried into continue-as-new."""
         if input.carried is not None:
             self._counts = input.carried.partitions.model_copy()
             self._records = input.carried.records
@@ -82,7 +105,9 @@ class SyncAllWorkflow:
             self._warnings = list(input.carried.warnings)
             self._notices = list(input.carried.notices)
             self._would = input.carried.would
-        self._set_state(RunState.RUNNING)
+
+    async def _partitions(self, input: SyncAllInput) -> list[str]:
+        """The partitions to run: listed by the activity, or those an earlier run left."""
         if input.remaining is None:
             try:
                 listed = await workflow.execute_activity(
@@ -120,65 +145,100 @@ class SyncAllWorkflow:
             self._noun = input.noun
             self._steps = input.steps
             self._child = input.child_workflow
-        self._pending = deque(remaining)
-        self._counts.pending = len(self._pending)
+        return remaining
 
-        tasks: set[asyncio.Task[None]] = set()
-        started = 0
-        limit = max(1, input.max_concurrent)
+    async def _fan_out(self, input: SyncAllInput) -> None:
+        """Keep up to ``max_concurrent`` children running until none is pending or running.
 
-        def draining() -> bool:
-            return (
-                started >= input.children_per_run or workflow.info().is_continue_as_new_suggested()
-            )
-
+        Returns when everything ran (or a stop left nothing running); continues as new
+        when this run has started enough children and none of them is still running.
+        """
+        without_waiting = workflow.patched(START_WITHOUT_WAITING_PATCH)
         while True:
-            batch: list[str] = []
-            while (
-                self._pending
-                and len(self._running) + len(batch) < limit
-                and not self._paused
-                and not self._stopping
-                and not draining()
-            ):
-                batch.append(self._pending.popleft())
-                self._counts.pending -= 1
-                started += 1
-            # all free slots in one workflow task: awaiting each start costs a round trip
-            launched = await asyncio.gather(*(self._start_child(input, p) for p in batch))
-            refused = not all(launched)
-            for partition, ok in zip(batch, launched, strict=True):
-                if ok:
-                    task = asyncio.create_task(self._await_child(partition))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-            if not self._running:
+            batch = self._next_batch(input)
+            refused = await self._launch(input, batch, without_waiting)
+            if not self._running and not self._starting:
                 if self._stopping or not self._pending:
-                    break
-                if draining() and not self._paused:  # a paused run waits for resume first
-                    # signal handlers still sending to children would be cut off mid-way
+                    return
+                if self._should_continue_as_new(input) and not self._paused:
+                    # a paused run waits for resume first; signal handlers still sending to
+                    # children would be cut off mid-way
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     if self._paused or self._stopping:
                         continue  # a signal handled meanwhile decides first
-                    workflow.continue_as_new(
-                        input.model_copy(
-                            update={
-                                "remaining": list(self._pending),
-                                "carried": self.progress(),
-                                "noun": self._noun,
-                                "steps": self._steps,
-                                "child_workflow": self._child,
-                            }
-                        )
-                    )
+                    self._continue_as_new(input)
             if refused and workflow.patched(SKIP_HELD_PATCH):
                 # a start refused because another run holds the partition frees its slot at
                 # once: no child of ours will finish to wake us for it (issue 8, case 2)
                 continue
-            tick = self._tick
-            await workflow.wait_condition(lambda: self._tick != tick)  # noqa: B023
+            await self._wake_up()
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
+    def _next_batch(self, input: SyncAllInput) -> list[str]:
+        """Pending partitions for the free slots, unless paused, stopping or draining."""
+        limit = max(1, input.max_concurrent)
+        batch: list[str] = []
+        while (
+            self._pending
+            and len(self._running) + len(self._starting) + len(batch) < limit
+            and not self._paused
+            and not self._stopping
+            and not self._should_continue_as_new(input)
+        ):
+            batch.append(self._pending.popleft())
+            self._counts.pending -= 1
+            self._started += 1
+        return batch
+
+    async def _launch(self, input: SyncAllInput, batch: list[str], without_waiting: bool) -> bool:
+        """Start ``batch`` in one workflow task; True when a start was refused (old path)."""
+        if without_waiting:
+            # each child started and awaited by its own task: a slot freed while other
+            # starts are unconfirmed is refilled at once
+            for partition in batch:
+                self._starting.add(partition)
+                self._keep(self._run_child(input, partition))
+            return False
+        # histories before START_WITHOUT_WAITING_PATCH: the batch's starts awaited together
+        launched = await asyncio.gather(*(self._start_child(input, p) for p in batch))
+        for partition, ok in zip(batch, launched, strict=True):
+            if ok:
+                self._keep(self._await_child(partition))
+        return not all(launched)
+
+    def _keep(self, child: Coroutine[Any, Any, None]) -> None:
+        """Run ``child`` as a task, referenced until it is done."""
+        task = asyncio.create_task(child)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _should_continue_as_new(self, input: SyncAllInput) -> bool:
+        """Whether this run has started enough children (or history) for one run."""
+        return (
+            self._started >= input.children_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _continue_as_new(self, input: SyncAllInput) -> NoReturn:
+        """Hand what is pending and the progress so far to a fresh run of this chain."""
+        workflow.continue_as_new(
+            input.model_copy(
+                update={
+                    "remaining": list(self._pending),
+                    "carried": self.progress(),
+                    "noun": self._noun,
+                    "steps": self._steps,
+                    "child_workflow": self._child,
+                }
+            )
+        )
+
+    async def _wake_up(self) -> None:
+        """Wait until a child finished, a start was refused, or a signal changed something."""
+        tick = self._tick
+        await workflow.wait_condition(lambda: self._tick != tick)
+
+    def _finish(self, input: SyncAllInput) -> SyncAllResult:
+        """The final state and the run's summary."""
         if self._stopping:
             self._set_state(RunState.STOPPED)
         elif self._counts.failed or self._errors:  # failed partitions or failed steps
@@ -244,6 +304,17 @@ class SyncAllWorkflow:
         if self._paused:
             await handle.signal("pause")
         return True
+
+    async def _run_child(self, input: SyncAllInput, partition: str) -> None:
+        """Start the partition's child and await it; a refused start frees its slot at once."""
+        try:
+            ok = await self._start_child(input, partition)
+        finally:
+            self._starting.discard(partition)
+        if ok:
+            await self._await_child(partition)
+        else:
+            self._tick += 1  # no child of ours will finish to wake the loop for this slot
 
     async def _await_child(self, partition: str) -> None:
         handle = self._running[partition]

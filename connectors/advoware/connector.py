@@ -3,8 +3,11 @@
 An employee is the natural partition: Advoware lists Termine per Kürzel and date range, one
 employee's calendar is independent of the others', and a refusal for one employee (``...
 nicht freigeschaltet``) must not stop the rest. Each partition is the window
-``[today - days_back, today + days_ahead]`` (today in Europe/Berlin), fetched in pages of
-at most ``page_days`` days; the cursor is the ISO date a page starts on. Pages follow a
+``[today - days_back, today + days_ahead]`` (today in Europe/Berlin). Advoware has no
+pagination (a date range bounds the answer), so a window of at most ``page_days`` days (the
+default window of 396 days and the default of 400) is one page: one request per employee
+and run. A longer window is fetched in pages of at most ``page_days`` days; the cursor is
+the ISO date a page starts on. Pages follow a
 fixed grid of ``page_days``-day cells (counted from ``PAGE_GRID_ORIGIN``), not the window's
 first day: as the window slides by a day, a page inside it keeps its cursor and its
 request, so its stored digest proves it unchanged (only the first page, from the window's
@@ -86,6 +89,12 @@ PAGE_GRID_ORIGIN = date(2000, 1, 3)
 """Pages start on ``PAGE_GRID_ORIGIN + k * page_days`` (and the window's first page on its
 first day): a grid that does not move with "today", so page digests keep their cursor."""
 
+DEFAULT_PAGE_DAYS = 400
+"""Days per page unless ``ADVOWARE_PAGE_DAYS`` says otherwise: the default window (30 days
+back, 365 ahead) in one request. Its digest then changes with the day, so the first run of
+a day parses every calendar again (and publishes nothing new); the other runs of the day
+are proven unchanged by one digest per employee instead of thirteen."""
+
 OUTPUT_VERSION = "advoware-termin-1"
 """Raise when the published shape changes, so every page digest misses once."""
 
@@ -99,7 +108,8 @@ class AdvowareConnector(ConnectorBase):
         topic: Kafka topic of the appointment events.
         days_back: days before today in each employee's window (``ADVOWARE_DAYS_BACK``).
         days_ahead: days after today in the window (``ADVOWARE_DAYS_AHEAD``).
-        page_days: days of the window per page (``ADVOWARE_PAGE_DAYS``).
+        page_days: days of the window per page (``ADVOWARE_PAGE_DAYS``); a window no
+            longer than this is one page.
         full_content: publish subject, notes, location and case (``ADVOWARE_FULL_CONTENT``).
         debug_kuerzel: sync only these employees (``CALENDAR_SYNC_DEBUG_KUERZEL``); empty
             = all.
@@ -116,7 +126,7 @@ class AdvowareConnector(ConnectorBase):
         topic: str,
         days_back: int = 30,
         days_ahead: int = 365,
-        page_days: int = 31,
+        page_days: int = DEFAULT_PAGE_DAYS,
         full_content: bool = True,
         debug_kuerzel: Iterable[str] = (),
         today: Callable[[], date] | None = None,
@@ -208,7 +218,10 @@ class AdvowareConnector(ConnectorBase):
         chunk_start = iso_day(cursor, "Advoware cursor") if cursor is not None else first
         if chunk_start > last:  # a cursor saved before the window shrank
             return Page(next_cursor=None, stable=True)
-        chunk_end = min(_cell_end(chunk_start, self.page_days), last)
+        if (last - first).days < self.page_days:  # the whole window fits: one request
+            chunk_end = last
+        else:
+            chunk_end = min(_cell_end(chunk_start, self.page_days), last)
         is_first = chunk_start <= first
         full = self._full(params, kuerzel)
 
@@ -315,6 +328,17 @@ def _record(termin: Termin, full: bool) -> Record:
         partition=owner,
         version_marker=termin.zuletztGeaendertAm,
     )
+
+
+def pages_in_window(first: date, last: date, page_days: int) -> int:
+    """How many pages (requests) ``fetch_page`` makes for the window ``[first, last]``."""
+    if (last - first).days < page_days:
+        return 1
+    pages, day = 0, first
+    while day <= last:
+        pages += 1
+        day = _cell_end(day, page_days) + timedelta(days=1)
+    return pages
 
 
 def _cell_end(day: date, page_days: int) -> date:

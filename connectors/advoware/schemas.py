@@ -225,8 +225,13 @@ def termin_key(raw: Any) -> str | None:
     """The record key (``frNr`` as text) of a raw appointment, when it is readable."""
     if not isinstance(raw, dict):
         return None
+    return _key_of(normalise_keys(raw))
+
+
+def _key_of(data: dict[str, Any]) -> str | None:
+    """``termin_key`` of an appointment whose keys are normalised already."""
     try:
-        number = whole(normalise_keys(raw).get("frNr"), nullable=True)
+        number = whole(data.get("frNr"), nullable=True)
     except ValueError:
         return None
     return None if number is None else str(number)
@@ -245,7 +250,7 @@ def parse_termin(raw: Any) -> Termin | None:
     if not isinstance(raw, dict):
         raise MalformedTerminError(None, f"appointment is a {type(raw).__name__}, not an object")
     data = normalise_keys(raw)
-    key = termin_key(data)
+    key = _key_of(data)
     if key is not None and int(key) < 0:
         return None
     try:

@@ -66,9 +66,9 @@ class AdvowareSettings(Section):
     )
     """Days after today in each employee's window."""
     page_days: int = Field(
-        default=31, ge=1, le=366, validation_alias=env("page_days", "ADVOWARE_PAGE_DAYS")
+        default=400, ge=1, le=7321, validation_alias=env("page_days", "ADVOWARE_PAGE_DAYS")
     )
-    """Days of a window fetched per page."""
+    """Days of a window fetched per page; a window no longer than this is one request."""
     full_content: bool = Field(
         default=True, validation_alias=env("full_content", "ADVOWARE_FULL_CONTENT")
     )

@@ -49,12 +49,27 @@ _FRACTION = re.compile(r"\.(\d+)")
 _ZONE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
 
+_SEEN_KEYS: dict[str, str] = {}
+"""Raw key -> canonical key, for the few spellings an API sends (bounded by ``_MAX_SEEN``):
+a first sync normalises every key of every appointment, about half its parse time."""
+_MAX_SEEN = 1024
+
+
+def _canonical_key(key: Any) -> str:
+    name = str(key)
+    found = _CANONICAL.get(name.lower(), name[:1].lower() + name[1:])
+    if len(_SEEN_KEYS) < _MAX_SEEN:
+        _SEEN_KEYS[name] = found
+    return found
+
+
 def normalise_keys(raw: dict[str, Any]) -> dict[str, Any]:
     """Keys in canonical camelCase: known names case-insensitively, others lower-first."""
+    seen = _SEEN_KEYS
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        name = str(key)
-        out[_CANONICAL.get(name.lower(), name[:1].lower() + name[1:])] = value
+        name = seen.get(key)
+        out[_canonical_key(key) if name is None else name] = value
     return out
 
 
@@ -76,6 +91,11 @@ def parse_time(value: Any) -> time:
     """
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a time string, got {value!r}"[:80])
+    if len(value) == 8 and value[2] == ":" and value[5] == ":":  # "HH:MM:SS", most of them
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            pass  # the full parse below says what is wrong
     text = _ZONE.sub("", _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.strip()))
     try:
         return time.fromisoformat(text)

@@ -13,7 +13,9 @@ simulators over HTTP, an in-process worker) and writes each history as JSON to
 
 The partition histories of runs started before ``SyncPartitionInput.local_pass`` existed
 (``sync_partition_advoware*.json``, ``sync_partition_temu_orders.json`` without
-``local_pass`` in the name) are kept as they were: they prove such runs still replay.
+``local_pass`` in the name) are kept as they were: they prove such runs still replay. So
+are the sync-all histories recorded before children were started without waiting
+(``sync_all_gathered_starts_*.json``: a batch of starts awaited together).
 
 Re-run it after an *intentional* change of workflow code (and commit the new files); an
 unintentional change is what ``tests/test_replay.py`` exists to catch. Histories hold
