@@ -33,6 +33,8 @@ ALLOWED_IMPORTS = (
     "collections",
     "typing",
     "temporalio",
+    "models.activity_names",
+    "models.failures",
     "models.sync",
     "workflows",
 )
