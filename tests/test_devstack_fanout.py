@@ -5,8 +5,9 @@ The dev server has one history shard, and Temporal polls each shard's task queue
 workflow task and close notification is such a task, so a sync-all run fanning out
 hundreds of employees started about 7 children a second with the server mostly idle
 (issue 11: 173 unchanged employees took 21 s, 8.5 s once the poll rate was raised).
-``DevStack`` raises the poll rates; this test fans out 60 trivial children and needs them
-done at well above the throttled rate.
+``DevStack`` raises the poll rates. The first test checks the running dev server was given
+them (wall-clock bounds are for ``make bench``: a loaded machine took 11 s with them too);
+the second fans out 60 trivial children through it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from devstack.services import TEMPORAL, TEMPORAL_DYNAMIC_CONFIG, DevStack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CHILDREN = 60
@@ -45,7 +49,16 @@ class FanoutProbe:
         return sum(results)
 
 
-async def test_sixty_children_start_and_finish_quickly(temporal_client: Client) -> None:
+def test_the_dev_server_runs_with_raised_poll_rates(stack: DevStack) -> None:
+    pid = stack.processes[TEMPORAL].pid
+    assert pid is not None
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    given = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--dynamic-config-value"}
+    assert given >= {f"{k}={v}" for k, v in TEMPORAL_DYNAMIC_CONFIG.items()}
+    assert all(int(v) >= 1000 for v in TEMPORAL_DYNAMIC_CONFIG.values())
+
+
+async def test_sixty_children_start_and_finish(temporal_client: Client) -> None:
     queue = f"fanout-{uuid.uuid4().hex[:8]}"
     async with Worker(temporal_client, task_queue=queue, workflows=[FanoutProbe, FanoutProbeChild]):
         await temporal_client.execute_workflow(  # warm: the first run pays start-up costs
@@ -57,5 +70,4 @@ async def test_sixty_children_start_and_finish_quickly(temporal_client: Client) 
         )
         seconds = time.perf_counter() - began
     assert done == CHILDREN
-    # throttled: ~20 queue polls a second for every start, task and close -> 6 s and more
-    assert seconds < 4.5, f"{CHILDREN} children took {seconds:.1f} s: task queues throttled"
+    print(f"{CHILDREN} children in {seconds:.1f} s")

@@ -81,8 +81,9 @@ def test_unsandboxed_workflow_code_has_no_clock_randomness_or_io(path: str) -> N
         if isinstance(node, ast.Import):
             problems += [f"import {a.name}" for a in node.names if not _allowed(a.name)]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            if not _allowed(node.module or ""):
-                problems.append(f"from {node.module} import ...")
+            module = node.module or ""
+            if not _allowed(module) and not all(_allowed(f"{module}.{a.name}") for a in node.names):
+                problems.append(f"from {module} import ...")
         elif isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
