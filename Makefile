@@ -29,8 +29,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-bench: install  ## 10,000 and 100,000 shifts side by side with the per-record loop (~10 min)
+bench: install  ## WIW 10,000 and 100,000 shifts side by side with the per-record loop, then Advoware 1,000 employees (~25 min)
 	$(PY) -m bench
+	$(PY) -m bench advoware --employees 1000
 
 bench-tracing: install  ## tracing overhead: 10,000-shift first syncs without and with tracing (~3 min)
 	$(PY) -m bench.tracing
