@@ -23,12 +23,9 @@ from temporalio.worker import Worker
 
 from activities.encoding import Output
 from activities.sync import SyncActivities
-from activities.temu import TemuActivities
-from activities.temu_inventory import TemuInventoryActivities
+from activities.worker_deps import WorkerDeps, resolve_factory
 from connectors import REGISTRY, Connector
 from connectors.http import warm_http_stack
-from connectors.temu.connector import TemuOrdersConnector
-from connectors.temu.inventory import TemuInventoryConnector
 from infra.avro import AvroValues
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
@@ -123,6 +120,96 @@ async def build_avro(
     return dataclasses.replace(output, avro=avro)
 
 
+async def open_store(settings: Settings, resources: AsyncExitStack) -> ChangeStore:
+    """The change store, checked to answer (an unreachable Redis names ``REDIS_HOST``)."""
+    store = ChangeStore(redis_client(settings.redis), settings.redis.expire_cache)
+    resources.push_async_callback(store.aclose)
+    try:
+        await store.ping()
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"
+        ) from None
+    return store
+
+
+async def restore_freshness(
+    settings: Settings, connectors: Mapping[str, Connector], resources: AsyncExitStack
+) -> None:
+    """Reload the last successful syncs, so freshness has no blind spot after a restart."""
+    last_success = LastSuccess(redis_client(settings.redis), FRESHNESS_RETENTION_SECONDS)
+    resources.push_async_callback(last_success.aclose)
+    await METRICS.freshness.restore(last_success, connectors)
+    resources.callback(METRICS.freshness.detach, last_success)
+
+
+def worker_topics(settings: Settings, connectors: Mapping[str, Connector]) -> list[str]:
+    """Every topic the worker writes or reads: records, dead letters, and each spec's own."""
+    topics = [c.topic for c in connectors.values()] + [settings.kafka.deadletter_topic]
+    for source in connectors:
+        spec = REGISTRY[source]
+        if spec.topics is not None:
+            topics += spec.topics(settings)
+    return topics
+
+
+async def open_publisher(
+    settings: Settings, connectors: Mapping[str, Connector], resources: AsyncExitStack
+) -> KafkaPublisher:
+    """Check the brokers answer, create the worker's topics, and open the one producer."""
+    security = kafka_security(settings.kafka)
+    # one quiet try naming KAFKA_BROKERS, before librdkafka would retry it in the logs
+    await asyncio.to_thread(topic_names, settings.kafka.brokers, security=security)
+    topic_config = created_topic_config(settings)
+    await asyncio.to_thread(
+        functools.partial(ensure_topics, config=topic_config, security=security),
+        settings.kafka.brokers,
+        worker_topics(settings, connectors),
+        settings.kafka.topic_partitions,
+    )
+    publisher = KafkaPublisher(
+        settings.kafka.brokers,
+        client_id="synchub-worker",
+        delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
+        topic_partitions=settings.kafka.topic_partitions,
+        topic_config=topic_config,
+        security=security,
+    )
+    resources.callback(publisher.close)
+    return publisher
+
+
+def source_activities(
+    connectors: Mapping[str, Connector], deps: WorkerDeps
+) -> list[Callable[..., Any]]:
+    """The activities each configured source declares beyond the generic ones (its spec's)."""
+    found: list[Callable[..., Any]] = []
+    for source, connector in connectors.items():
+        spec = REGISTRY[source]
+        if spec.activities:
+            found += resolve_factory(spec.activities)(connector, deps)
+    return found
+
+
+def assemble_worker(
+    client: Client, settings: Settings, activities: list[Callable[..., Any]]
+) -> Worker:
+    """The Temporal worker of ``WORKFLOWS`` and ``activities`` on the settings' task queue."""
+    return Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        max_concurrent_activities=settings.sync.max_concurrent * 2,
+        # heartbeats carry the committed cursor; the SDK's default throttle (80 % of the
+        # 20 s heartbeat timeout) would hold it back until after a crash
+        max_heartbeat_throttle_interval=timedelta(0),
+        # SIGTERM: running pages finish and commit (a flush is bounded by the Kafka
+        # delivery timeout) instead of being cancelled and redone by the next worker
+        graceful_shutdown_timeout=timedelta(seconds=settings.temporal.graceful_shutdown_seconds),
+    )
+
+
 async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
     """Build every dependency once, check the services answer, and assemble the worker."""
     resources = AsyncExitStack()
@@ -132,103 +219,26 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             resources.push_async_callback(conn.aclose)
         await warm_http_stack()  # the first upstream request would pay the lazy imports
         tune_gc()  # a big page's objects: no collection walks them again and again
-        store = ChangeStore(redis_client(settings.redis), settings.redis.expire_cache)
-        resources.push_async_callback(store.aclose)
-        try:
-            await store.ping()
-        except Exception as exc:
-            raise RuntimeError(
-                f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"
-            ) from None
-        last_success = LastSuccess(redis_client(settings.redis), FRESHNESS_RETENTION_SECONDS)
-        resources.push_async_callback(last_success.aclose)
-        await METRICS.freshness.restore(last_success, connectors)  # no blind spot after a restart
-        resources.callback(METRICS.freshness.detach, last_success)
-        # one quiet try naming KAFKA_BROKERS, before librdkafka would retry it in the logs
-        await asyncio.to_thread(
-            topic_names, settings.kafka.brokers, security=kafka_security(settings.kafka)
-        )
-        topics = [c.topic for c in connectors.values()] + [settings.kafka.deadletter_topic]
-        if "temu-orders" in connectors:
-            topics.append(settings.temu.shipments_topic)
-        if "temu-inventory" in connectors:
-            topics.append(settings.temu.stock_topic)
-        topic_config = created_topic_config(settings)
-        security = kafka_security(settings.kafka)
-        await asyncio.to_thread(
-            functools.partial(ensure_topics, config=topic_config, security=security),
-            settings.kafka.brokers,
-            topics,
-            settings.kafka.topic_partitions,
-        )
-        publisher = KafkaPublisher(
-            settings.kafka.brokers,
-            client_id="synchub-worker",
-            delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
-            topic_partitions=settings.kafka.topic_partitions,
-            topic_config=topic_config,
-            security=security,
-        )
-        resources.callback(publisher.close)
-        epochs_redis = redis_client(settings.redis)
-        resources.push_async_callback(epochs_redis.aclose)
-        activities = SyncActivities(
+        store = await open_store(settings, resources)
+        await restore_freshness(settings, connectors, resources)
+        publisher = await open_publisher(settings, connectors, resources)
+        deps = WorkerDeps(settings, publisher, kafka_security(settings.kafka), resources)
+        sync = SyncActivities(
             connectors,
             store,
             publisher,
             settings.kafka.deadletter_topic,
             unconfigured,
-            epochs=CacheEpochs(epochs_redis, settings.redis.expire_cache),
+            epochs=CacheEpochs(deps.redis(), settings.redis.expire_cache),
             output=await build_avro(settings, build_output(settings), connectors),
         )
-        extra: list[Callable[..., Any]] = []
-        orders = connectors.get("temu-orders")
-        if isinstance(orders, TemuOrdersConnector):
-            temu = TemuActivities(
-                orders.clients,
-                publisher,
-                brokers=settings.kafka.brokers,
-                shipments_topic=settings.temu.shipments_topic,
-                deadletter_topic=settings.kafka.deadletter_topic,
-                kafka_security=security,
-            )
-            extra.append(temu.confirm_shipments)
-        inventory = connectors.get("temu-inventory")
-        if isinstance(inventory, TemuInventoryConnector):
-            inventory_redis = redis_client(settings.redis)
-            resources.push_async_callback(inventory_redis.aclose)
-            stock = TemuInventoryActivities(
-                inventory.clients,
-                inventory_redis,
-                publisher,
-                brokers=settings.kafka.brokers,
-                stock_topic=settings.temu.stock_topic,
-                audit_topic=settings.temu.inventory_topic,
-                deadletter_topic=settings.kafka.deadletter_topic,
-                kafka_security=security,
-            )
-            extra += [stock.load_desired_stock, stock.reconcile_batch, stock.finish_run]
-        worker = Worker(
-            client,
-            task_queue=settings.temporal.task_queue,
-            workflows=WORKFLOWS,
-            activities=[
-                activities.list_partitions,
-                activities.sync_page,
-                activities.finish_partition,
-                activities.sync_partition_pass,
-                *extra,
-            ],
-            max_concurrent_activities=settings.sync.max_concurrent * 2,
-            # heartbeats carry the committed cursor; the SDK's default throttle (80 % of the
-            # 20 s heartbeat timeout) would hold it back until after a crash
-            max_heartbeat_throttle_interval=timedelta(0),
-            # SIGTERM: running pages finish and commit (a flush is bounded by the Kafka
-            # delivery timeout) instead of being cancelled and redone by the next worker
-            graceful_shutdown_timeout=timedelta(
-                seconds=settings.temporal.graceful_shutdown_seconds
-            ),
-        )
+        generic: list[Callable[..., Any]] = [
+            sync.list_partitions,
+            sync.sync_page,
+            sync.finish_partition,
+            sync.sync_partition_pass,
+        ]
+        worker = assemble_worker(client, settings, generic + source_activities(connectors, deps))
     except BaseException:
         await resources.aclose()
         raise

@@ -236,6 +236,14 @@ class ConnectorSpec:
     schedules: Callable[[Settings], list[ScheduleDef]] | None = None
     """The source's default schedules from the settings (interval or cron, offset, overlap,
     workflow id suffix); ``schedules apply`` and the dev stack create or update them."""
+    topics: Callable[[Settings], list[str]] | None = None
+    """Kafka topics the source's own activities read or write besides its records topic
+    (TEMU's ``erp.shipments``); the worker creates them at start with the others."""
+    activities: str = ""
+    """Dotted name ``"module:function"`` of the factory of the source's activities beyond the
+    generic page activities (its ``steps``, its own child workflow's activities): called as
+    ``factory(connector, WorkerDeps)``, it returns the activity methods the worker registers.
+    A name, not a reference, so ``connectors/`` never imports ``activities/``."""
 
     def validate_partitions(self, partitions: list[str], settings: Settings) -> list[str]:
         """Check operator-named partitions before any work starts.

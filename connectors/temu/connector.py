@@ -410,6 +410,8 @@ SPEC = ConnectorSpec(
     steps=(activity_names.CONFIRM_SHIPMENTS,),
     check_partition=check_shop,
     simulator="simulators.temu",
+    topics=lambda settings: [settings.temu.shipments_topic],
+    activities="activities.temu:worker_activities",
 )
 
 
