@@ -9,16 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from models.progress import (  # re-exported: workflows, activities and the CLI read them here
-    MAX_DRY_RUN_KEYS,
-    MAX_ERRORS,
-    DryRunKeys,
-    PartitionCounts,
-    PartitionError,
-    Progress,
-    RecordCounts,
-    RunState,
-)
+# re-exported (``X as X``): workflows, activities and the CLI read a run's progress here
+from models.progress import MAX_DRY_RUN_KEYS as MAX_DRY_RUN_KEYS
+from models.progress import MAX_ERRORS as MAX_ERRORS
+from models.progress import DryRunKeys as DryRunKeys
+from models.progress import PartitionCounts as PartitionCounts
+from models.progress import PartitionError as PartitionError
+from models.progress import Progress as Progress
+from models.progress import RecordCounts as RecordCounts
+from models.progress import RunState as RunState
 
 
 class ListPartitionsInput(BaseModel):
@@ -274,29 +273,3 @@ class PartitionPassResult(BaseModel):
     """Counts, pages and the next cursor (``None`` when the pages are through)."""
     finished: FinishPartitionResult | None = None
     """Set when the pass also finished the partition (no missing keys to look up)."""
-
-
-__all__ = [
-    "MAX_DRY_RUN_KEYS",
-    "MAX_ERRORS",
-    "DryRunKeys",
-    "FinishPartitionInput",
-    "FinishPartitionResult",
-    "ListPartitionsInput",
-    "ListPartitionsResult",
-    "PartitionCounts",
-    "PartitionError",
-    "PartitionPassInput",
-    "PartitionPassResult",
-    "Progress",
-    "RecordCounts",
-    "RunState",
-    "StepInput",
-    "StepResult",
-    "SyncAllInput",
-    "SyncAllResult",
-    "SyncPageInput",
-    "SyncPageResult",
-    "SyncPartitionInput",
-    "SyncPartitionResult",
-]
