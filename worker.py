@@ -26,6 +26,7 @@ from activities.sync import SyncActivities
 from activities.worker_deps import WorkerDeps, resolve_factory
 from connectors import REGISTRY, Connector
 from connectors.http import warm_http_stack
+from connectors.schedules import source_intervals
 from infra.avro import AvroValues
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import ChangeStore
@@ -34,7 +35,7 @@ from infra.gc_tuning import tune_gc
 from infra.kafka_reach import topic_names
 from infra.last_success import LastSuccess
 from infra.loop_stall import LoopStallMonitor
-from infra.observability import set_intervals, source_intervals, start_telemetry
+from infra.observability import set_intervals, start_telemetry
 from infra.publisher import KafkaPublisher, ensure_topics
 from infra.schedule_check import watch_schedules
 from infra.telemetry import FRESHNESS_RETENTION_SECONDS, METRICS

@@ -12,7 +12,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from temporalio.service import TLSConfig
 
-from settings import KafkaSettings, RedisSettings, TemporalSettings
+from infra.kafka_settings import KafkaSettings
+from infra.redis_settings import RedisSettings
+from infra.temporal_settings import TemporalSettings
 
 
 def kafka_security(settings: KafkaSettings) -> dict[str, Any]:
