@@ -47,7 +47,7 @@ from soak.invariants import (
     lookups_beyond_changes,
     summarize,
 )
-from soak.plan import Profile, SourcePlan, Tick
+from soak.plan import Profile, SourcePlan, Tick, Truth
 from soak.redis_time import SimulatedRedis
 from soak.results import SoakResult, Steps, TickRow, weekly
 from soak.runs import await_terminal, count_failed, until_started
@@ -117,6 +117,12 @@ class Soak:
             log=self.worker_log,
         )
         self.redis = SimulatedRedis(plan.source)
+        self._ledger = Ledger(plan.marker)
+        """Every message read so far (duplicates, losses)."""
+        self._looked_up = 0
+        """Upstream lookups counted up to the previous tick."""
+        self._live_before: set[str] = set()
+        """Keys upstream had at the previous tick."""
         self._runs = 0
         self._settings = Settings(
             temporal=TemporalSettings(
@@ -175,13 +181,12 @@ class Soak:
         began: float,
     ) -> None:
         profile = self.profile
-        step = timedelta(hours=profile.tick_hours)
         n_ticks = max(1, int(profile.days * 24 / profile.tick_hours))
         middle = list(range(1, max(2, n_ticks - 1)))
         kills = set(self.rng.sample(middle, min(profile.kills, len(middle))))
-        ledger = Ledger(self.plan.marker)
-        looked_up = self.plan.requests().get(self.plan.lookup_route, 0)
-        live_before: set[str] = set()
+        self._ledger = Ledger(self.plan.marker)
+        self._looked_up = self.plan.requests().get(self.plan.lookup_route, 0)
+        self._live_before = set()
         for index in range(n_ticks):
             if self.budget is not None and time.monotonic() - began > self.budget:
                 self.result.stopped_early = (
@@ -189,70 +194,94 @@ class Soak:
                     "flatness not judged"
                 )
                 return
-            t0 = time.monotonic()
-            steps = Steps()
-            now = START + step * index
-            day = (now - START).total_seconds() / 86_400
-            clock.FileClock.write(self.clock_file, now)
-            tick = Tick(index, now)
-            with steps("mutate"):
-                self.plan.mutate(self.rng, tick)
-                self.plan.misbehave(self.rng)
-            with steps("runs"):
-                handles, tainted = await self._runs_of_tick(client, env, index, index in kills, day)
-                self.plan.healthy()
-                failed = await count_failed(handles, self.echo)
-            with steps("read"):
-                dups = ledger.add(await asyncio.to_thread(reader.read, 0.3, 60.0, None))
-            with steps("truth"):
-                truth = self.plan.truth(now)
-            with steps("check"):
-                if dups:
-                    self._violation("duplicate", index, day, summarize(dups, "duplicates"))
-                if not tainted:
-                    lost = ledger.lost(truth)
-                    if lost:
-                        self._violation(
-                            "lost", index, day, summarize(lost, "records not as upstream has them")
-                        )
-                    kept = ledger.undeleted(truth)
-                    if kept:
-                        self._violation("undeleted", index, day, summarize(kept, "deletes missing"))
-                total = self.plan.requests().get(self.plan.lookup_route, 0)
-                left = len(live_before - truth.expected.keys())
-                relocated = sum(tick.mutations.get(name, 0) for name in self.plan.relocations)
-                too_many = lookups_beyond_changes(total - looked_up, left, relocated)
-                if too_many is not None:
-                    self._violation("lookups", index, day, too_many)
-                live_before = set(truth.expected)
-            with steps("redis"):
-                self.redis.expire(r, now, time.monotonic() - t0)
-                keys, size = self.redis.size(r)
-            row = TickRow(
-                tick=index,
-                day=day,
-                runs=len(handles),
-                failed_runs=failed,
-                lookups=total - looked_up,
-                redis_keys=keys,
-                redis_bytes=size,
-                live=truth.live,
-                seconds=time.monotonic() - t0,
-                mutations=tick.mutations,
-                steps=steps.seconds,
-            )
-            looked_up = total
+            row = await self._tick(client, env, reader, r, index, index in kills)
             self.result.rows.append(row)
-            self.result.messages, self.result.duplicates = ledger.messages, ledger.duplicates
-            self.echo(
-                f"  {self.plan.source} tick {index:3d} day {day:5.2f}: runs {row.runs} "
-                f"(failed {failed}), lookups {row.lookups}, redis {keys} keys "
-                f"{size / 1024:,.0f} KiB, live {truth.live}, {row.seconds:.1f} s "
-                f"({steps}), {sum(tick.mutations.values())} changes"
-            )
         if self.result.rows:
             last = self.result.rows[-1]
             self._flatness(last.tick, last.day)
+
+    async def _tick(
+        self,
+        client: Client,
+        env: dict[str, str],
+        reader: TopicReader,
+        r: redis.Redis,
+        index: int,
+        kill: bool,
+    ) -> TickRow:
+        """One tick: move the clock, mutate, run, read, judge, expire; its measurements."""
+        t0 = time.monotonic()
+        steps = Steps()
+        now = START + timedelta(hours=self.profile.tick_hours) * index
+        day = (now - START).total_seconds() / 86_400
+        clock.FileClock.write(self.clock_file, now)
+        tick = Tick(index, now)
+        with steps("mutate"):
+            self.plan.mutate(self.rng, tick)
+            self.plan.misbehave(self.rng)
+        with steps("runs"):
+            handles, tainted = await self._runs_of_tick(client, env, index, kill, day)
+            self.plan.healthy()
+            failed = await count_failed(handles, self.echo)
+        with steps("read"):
+            dups = self._ledger.add(await asyncio.to_thread(reader.read, 0.3, 60.0, None))
+        with steps("truth"):
+            truth = self.plan.truth(now)
+        with steps("check"):
+            total = self._judge(tick, day, truth, dups, tainted)
+        with steps("redis"):
+            self.redis.expire(r, now, time.monotonic() - t0)
+            keys, size = self.redis.size(r)
+        row = TickRow(
+            tick=index,
+            day=day,
+            runs=len(handles),
+            failed_runs=failed,
+            lookups=total - self._looked_up,
+            redis_keys=keys,
+            redis_bytes=size,
+            live=truth.live,
+            seconds=time.monotonic() - t0,
+            mutations=tick.mutations,
+            steps=steps.seconds,
+        )
+        self._looked_up = total
+        self.result.messages = self._ledger.messages
+        self.result.duplicates = self._ledger.duplicates
+        self.echo(
+            f"  {self.plan.source} tick {index:3d} day {day:5.2f}: runs {row.runs} "
+            f"(failed {failed}), lookups {row.lookups}, redis {keys} keys "
+            f"{size / 1024:,.0f} KiB, live {truth.live}, {row.seconds:.1f} s "
+            f"({steps}), {sum(tick.mutations.values())} changes"
+        )
+        return row
+
+    def _judge(self, tick: Tick, day: float, truth: Truth, dups: list[str], tainted: bool) -> int:
+        """Check the tick's invariants; returns the upstream lookups made so far.
+
+        Losses and missing deletes are not judged after a terminated run (its children were
+        terminated with it).
+        """
+        index = tick.index
+        if dups:
+            self._violation("duplicate", index, day, summarize(dups, "duplicates"))
+        if not tainted:
+            lost = self._ledger.lost(truth)
+            if lost:
+                self._violation(
+                    "lost", index, day, summarize(lost, "records not as upstream has them")
+                )
+            kept = self._ledger.undeleted(truth)
+            if kept:
+                self._violation("undeleted", index, day, summarize(kept, "deletes missing"))
+        total = self.plan.requests().get(self.plan.lookup_route, 0)
+        left = len(self._live_before - truth.expected.keys())
+        relocated = sum(tick.mutations.get(name, 0) for name in self.plan.relocations)
+        too_many = lookups_beyond_changes(total - self._looked_up, left, relocated)
+        if too_many is not None:
+            self._violation("lookups", index, day, too_many)
+        self._live_before = set(truth.expected)
+        return total
 
     async def _runs_of_tick(
         self, client: Client, env: dict[str, str], index: int, kill: bool, day: float
