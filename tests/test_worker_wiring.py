@@ -11,13 +11,13 @@ import pytest
 from pydantic import SecretStr
 from temporalio import activity
 
-from activities.worker_deps import WorkerDeps, resolve_factory
+from activities.worker_deps import WorkerDeps, resolve_factory, source_activities, worker_topics
 from connectors import REGISTRY
 from connectors.temu.settings import TemuShop
 from infra.publisher import KafkaPublisher
 from models import activity_names
 from settings import Settings
-from worker import build_connectors, source_activities, worker_topics
+from worker import build_connectors
 
 ROOT = Path(__file__).parents[1]
 
