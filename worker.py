@@ -6,13 +6,11 @@ Run it with ``python worker.py``; settings come from the environment (see README
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import functools
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,28 +22,27 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.encoding import Output
 from activities.sync import SyncActivities
-from activities.temu import TemuActivities
-from activities.temu_inventory import TemuInventoryActivities
+from activities.worker_deps import (
+    WorkerDeps,
+    build_avro,
+    open_publisher,
+    open_store,
+    restore_freshness,
+    source_activities,
+)
 from connectors import REGISTRY, Connector
 from connectors.http import warm_http_stack
-from connectors.temu.connector import TemuOrdersConnector
-from connectors.temu.inventory import TemuInventoryConnector
-from infra.avro import AvroValues
+from connectors.schedules import source_intervals
 from infra.cache_epochs import CacheEpochs
-from infra.change_store import ChangeStore
-from infra.connections import kafka_security, redis_client
+from infra.connections import kafka_security
 from infra.gc_tuning import tune_gc
-from infra.kafka_reach import topic_names
-from infra.last_success import LastSuccess
 from infra.loop_stall import LoopStallMonitor
-from infra.observability import set_intervals, source_intervals, start_telemetry
-from infra.publisher import KafkaPublisher, ensure_topics
+from infra.observability import set_intervals, start_telemetry
 from infra.schedule_check import watch_schedules
-from infra.telemetry import FRESHNESS_RETENTION_SECONDS, METRICS
 from infra.temporal import connect, ensure_search_attributes
 from models import clock
 from models.errors import NotConfiguredError
-from settings import Settings, SettingsError, load_settings, redact_url
+from settings import Settings, SettingsError, load_settings
 from workflows.sync_all import SyncAllWorkflow
 from workflows.sync_partition import SyncPartitionWorkflow
 from workflows.temu_inventory import TemuInventoryWorkflow
@@ -93,11 +90,6 @@ def build_connectors(settings: Settings) -> tuple[dict[str, Connector], dict[str
     return connectors, unconfigured
 
 
-def created_topic_config(settings: Settings) -> dict[str, str] | None:
-    """Configuration of the topics synchub creates: compacted with ``KAFKA_COMPACT_TOPICS``."""
-    return {"cleanup.policy": "compact"} if settings.output.compact_topics else None
-
-
 def build_output(settings: Settings) -> Output:
     """The value formats and tombstones of ``settings.output``, checked against the registry.
 
@@ -114,26 +106,24 @@ def build_output(settings: Settings) -> Output:
     return Output(formats=dict(settings.output.formats), tombstones=settings.output.tombstones)
 
 
-async def build_avro(
-    settings: Settings, output: Output, connectors: Mapping[str, Connector]
-) -> Output:
-    """With ``SCHEMA_REGISTRY_URL``: register the Avro schemas of the flat sources at start.
-
-    Flat values of sources with a schema in ``schemas/avro/`` are then Avro in the
-    Confluent wire format; the others stay JSON.
-    """
-    url = settings.output.schema_registry_url
-    if not url:
-        return output
-    topics = {s: c.topic for s, c in connectors.items() if output.format(s) == "flat"}
-    avro = await AvroValues.start(url, topics)
-    log.info(
-        "Avro values (Schema Registry %s) for: %s",
-        redact_url(url),
-        ", ".join(s for s in topics if avro.encodes(s))
-        or "no source (none is flat with an Avro schema)",
+def assemble_worker(
+    client: Client, settings: Settings, activities: list[Callable[..., Any]]
+) -> Worker:
+    """The Temporal worker of ``WORKFLOWS`` and ``activities`` on the settings' task queue."""
+    return Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
+        activities=activities,
+        max_concurrent_activities=settings.sync.max_concurrent * 2,
+        # heartbeats carry the committed cursor; the SDK's default throttle (80 % of the
+        # 20 s heartbeat timeout) would hold it back until after a crash
+        max_heartbeat_throttle_interval=timedelta(0),
+        # SIGTERM: running pages finish and commit (a flush is bounded by the Kafka
+        # delivery timeout) instead of being cancelled and redone by the next worker
+        graceful_shutdown_timeout=timedelta(seconds=settings.temporal.graceful_shutdown_seconds),
     )
-    return dataclasses.replace(output, avro=avro)
 
 
 async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
@@ -145,104 +135,26 @@ async def build_worker(client: Client, settings: Settings) -> WorkerBundle:
             resources.push_async_callback(conn.aclose)
         await warm_http_stack()  # the first upstream request would pay the lazy imports
         tune_gc()  # a big page's objects: no collection walks them again and again
-        store = ChangeStore(redis_client(settings.redis), settings.redis.expire_cache)
-        resources.push_async_callback(store.aclose)
-        try:
-            await store.ping()
-        except Exception as exc:
-            raise RuntimeError(
-                f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"
-            ) from None
-        last_success = LastSuccess(redis_client(settings.redis), FRESHNESS_RETENTION_SECONDS)
-        resources.push_async_callback(last_success.aclose)
-        await METRICS.freshness.restore(last_success, connectors)  # no blind spot after a restart
-        resources.callback(METRICS.freshness.detach, last_success)
-        # one quiet try naming KAFKA_BROKERS, before librdkafka would retry it in the logs
-        await asyncio.to_thread(
-            topic_names, settings.kafka.brokers, security=kafka_security(settings.kafka)
-        )
-        topics = [c.topic for c in connectors.values()] + [settings.kafka.deadletter_topic]
-        if "temu-orders" in connectors:
-            topics.append(settings.temu.shipments_topic)
-        if "temu-inventory" in connectors:
-            topics.append(settings.temu.stock_topic)
-        topic_config = created_topic_config(settings)
-        security = kafka_security(settings.kafka)
-        await asyncio.to_thread(
-            functools.partial(ensure_topics, config=topic_config, security=security),
-            settings.kafka.brokers,
-            topics,
-            settings.kafka.topic_partitions,
-        )
-        publisher = KafkaPublisher(
-            settings.kafka.brokers,
-            client_id="synchub-worker",
-            delivery_timeout_seconds=settings.kafka.delivery_timeout_seconds,
-            topic_partitions=settings.kafka.topic_partitions,
-            topic_config=topic_config,
-            security=security,
-        )
-        resources.callback(publisher.close)
-        epochs_redis = redis_client(settings.redis)
-        resources.push_async_callback(epochs_redis.aclose)
-        activities = SyncActivities(
+        store = await open_store(settings, resources)
+        await restore_freshness(settings, connectors, resources)
+        publisher = await open_publisher(settings, connectors, resources)
+        deps = WorkerDeps(settings, publisher, kafka_security(settings.kafka), resources)
+        sync = SyncActivities(
             connectors,
             store,
             publisher,
             settings.kafka.deadletter_topic,
             unconfigured,
-            epochs=CacheEpochs(epochs_redis, settings.redis.expire_cache),
+            epochs=CacheEpochs(deps.redis(), settings.redis.expire_cache),
             output=await build_avro(settings, build_output(settings), connectors),
         )
-        extra: list[Callable[..., Any]] = []
-        orders = connectors.get("temu-orders")
-        if isinstance(orders, TemuOrdersConnector):
-            temu = TemuActivities(
-                orders.clients,
-                publisher,
-                brokers=settings.kafka.brokers,
-                shipments_topic=settings.temu.shipments_topic,
-                deadletter_topic=settings.kafka.deadletter_topic,
-                kafka_security=security,
-            )
-            extra.append(temu.confirm_shipments)
-        inventory = connectors.get("temu-inventory")
-        if isinstance(inventory, TemuInventoryConnector):
-            inventory_redis = redis_client(settings.redis)
-            resources.push_async_callback(inventory_redis.aclose)
-            stock = TemuInventoryActivities(
-                inventory.clients,
-                inventory_redis,
-                publisher,
-                brokers=settings.kafka.brokers,
-                stock_topic=settings.temu.stock_topic,
-                audit_topic=settings.temu.inventory_topic,
-                deadletter_topic=settings.kafka.deadletter_topic,
-                kafka_security=security,
-            )
-            extra += [stock.load_desired_stock, stock.reconcile_batch, stock.finish_run]
-        worker = Worker(
-            client,
-            task_queue=settings.temporal.task_queue,
-            workflows=WORKFLOWS,
-            workflow_runner=WORKFLOW_RUNNER,
-            activities=[
-                activities.list_partitions,
-                activities.sync_page,
-                activities.finish_partition,
-                activities.sync_partition_pass,
-                *extra,
-            ],
-            max_concurrent_activities=settings.sync.max_concurrent * 2,
-            # heartbeats carry the committed cursor; the SDK's default throttle (80 % of the
-            # 20 s heartbeat timeout) would hold it back until after a crash
-            max_heartbeat_throttle_interval=timedelta(0),
-            # SIGTERM: running pages finish and commit (a flush is bounded by the Kafka
-            # delivery timeout) instead of being cancelled and redone by the next worker
-            graceful_shutdown_timeout=timedelta(
-                seconds=settings.temporal.graceful_shutdown_seconds
-            ),
-        )
+        generic: list[Callable[..., Any]] = [
+            sync.list_partitions,
+            sync.sync_page,
+            sync.finish_partition,
+            sync.sync_partition_pass,
+        ]
+        worker = assemble_worker(client, settings, generic + source_activities(connectors, deps))
     except BaseException:
         await resources.aclose()
         raise

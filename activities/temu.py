@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -27,7 +27,10 @@ from temporalio import activity
 from activities.errors import translate_errors
 from activities.heartbeat import heartbeating
 from activities.messages import deadletter_message, traceparent
+from activities.worker_deps import WorkerDeps
+from connectors.base import Connector
 from connectors.temu.client import TemuClient
+from connectors.temu.connector import TemuOrdersConnector
 from connectors.temu.errors import TemuBusinessError, TemuLocalRefusal
 from connectors.temu.schemas import ParentOrder, ParentOrderStatus
 from infra.consumer import CommittingReader, Consumed
@@ -189,3 +192,24 @@ class TemuActivities:
                 trace=traceparent(run_token),
             )
             await self._publisher.publish([message])
+
+
+def worker_activities(connector: Connector, deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """``confirm_shipments`` over the order connector's shop clients (``SPEC.activities``).
+
+    Raises:
+        TypeError: ``connector`` is not the TEMU orders connector (a wiring mistake).
+
+    """
+    if not isinstance(connector, TemuOrdersConnector):
+        raise TypeError(f"temu-orders activities need TemuOrdersConnector, got {connector!r}")
+    settings = deps.settings
+    temu = TemuActivities(
+        connector.clients,
+        deps.publisher,
+        brokers=settings.kafka.brokers,
+        shipments_topic=settings.temu.shipments_topic,
+        deadletter_topic=settings.kafka.deadletter_topic,
+        kafka_security=deps.kafka_security,
+    )
+    return [temu.confirm_shipments]

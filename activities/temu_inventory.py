@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,8 +26,10 @@ from activities.temu_stock_plan import (
     Pushed,
     plan_batch,
 )
+from activities.worker_deps import WorkerDeps
+from connectors.base import Connector
 from connectors.temu.client import TemuClient
-from connectors.temu.inventory import SOURCE
+from connectors.temu.inventory import SOURCE, TemuInventoryConnector
 from infra.consumer import CommittingReader, Consumed
 from infra.inventory_store import InventoryStore
 from infra.publisher import KafkaPublisher, OutMessage
@@ -266,3 +268,26 @@ class TemuInventoryActivities:
         takes them up; nothing depends on these keys once the run has ended.
         """
         return await self._store.finish_run(input.shop, input.run_token)
+
+
+def worker_activities(connector: Connector, deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """The reconciliation steps over the inventory connector's shop clients (``SPEC.activities``).
+
+    Raises:
+        TypeError: ``connector`` is not the TEMU inventory connector (a wiring mistake).
+
+    """
+    if not isinstance(connector, TemuInventoryConnector):
+        raise TypeError(f"{SOURCE} activities need TemuInventoryConnector, got {connector!r}")
+    settings = deps.settings
+    stock = TemuInventoryActivities(
+        connector.clients,
+        deps.redis(),
+        deps.publisher,
+        brokers=settings.kafka.brokers,
+        stock_topic=settings.temu.stock_topic,
+        audit_topic=settings.temu.inventory_topic,
+        deadletter_topic=settings.kafka.deadletter_topic,
+        kafka_security=deps.kafka_security,
+    )
+    return [stock.load_desired_stock, stock.reconcile_batch, stock.finish_run]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from connectors.schedules import schedule_definitions
 from infra.schedule_check import check_schedules
-from infra.schedules import apply_schedules, schedule_definitions
+from infra.schedules import apply_schedules
 from infra.temporal import connect
 from settings import Settings
 

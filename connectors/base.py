@@ -241,6 +241,14 @@ class ConnectorSpec:
     """The source's settings section (``connectors/<source>/settings.py``): ``load_settings``
     collects it into the tree, and the builder reads it with ``settings.section(...)``, so a
     new source adds no field to ``Settings``. Sources that share one name it each."""
+    topics: Callable[[Settings], list[str]] | None = None
+    """Kafka topics the source's own activities read or write besides its records topic
+    (TEMU's ``erp.shipments``); the worker creates them at start with the others."""
+    activities: str = ""
+    """Dotted name ``"module:function"`` of the factory of the source's activities beyond the
+    generic page activities (its ``steps``, its own child workflow's activities): called as
+    ``factory(connector, WorkerDeps)``, it returns the activity methods the worker registers.
+    A name, not a reference, so ``connectors/`` never imports ``activities/``."""
 
     def validate_partitions(self, partitions: list[str], settings: Settings) -> list[str]:
         """Check operator-named partitions before any work starts.

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from connectors import REGISTRY
+from connectors.schedules import schedule_definitions, source_intervals
 from devstack.banner import banner
 from devstack.services import DevStack, ServiceError
 from devstack.simulator import (
@@ -39,9 +40,9 @@ from devstack.simulator import (
 from infra.codec import EncryptionCodec, dev_key_entry
 from infra.codec_server import make_codec_app
 from infra.metrics import MetricsAddressError
-from infra.observability import set_intervals, source_intervals, start_telemetry
+from infra.observability import set_intervals, start_telemetry
 from infra.schedule_check import watch_schedules
-from infra.schedules import apply_schedules, schedule_definitions
+from infra.schedules import apply_schedules
 from infra.temporal import connect, ensure_search_attributes
 from models.clock import now
 from settings import KafkaSettings, RedisSettings, Settings, TemporalSettings

@@ -22,7 +22,12 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from devstack.binaries import kafka_binary, temporal_binary, valkey_binary
-from devstack.probes import kafka_probe, redis_probe, temporal_probe
+from devstack.launchers import (
+    TEMPORAL_DYNAMIC_CONFIG,
+    kafka_process,
+    temporal_process,
+    valkey_process,
+)
 from devstack.process import ServiceError, ServiceProcess
 from infra.publisher import ensure_topics
 from simulators.server import ensure_ports_free, free_port
@@ -33,6 +38,7 @@ __all__ = [
     "KAFKA",
     "REDIS",
     "TEMPORAL",
+    "TEMPORAL_DYNAMIC_CONFIG",
     "DevStack",
     "DevStackConfig",
     "ServiceError",
@@ -61,16 +67,6 @@ DEFAULT_SEARCH_ATTRIBUTES: Mapping[str, str] = {
 Registering them at start (the flag is idempotent) is what lets operators run
 ``temporal workflow list --query "SynchubSource='wiw'"`` against a fresh state folder.
 """
-
-TEMPORAL_DYNAMIC_CONFIG: Mapping[str, str] = {
-    "history.transferProcessorMaxPollRPS": "1000",
-    "history.timerProcessorMaxPollRPS": "1000",
-    "history.visibilityProcessorMaxPollRPS": "1000",
-}
-"""Dynamic config of the dev server: its one history shard polls each task queue (child
-starts, workflow tasks, close notifications, timers, visibility) at most 20 times a second
-by default, which held a sync-all fan-out to about 7 children a second with the server
-mostly idle (issue 11; ``tests/test_devstack_fanout.py``). A cluster has many shards."""
 
 
 class DevStackConfig(Protocol):
@@ -285,92 +281,32 @@ class DevStack:
         ensure_ports_free(self.host, [*checks, *self.extra_ports])
 
     def _temporal(self) -> ServiceProcess:
-        argv = [
-            temporal_binary(),
-            "server",
-            "start-dev",
-            "--ip",
+        return temporal_process(
             self.host,
-            "--port",
-            str(self.temporal_port),
-            "--db-filename",
-            str(self.temporal_db),
-            "--namespace",
-            self.namespace,
-            "--log-level",
-            "warn",
-        ]
-        for name, kind in self.search_attributes.items():
-            argv += ["--search-attribute", f"{name}={kind}"]
-        for key, value in TEMPORAL_DYNAMIC_CONFIG.items():
-            argv += ["--dynamic-config-value", f"{key}={value}"]
-        if self.headless:
-            argv.append("--headless")
-        else:
-            # The news feed is fetched from the internet; offline machines only get errors.
-            argv += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
-            if self.ui_codec_endpoint:
-                argv += ["--ui-codec-endpoint", self.ui_codec_endpoint]
-        return ServiceProcess(
-            "Temporal dev server",
-            argv,
-            self.log_dir / "temporal.log",
-            temporal_probe(
-                self.host, self.temporal_port, self.namespace, self.search_attributes, self.ui_url
-            ),
+            self.temporal_port,
+            ui_port=None if self.headless else self.ui_port,
+            db=self.temporal_db,
+            namespace=self.namespace,
+            search_attributes=self.search_attributes,
+            ui_codec_endpoint=self.ui_codec_endpoint,
+            log_dir=self.log_dir,
             startup_timeout=self.startup_timeout,
         )
 
     def _kafka(self) -> ServiceProcess:
-        url = f"tcp://{self.host}:{self.kafka_port}"
-        argv = [
-            kafka_binary(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-        return ServiceProcess(
-            "Kafka broker (tansu)",
-            argv,
-            self.log_dir / "tansu.log",
-            kafka_probe(self.host, self.kafka_port),
-            startup_timeout=self.startup_timeout,
-            stop_grace=5.0,
+        return kafka_process(
+            self.host, self.kafka_port, log_dir=self.log_dir, startup_timeout=self.startup_timeout
         )
 
     def _redis(self) -> ServiceProcess:
-        argv = [
-            valkey_binary(),
-            "--port",
-            str(self.redis_port),
-            "--bind",
+        # Append-only file in the state dir: a restarted valkey keeps fingerprints, versions
+        # and checkpoints (production needs the same, see README)
+        return valkey_process(
             self.host,
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-        ]
-        if self.redis_appendonly:
-            # Append-only file in the state dir, fsynced every second: a restarted valkey
-            # keeps fingerprints, versions and checkpoints (production needs the same, see
-            # README); without it every restart republishes everything.
-            data = self.state_dir / "valkey"
-            data.mkdir(parents=True, exist_ok=True)
-            argv += ["--dir", str(data.resolve()), "--appendonly", "yes"]
-            argv += ["--appendfsync", "everysec"]
-        else:
-            argv += ["--appendonly", "no"]
-        return ServiceProcess(
-            "Redis server (valkey)",
-            argv,
-            self.log_dir / "valkey.log",
-            redis_probe(self.host, self.redis_port),
+            self.redis_port,
+            data_dir=self.state_dir / "valkey" if self.redis_appendonly else None,
+            log_dir=self.log_dir,
             startup_timeout=self.startup_timeout,
-            stop_grace=5.0,
         )
 
     def _launch(self, service: str) -> ServiceProcess:

@@ -25,7 +25,6 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 
 from infra.codec import CodecKeyError, EncryptionCodec
-from settings import SettingsError, TemporalSettings
 
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 """The dev server's Web UI; production names its own with ``--cors-origin``."""
@@ -72,30 +71,3 @@ def make_codec_app(codec: EncryptionCodec, origins: Sequence[str] = DEFAULT_ORIG
             )
         ],
     )
-
-
-def run_codec_server(
-    settings: TemporalSettings, host: str, port: int, origins: Sequence[str] = ()
-) -> int:
-    """Serve until Ctrl-C with the keys of ``settings``.
-
-    Raises:
-        SettingsError: ``SYNCHUB_CODEC_KEYS`` is not set.
-
-    """
-    import uvicorn
-
-    keys, active = settings.codec()
-    if not keys:
-        raise SettingsError(
-            "codec-server needs the keys the worker uses: set SYNCHUB_CODEC_KEYS "
-            "(and SYNCHUB_CODEC_ACTIVE_KEY when there are several)"
-        )
-    app = make_codec_app(EncryptionCodec(keys, active), list(origins) or DEFAULT_ORIGINS)
-    print(
-        f"codec server on http://{host}:{port} (keys {', '.join(sorted(keys))}, active {active}); "
-        f"point the Web UI's codec endpoint here",
-        flush=True,
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-    return 0

@@ -14,7 +14,9 @@ from redis.utils import HIREDIS_AVAILABLE
 from temporalio.service import TLSConfig
 
 from infra.change_store import HiredisPacking
-from settings import KafkaSettings, RedisSettings, TemporalSettings
+from infra.kafka_settings import KafkaSettings
+from infra.redis_settings import RedisSettings
+from infra.temporal_settings import TemporalSettings
 
 
 def kafka_security(settings: KafkaSettings) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 
 from infra.metrics import MetricsEndpoint, setup_metrics
 from infra.telemetry import METRICS, instrument_clients, setup_tracing
-from settings import Settings
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 
 def traces_path(settings: Settings) -> Path:
@@ -45,20 +48,11 @@ def start_tracing(service: str, settings: Settings) -> None:
     setup_tracing(service, spans_file=traces_path(settings), otlp_endpoint=otlp)
 
 
-def source_intervals(settings: Settings, sources: list[str]) -> dict[str, float]:
-    """Seconds between scheduled runs per source (the shortest, if it has two schedules)."""
-    from infra.schedules import schedule_definitions
-
-    out: dict[str, float] = {}
-    for d in schedule_definitions(settings, sources):
-        if d.every is not None:
-            secs = d.every.total_seconds()
-            out[d.source] = min(secs, out.get(d.source, secs))
-    return out
-
-
 def set_intervals(intervals: dict[str, float]) -> None:
-    """Each source's schedule interval, exported as the freshness alert's yardstick."""
+    """Export each source's schedule interval: the freshness alert's yardstick.
+
+    The intervals come from ``connectors.schedules.source_intervals``.
+    """
     METRICS.intervals.update(intervals)
 
 

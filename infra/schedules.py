@@ -2,10 +2,13 @@
 
 SKIP is what ``max_instances=1, coalesce=True`` meant under APScheduler: a run that is due
 while the previous one still runs is dropped, not queued. Each source declares its schedules in
-its registry entry (``ConnectorSpec.schedules``); this module only turns them into Temporal's.
+its registry entry (``ConnectorSpec.schedules``, collected by ``connectors.schedules``); this
+module only turns them into Temporal's.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from temporalio.client import (
     Client,
@@ -21,29 +24,15 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from connectors import REGISTRY
 from models.schedules import ScheduleDef
 from models.sync import RunState, SyncAllInput
-from settings import Settings
 from workflows.options import SOURCE_ATTR, STATE_ATTR
 from workflows.sync_all import SyncAllWorkflow
 
-__all__ = ["ScheduleDef", "apply_schedules", "schedule_definitions"]
+if TYPE_CHECKING:
+    from settings import Settings
 
-
-def schedule_definitions(settings: Settings, sources: list[str]) -> list[ScheduleDef]:
-    """The default schedules of ``sources``, as their registry entries declare them.
-
-    In registry order, whatever the order of ``sources``, so ``schedules apply`` lists them
-    the same way every time.
-    """
-    wanted = set(sources)
-    return [
-        d
-        for source, spec in REGISTRY.items()
-        if source in wanted and spec.schedules is not None
-        for d in spec.schedules(settings)
-    ]
+__all__ = ["ScheduleDef", "apply_schedules"]
 
 
 def _spec(d: ScheduleDef) -> ScheduleSpec:

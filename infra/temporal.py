@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from infra.codec import data_converter
 from infra.connections import temporal_tls
 from infra.interceptors import interceptors
-from settings import TemporalSettings
+from infra.temporal_settings import TemporalSettings
 from workflows.options import SEARCH_ATTRIBUTES
 
 DATA_CONVERTER = data_converter()

@@ -246,7 +246,7 @@ async def test_history_holds_no_plaintext_and_rotation_keeps_it_readable(sim, en
         codec_active_key="new",
     )
     reader = await Client.connect(rotated.address, data_converter=converter_for(rotated))
-    again: SyncAllResult = await reader.get_workflow_handle_for(SyncAllWorkflow.run, wid).result()
+    again = await reader.get_workflow_handle(wid, result_type=SyncAllResult).result()
     assert again.failed[0].error == result.failed[0].error and again.state == result.state
 
     # wrong or missing key: a clear error, not garbage

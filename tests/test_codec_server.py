@@ -19,9 +19,10 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.common.v1 import Payload, Payloads
 
+from cli.codec import run_codec_server
 from devstack.services import TEMPORAL, DevStack
 from infra.codec import EncryptionCodec
-from infra.codec_server import make_codec_app, run_codec_server
+from infra.codec_server import make_codec_app
 from settings import SettingsError, TemporalSettings
 from simulators.server import ThreadedServer, free_port
 

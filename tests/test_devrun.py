@@ -25,8 +25,8 @@ from typing import IO
 import pytest
 
 from connectors import REGISTRY
+from connectors.schedules import schedule_definitions
 from infra.consumer import TopicReader
-from infra.schedules import schedule_definitions
 from settings import Settings
 from simulators.server import free_port
 

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from activities.encoding import SLOT_SYNC_SHIFT_FIELDS
+from activities.worker_deps import created_topic_config
 from infra.consumer import Consumed, TopicReader
 from infra.publisher import ensure_topics
 from models.sync import RunState, SyncAllInput
@@ -35,7 +36,6 @@ from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from tests.helpers import SIM_TOKEN, Engine, make_settings, read, running_engine
 from tests.json_schemas import problems
-from worker import created_topic_config
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -330,7 +330,7 @@ async def test_registered_with_its_settings_schedule_and_simulator() -> None:
     """One registry line brings everything: section, schedule, simulator, partition check."""
     from connectors import REGISTRY
     from connectors.kaufland.connector import SPEC
-    from infra.schedules import schedule_definitions
+    from connectors.schedules import schedule_definitions
     from settings import Settings
 
     assert REGISTRY["kaufland-orders"] is SPEC

@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from connectors import REGISTRY, Connector, ConnectorSpec
-from infra.observability import source_intervals
-from infra.schedules import ScheduleDef, schedule_definitions
+from connectors.schedules import schedule_definitions, source_intervals
+from infra.schedules import ScheduleDef
 from models.errors import NotConfiguredError
 from settings import AdvowareSettings, Settings, SyncSettings, TemuSettings, load_settings
 

@@ -24,23 +24,14 @@ many distinct orders were read as TEMU counts; if that does not succeed within
 The list calls a pass made are in ``Page.requests`` (the run result's ``records.requests``).
 
 Published record (key = ``parentOrderSn``): the parent order as TEMU sends it
-(``parentOrderMap`` + ``orderList``). Every state of an order in a shippable status also
-carries ``shipping`` (the address from ``bg.order.shippinginfo.v2.get``): personal data
-that goes to Kafka and to the shop's address cache in Redis, never into workflow history.
-The cache (hash ``synchub:temu-orders:<shop>:shipping``, order -> ``updateTime`` read at and
-address) holds the shop's shippable orders only, so it is bounded by the live orders; an
-address is fetched again only when the order's ``updateTime`` moved past the cached one
-(TEMU marks an address change only by bumping ``updateTime``), so re-reading the overlap
-costs no address calls, and the calls that remain go through the shared rate limiter.
-Each list and address call is retried on its own (``connectors.base.retrying``: bounded backoff,
-``Retry-After`` honoured), and the addresses a failed page did fetch are cached anyway, so
-a few percent of TEMU system exceptions cost a few more calls, not the page.
+(``parentOrderMap`` + ``orderList``); every state of an order in a shippable status also
+carries ``shipping``, its address (``connectors.temu.addresses``: cached in Redis, never in
+workflow history). How one window is read is ``connectors.temu.order_reading``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -48,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorBase, ConnectorSpec, check_shop, retrying
+from connectors.base import ConnectorBase, ConnectorSpec, check_shop
+from connectors.temu.addresses import SHIPPABLE, AddressCache
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
-from connectors.temu.errors import TemuBusinessError
+from connectors.temu.order_reading import Cursor, WindowReader, raw_key
 from connectors.temu.schedules import temu_orders_schedules
-from connectors.temu.schemas import ParentOrder, ParentOrderStatus
+from connectors.temu.schemas import ParentOrder
 from models import activity_names
 from models.clock import unix as unix_now
 from models.errors import InvalidParamsError, NotConfiguredError
@@ -63,24 +55,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SHIPPABLE = {
-    ParentOrderStatus.PENDING,
-    ParentOrderStatus.UN_SHIPPING,
-    ParentOrderStatus.PARTIALLY_SHIPPED,
-}
-"""Statuses whose orders the ERP still has to ship: only these carry the address."""
-
 FIRST_PASS_DAYS = 7
 """Days read by a shop's very first pass (no checkpoint yet) unless ``days_back`` is given."""
 DEFAULT_OVERLAP_SECONDS = 600
 """Seconds before the checkpoint every pass reads again: TEMU's accepted clock skew (300 s)
 plus room for its list's index lag."""
-TIE_ROUNDS = 10
-"""Times the pages of one over-full second are read before the pass gives up on it (and
-keeps the checkpoint below it). With a stable order one round suffices; with the order
-shuffled per request, 260 orders in one second need about five."""
-ADDRESS_TTL_SECONDS = 8 * 86_400
-"""Expiry of a shop's address cache, renewed by every pass that reads a shippable order."""
 
 
 class TemuOrdersParams(BaseModel):
@@ -94,25 +73,6 @@ class TemuOrdersParams(BaseModel):
     """Only orders in this status (seed example: 2 = paid, not shipped)."""
     shops: list[str] | None = None
     """Only these shops (ids from TEMU_SHOPS)."""
-
-
-class _Cursor(BaseModel):
-    """Where a pass is: what of its fixed window is left to read (newest first)."""
-
-    start: int
-    """Lower end of the pass's window (inclusive)."""
-    end: int
-    """Upper end of what is left to read (inclusive); the window's end on the first page."""
-    page: int = 1
-    """Only in cursors written before keyset reading (pages counted down); ignored."""
-    status: int | None = None
-    keyset: bool = False
-    """False for a cursor of the older page-number reading: the pass restarts its window."""
-    ceiling: int | None = None
-    """The checkpoint this pass may store: the window's end, lowered below any second whose
-    orders could not all be read."""
-    covers: bool = False
-    """The pass reads everything since the stored checkpoint, so it may move it."""
 
 
 class TemuOrdersConnector(ConnectorBase):
@@ -151,7 +111,8 @@ class TemuOrdersConnector(ConnectorBase):
         self._redis = redis
         self.topic = topic
         self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-        self._enrich_gate = asyncio.Semaphore(enrich_concurrency)
+        self._addresses = AddressCache(self.source, redis, asyncio.Semaphore(enrich_concurrency))
+        self._reader = WindowReader(self.page_size)
         self._clock = clock
         self.overlap_seconds = overlap_seconds
 
@@ -179,15 +140,15 @@ class TemuOrdersConnector(ConnectorBase):
         """The newest orders of what is left of the shop's window (see the module docstring)."""
         client = self._client(partition)
         if cursor is not None:
-            at = _Cursor.model_validate_json(cursor)
+            at = Cursor.model_validate_json(cursor)
             if not at.keyset:  # written by the page-number reading: read its window anew
                 at = at.model_copy(update={"keyset": True, "ceiling": at.end, "covers": False})
         else:
             at = self._window(partition, _params(params), checkpoint)
-        items, calls, next_end, ceiling = await self._read(client, at)
+        items, calls, next_end, ceiling = await self._reader.read(client, at)
         page = self._page(partition, items)
         page.requests = calls
-        await self._attach_addresses(partition, client, page.records)
+        await self._addresses.attach(partition, client, page.records)
         if next_end is not None and next_end >= at.start:
             page.next_cursor = at.model_copy(
                 update={"end": next_end, "ceiling": ceiling}
@@ -196,7 +157,7 @@ class TemuOrdersConnector(ConnectorBase):
             page.checkpoint = str(ceiling)
         return page
 
-    def _window(self, shop: str, p: TemuOrdersParams, checkpoint: str | None) -> _Cursor:
+    def _window(self, shop: str, p: TemuOrdersParams, checkpoint: str | None) -> Cursor:
         """The pass's window: from the checkpoint minus the overlap (or ``days_back``) to now."""
         now = int(self._clock())
         since = int(checkpoint) if checkpoint else None
@@ -215,7 +176,7 @@ class TemuOrdersConnector(ConnectorBase):
             now,
             "" if covers else " (checkpoint kept)",
         )
-        return _Cursor(
+        return Cursor(
             start=start,
             end=now,
             status=p.parent_order_status,
@@ -224,120 +185,9 @@ class TemuOrdersConnector(ConnectorBase):
             covers=covers,
         )
 
-    async def _read(
-        self, client: TemuClient, at: _Cursor
-    ) -> tuple[list[Any], int, int | None, int | None]:
-        """One step of the keyset reading.
-
-        Returns:
-            The raw orders read, the list calls made, the upper end of what is left to
-            read (``None``: the window is through) and the checkpoint the pass may store.
-        """
-        ceiling = at.ceiling if at.ceiling is not None else at.end
-        if at.end < at.start:
-            return [], 0, None, ceiling
-        body = await self._list(client, at, at.start, at.end, 1)
-        items = list(body.get("pageItems") or [])
-        total = int(body.get("totalItemNum") or 0)
-        if not items or total <= len(items):
-            return items, 1, None, ceiling  # everything left came in this answer
-        times = [t for t in map(_raw_time, items) if t is not None]
-        if times and min(times) < max(times):
-            oldest = min(times)  # maybe cut by the page edge: read whole by the next request
-            return [i for i in items if _raw_time(i) != oldest], 1, oldest, ceiling
-        if not times:  # a full page without a readable updateTime: nothing to go by
-            log.warning("temu-orders/%s: list page without updateTime", client.shop_id)
-            return items, 1, None, min(ceiling, at.start - 1)
-        second = times[0]
-        tied, calls, complete = await self._read_second(client, at, second)
-        if not complete:
-            log.warning(
-                "temu-orders/%s: could not read all orders updated at %d; the checkpoint "
-                "stays below it",
-                client.shop_id,
-                second,
-            )
-            ceiling = min(ceiling, second - 1)
-        return tied, 1 + calls, second - 1, ceiling
-
-    async def _read_second(
-        self, client: TemuClient, at: _Cursor, second: int
-    ) -> tuple[list[Any], int, bool]:
-        """Every order updated in one second, read page by page until TEMU's count is met.
-
-        Returns:
-            The distinct raw orders, the list calls made, and whether they are all.
-        """
-        seen: dict[str, Any] = {}
-        calls = 0
-        total: int | None = None
-        for _ in range(TIE_ROUNDS):
-            pages = 1 if total is None else max(1, -(-total // self.page_size))
-            for number in range(1, pages + 1):
-                body = await self._list(client, at, second, second, number)
-                calls += 1
-                total = int(body.get("totalItemNum") or 0)
-                items = body.get("pageItems") or []
-                for raw in items:
-                    seen[_raw_key(raw) or f"#{len(seen)}"] = raw
-                if len(seen) >= total:
-                    return list(seen.values()), calls, True
-                if not items:
-                    break
-        return list(seen.values()), calls, False
-
     async def lookup(self, partition: str, keys: list[str], params: dict[str, Any]) -> list[Lookup]:
         """Never needed: an incremental pass has no missing keys (orders are not deleted)."""
         return []
-
-    async def _attach_addresses(self, shop: str, client: TemuClient, records: list[Record]) -> None:
-        """Give every shippable order its current address (in place), from the cache or TEMU.
-
-        An address is fetched when the cache has none for the order or holds one read at an
-        older ``updateTime``; orders no longer shippable leave the cache.
-        """
-        shippable = [r for r in records if _status(r) in SHIPPABLE]
-        done = [r.key for r in records if _status(r) not in SHIPPABLE]
-        key = f"synchub:{self.source}:{shop}:shipping"
-        cached: list[Any] = [None] * len(shippable)
-        if self._redis is not None and shippable:
-            cached = await self._redis.hmget(key, [r.key for r in shippable])
-        fresh: dict[Any, Any] = {}  # redis-py types mapping keys invariantly
-
-        async def one(record: Record, raw: Any) -> None:
-            stamp = _update_time(record)
-            entry = _cache_entry(raw)
-            if entry is not None and entry[0] >= stamp:
-                address = entry[1]
-            else:
-                try:
-                    address = await retrying(
-                        lambda: client.shipping_info(record.key), self._enrich_gate
-                    )
-                except TemuBusinessError as exc:  # e.g. no permission: publish without
-                    log.warning(
-                        "temu-orders/%s: no shipping details for %s: %s", shop, record.key, exc
-                    )
-                    address = None
-                fresh[record.key] = json.dumps([stamp, address], separators=(",", ":"))
-            if address is not None:
-                record.data = {**record.data, "shipping": address}
-
-        outcomes = await asyncio.gather(
-            *(one(r, c) for r, c in zip(shippable, cached, strict=True)), return_exceptions=True
-        )
-        failed = [o for o in outcomes if isinstance(o, BaseException)]
-        if self._redis is not None and (fresh or done or shippable):
-            # also when a call failed: the retried page then fetches only what is missing
-            pipe = self._redis.pipeline(transaction=False)
-            if fresh:
-                pipe.hset(key, mapping=fresh)
-            if done:
-                pipe.hdel(key, *done)
-            pipe.expire(key, ADDRESS_TTL_SECONDS)
-            await pipe.execute()
-        if failed:
-            raise failed[0]
 
     async def aclose(self) -> None:
         """Close every shop's HTTP client and the rate limiter's Redis pool."""
@@ -353,27 +203,13 @@ class TemuOrdersConnector(ConnectorBase):
                 f"TEMU shop {shop!r} is not configured on this worker", setting="TEMU_SHOPS"
             ) from None
 
-    async def _list(
-        self, client: TemuClient, at: _Cursor, start: int, end: int, page: int
-    ) -> dict[str, Any]:
-        # retried on its own: an over-full second takes dozens of list calls per page
-        return await retrying(
-            lambda: client.list_orders(
-                update_start=start,
-                update_end=end,
-                page_number=page,
-                page_size=self.page_size,
-                parent_order_status=at.status,
-            )
-        )
-
     def _page(self, shop: str, items: list[Any]) -> Page:
         page = Page()
         for raw in items:
             try:
                 order = ParentOrder.model_validate(raw)
             except ValidationError as exc:
-                key = _raw_key(raw)
+                key = raw_key(raw)
                 reason = "; ".join(
                     f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
@@ -410,6 +246,8 @@ SPEC = ConnectorSpec(
     steps=(activity_names.CONFIRM_SHIPMENTS,),
     check_partition=check_shop,
     simulator="simulators.temu",
+    topics=lambda settings: [settings.temu.shipments_topic],
+    activities="activities.temu:worker_activities",
 )
 
 
@@ -422,39 +260,4 @@ def _params(params: dict[str, Any]) -> TemuOrdersParams:
         ) from None
 
 
-def _raw_time(raw: Any) -> int | None:
-    """``parentOrderMap.updateTime`` of a raw list item, if it has a readable one."""
-    if isinstance(raw, dict):
-        value = (raw.get("parentOrderMap") or {}).get("updateTime")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _status(record: Record) -> Any:
-    return record.data.get("parentOrderMap", {}).get("parentOrderStatus")
-
-
-def _update_time(record: Record) -> int:
-    return int(record.data.get("parentOrderMap", {}).get("updateTime") or 0)
-
-
-def _cache_entry(raw: Any) -> tuple[int, dict[str, Any] | None] | None:
-    """``(updateTime read at, address or None)`` from the address cache, if readable."""
-    if raw is None:
-        return None
-    try:
-        stamp, address = json.loads(raw)
-        return int(stamp), address if isinstance(address, dict) else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _raw_key(raw: Any) -> str | None:
-    if isinstance(raw, dict):
-        sn = (raw.get("parentOrderMap") or {}).get("parentOrderSn")
-        return str(sn) if sn is not None else None
-    return None
-
-
-__all__ = ["TemuOrdersConnector", "TemuOrdersParams"]
+__all__ = ["SHIPPABLE", "TemuOrdersConnector", "TemuOrdersParams"]

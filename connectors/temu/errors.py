@@ -118,62 +118,72 @@ def error_for(
     said = f"TEMU {api_type} for {shop}: {code} {message or 'no message'}"
     if request_id:
         said += f" [requestId {request_id}]"
-    error: TemuError
+    error = _refusal(code, said, shop, api_type) or _retryable(code, said, shop)
+    if error is None:
+        error = TemuBusinessError(said)
+    return error._tag(code, api_type, shop_id, request_id)
+
+
+def _refusal(code: int, said: str, shop: str, api_type: str) -> TemuError | None:
+    """Refused credentials, clock or permission: what to fix, naming the setting."""
     if code == SIGN_INVALID:
         setting = f"app_secret of {shop} ({SHOPS_SETTING})"
-        error = TemuRejectedError(
+        return TemuRejectedError(
             f"{said}. The signature was rejected: fix the {setting}", setting=setting
         )
-    elif code in (TIMESTAMP_AHEAD, TIMESTAMP_EXPIRED):
-        error = TemuRejectedError(
+    if code in (TIMESTAMP_AHEAD, TIMESTAMP_EXPIRED):
+        return TemuRejectedError(
             f"{said}. The request timestamp is more than 300 s off TEMU's clock: fix the "
             "worker's clock (NTP)",
             setting="the worker's clock",
         )
-    elif code in APP_KEY_CODES:
+    if code in APP_KEY_CODES:
         setting = f"app_key of {shop} ({SHOPS_SETTING})"
-        error = TemuRejectedError(
+        return TemuRejectedError(
             f"{said}. The app key is missing, unknown, not permitted or suspended: fix the "
             f"{setting}; app key, secret, token and region must all belong together",
             setting=setting,
         )
-    elif code in TOKEN_CODES:
+    if code in TOKEN_CODES:
         setting = f"access_token of {shop} ({SHOPS_SETTING})"
-        error = TemuRejectedError(
+        return TemuRejectedError(
             f"{said}. The seller token is missing, unknown, expired or issued to another "
             f"app: renew the {setting} in the TEMU seller center",
             setting=setting,
         )
-    elif code == SCOPE_MISSING:
-        error = TemuRejectedError(
+    if code == SCOPE_MISSING:
+        return TemuRejectedError(
             f"{said}. The token lacks the API scope {api_type}; grant it in the TEMU seller "
             f"center and renew the access_token of {shop} ({SHOPS_SETTING})",
             setting=f"access_token of {shop} ({SHOPS_SETTING})",
         )
-    elif 3000000 <= code <= 3999999:
-        error = TemuRejectedError(f"{said}. The TEMU gateway rejected the request")
-    elif code == 5000003:
-        error = TemuRejectedError(
+    if 3000000 <= code <= 3999999:
+        return TemuRejectedError(f"{said}. The TEMU gateway rejected the request")
+    if code == 5000003:
+        return TemuRejectedError(
             f"{said}. Add the worker's outgoing IP address to the app's IP whitelist"
         )
-    elif 5000000 <= code <= 5999999:
+    if 5000000 <= code <= 5999999:
         setting = f"access_token of {shop} ({SHOPS_SETTING})"
-        error = TemuRejectedError(
+        return TemuRejectedError(
             f"{said}. TEMU does not allow this app on this shop: check the authorization "
             f"and the {setting}",
             setting=setting,
         )
-    elif code == RATE_LIMITED:
-        error = TemuRateLimitError(
+    return None
+
+
+def _retryable(code: int, said: str, shop: str) -> TemuError | None:
+    """The rate limit and TEMU's transient failures: worth another try."""
+    if code == RATE_LIMITED:
+        return TemuRateLimitError(
             f"{said}. Rate limit of the app key exceeded", retry_after=RATE_LIMIT_RETRY_AFTER
         )
-    elif code == SYSTEM_EXCEPTION:
-        error = TemuRetryableError(
+    if code == SYSTEM_EXCEPTION:
+        return TemuRetryableError(
             f"{said}. TEMU system exception; if it persists, check the app_key of {shop} "
             f"({SHOPS_SETTING}): TEMU also answers 4000000 for an unknown app"
         )
-    elif code == TRY_AGAIN_LATER:
-        error = TemuRetryableError(said)
-    else:
-        error = TemuBusinessError(said)
-    return error._tag(code, api_type, shop_id, request_id)
+    if code == TRY_AGAIN_LATER:
+        return TemuRetryableError(said)
+    return None

@@ -119,6 +119,8 @@ SPEC = ConnectorSpec(
     child_workflow=CHILD_WORKFLOW,
     check_partition=check_shop,
     simulator="simulators.temu",
+    topics=lambda settings: [settings.temu.stock_topic],
+    activities="activities.temu_inventory:worker_activities",
 )
 
 __all__ = [

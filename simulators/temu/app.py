@@ -41,11 +41,32 @@ from simulators.temu.state import TemuState
 _Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(state: TemuState | None = None) -> Starlette:
-    """The simulator as a Starlette app; the state is also reachable as ``app.state.temu``."""
-    temu = state or TemuState()
+def admin(action: Callable[[Request, dict[str, Any]], Any]) -> _Handler:
+    """Wrap an admin action: JSON in, JSON out, bad input -> 400, unknown -> 404."""
 
-    async def router(request: Request) -> Response:
+    async def handler(request: Request) -> Response:
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            try:
+                parsed = await request.json()
+            except ValueError:
+                parsed = None
+            body = parsed if isinstance(parsed, dict) else {}
+        try:
+            result = action(request, body)
+        except KeyError as exc:
+            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return Response(status_code=204) if result is None else JSONResponse(result)
+
+    return handler
+
+
+def router(temu: TemuState) -> _Handler:
+    """``POST /openapi/router``: HTTP 429 when the proxy knob says so, else TEMU's envelope."""
+
+    async def answer(request: Request) -> Response:
         arrived = time.monotonic()
         raw = await request.body()
         if temu.take_http_429():
@@ -61,46 +82,27 @@ def create_app(state: TemuState | None = None) -> Starlette:
             await asyncio.sleep(temu.latency_ms / 1000)
         return JSONResponse(envelope)
 
-    def admin(action: Callable[[Request, dict[str, Any]], Any]) -> _Handler:
-        """Wrap an admin action: JSON in, JSON out, bad input -> 400, unknown -> 404."""
+    return answer
 
-        async def handler(request: Request) -> Response:
-            body: dict[str, Any] = {}
-            if request.method == "POST":
-                try:
-                    parsed = await request.json()
-                except ValueError:
-                    parsed = None
-                body = parsed if isinstance(parsed, dict) else {}
-            try:
-                result = action(request, body)
-            except KeyError as exc:
-                return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-            return Response(status_code=204) if result is None else JSONResponse(result)
 
-        return handler
-
-    def knobs(request: Request, body: dict[str, Any]) -> Any:
-        return temu.set_knobs(**body) if request.method == "POST" else temu.knobs()
+def data_routes(temu: TemuState) -> list[Route]:
+    """Admin routes that seed and change the shop's orders, stock and credentials."""
 
     def seed_orders(_: Request, body: dict[str, Any]) -> Any:
         body = dict(body)
         return {"parentOrderSns": temu.seed_orders(int(body.pop("n")), **body)}
 
-    def seed_stock(_: Request, body: dict[str, Any]) -> Any:
-        return {"skuIds": temu.seed_stock(**body)}
-
     def add_token(_: Request, body: dict[str, Any]) -> Any:
         body = dict(body)
         temu.add_token(body.pop("token"), body.pop("app_key"), **body)
 
-    routes = [
-        Route("/openapi/router", router, methods=["POST"]),
-        Route("/_admin/knobs", admin(knobs), methods=["GET", "POST"]),
+    return [
         Route("/_admin/seed_orders", admin(seed_orders), methods=["POST"]),
-        Route("/_admin/seed_stock", admin(seed_stock), methods=["POST"]),
+        Route(
+            "/_admin/seed_stock",
+            admin(lambda _r, b: {"skuIds": temu.seed_stock(**b)}),
+            methods=["POST"],
+        ),
         Route("/_admin/advance", admin(lambda _r, b: temu.advance(**b)), methods=["POST"]),
         Route(
             "/_admin/change_address",
@@ -118,6 +120,17 @@ def create_app(state: TemuState | None = None) -> Starlette:
             methods=["POST"],
         ),
         Route("/_admin/tokens", admin(add_token), methods=["POST"]),
+    ]
+
+
+def observation_routes(temu: TemuState) -> list[Route]:
+    """Admin routes that read or reset knobs, counters and what the shop recorded."""
+
+    def knobs(request: Request, body: dict[str, Any]) -> Any:
+        return temu.set_knobs(**body) if request.method == "POST" else temu.knobs()
+
+    return [
+        Route("/_admin/knobs", admin(knobs), methods=["GET", "POST"]),
         Route("/_admin/stats", admin(lambda _r, _b: temu.stats()), methods=["GET"]),
         Route(
             "/_admin/request_times",
@@ -136,6 +149,16 @@ def create_app(state: TemuState | None = None) -> Starlette:
             methods=["POST"],
         ),
         Route("/_admin/reset", admin(lambda _r, _b: temu.reset()), methods=["POST"]),
+    ]
+
+
+def create_app(state: TemuState | None = None) -> Starlette:
+    """The simulator as a Starlette app; the state is also reachable as ``app.state.temu``."""
+    temu = state or TemuState()
+    routes = [
+        Route("/openapi/router", router(temu), methods=["POST"]),
+        *data_routes(temu),
+        *observation_routes(temu),
     ]
     app = Starlette(routes=routes)
     app.state.temu = temu
