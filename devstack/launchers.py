@@ -23,6 +23,13 @@ starts, workflow tasks, close notifications, timers, visibility) at most 20 time
 by default, which held a sync-all fan-out to about 7 children a second with the server
 mostly idle (issue 11; ``tests/test_devstack_fanout.py``). A cluster has many shards."""
 
+TEMPORAL_SQLITE_PRAGMAS: tuple[str, ...] = ("journal_mode=WAL", "synchronous=NORMAL")
+"""SQLite pragmas of the dev server's history file: every workflow task, child start and
+child close is a transaction, and the default rollback journal syncs the disk twice per
+commit, which held a sync-all parent's workflow tasks (one after another) to the disk's
+pace (issue 11; ``tests/test_devstack_sqlite.py``). In WAL mode only checkpoints sync: a
+crashed server loses nothing, a power loss at most the last commits."""
+
 
 def temporal_process(
     host: str,
@@ -69,6 +76,8 @@ def temporal_process(
         argv += ["--search-attribute", f"{name}={kind}"]
     for key, value in TEMPORAL_DYNAMIC_CONFIG.items():
         argv += ["--dynamic-config-value", f"{key}={value}"]
+    for pragma in TEMPORAL_SQLITE_PRAGMAS:
+        argv += ["--sqlite-pragma", pragma]
     if ui_port is None:
         argv.append("--headless")
     else:

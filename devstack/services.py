@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from devstack.binaries import kafka_binary, temporal_binary, valkey_binary
 from devstack.launchers import (
     TEMPORAL_DYNAMIC_CONFIG,
+    TEMPORAL_SQLITE_PRAGMAS,
     kafka_process,
     temporal_process,
     valkey_process,
@@ -39,6 +40,7 @@ __all__ = [
     "REDIS",
     "TEMPORAL",
     "TEMPORAL_DYNAMIC_CONFIG",
+    "TEMPORAL_SQLITE_PRAGMAS",
     "DevStack",
     "DevStackConfig",
     "ServiceError",
