@@ -42,113 +42,31 @@ class SyncPartitionWorkflow(Steerable):
         self._pages = 0
         self._unchanged_pages = 0
         self._source = ""
+        self._run_token = ""
+        self._cursor: str | None = None
+        self._checkpoint: str | None = None
+        self._would: DryRunKeys | None = None
 
     @workflow.run
     async def run(self, input: SyncPartitionInput) -> SyncPartitionResult:
         """Page until the cursor is exhausted, then resolve missing keys."""
-        self._source = input.source
-        self._records = input.carried or RecordCounts()
-        self._pages = input.pages
-        self._unchanged_pages = input.unchanged_pages
-        would = input.carried_would
-        info = workflow.info()
-        run_token = input.run_token or f"{info.workflow_id}/{info.run_id}"
-        cursor = input.cursor
-        checkpoint = input.checkpoint
-        complete = False
+        self._resume(input)
         finished: FinishPartitionResult | None = None
+        complete = False
         # versioned by the input, not workflow.patched: a patch marker costs every child two
         # more events (the marker and a TemporalChangeVersion search attribute update);
         # a dry run takes the activities, which know how to publish and commit nothing
         local = input.local_pass and not input.dry_run
-        if cursor is None and local and not await self._hold():
-            first = await self._local_pass(input, run_token)
-            self._count(first.pages)
-            checkpoint = first.pages.checkpoint or checkpoint
-            cursor = first.pages.next_cursor
-            complete = cursor is None
-            finished = first.finished
-        while not complete:
-            if await self._hold():
-                break
-            page = SyncPageInput(
-                source=input.source,
-                partition=input.partition,
-                run_token=run_token,
-                params=input.params,
-                cursor=cursor,
-                dry_run=input.dry_run,
-            )
-            try:
-                result = await workflow.execute_activity(
-                    activity_names.SYNC_PAGE,
-                    page,
-                    result_type=SyncPageResult,
-                    **options.PAGE.config(),
-                )
-            except ActivityError as exc:
-                self._state = RunState.FAILED
-                raise ApplicationError(
-                    f"{input.source}/{input.partition}: page {self._pages + 1} failed: "
-                    f"{failure_message(exc)}",
-                    type="PartitionFailed",
-                    non_retryable=True,
-                ) from exc
-            self._count(result)
-            if result.would is not None:
-                would = (would or DryRunKeys()).add(result.would)
-            checkpoint = result.checkpoint or checkpoint
-            cursor = result.next_cursor
-            if cursor is None:
-                complete = True
-                break
-            if (
-                workflow.info().is_continue_as_new_suggested()
-                or workflow.info().get_current_history_length() > options.PARTITION_HISTORY_LIMIT
-            ):
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    input.model_copy(
-                        update={
-                            "cursor": cursor,
-                            "run_token": run_token,
-                            "carried": self._records,
-                            "pages": self._pages,
-                            "unchanged_pages": self._unchanged_pages,
-                            "checkpoint": checkpoint,
-                            "carried_would": would,
-                        }
-                    )
-                )
+        if self._cursor is None and local and not await self._hold():
+            finished = await self._first_pass(input)
+            complete = self._cursor is None
+        if not complete:
+            complete = await self._page_on(input)
         run_steps = complete and not input.dry_run  # a step acts on what was committed
-        steps = await self._run_steps(input, run_token) if run_steps else []
-        finish = FinishPartitionInput(
-            source=input.source,
-            partition=input.partition,
-            run_token=run_token,
-            params=input.params,
-            complete=complete,
-            checkpoint=checkpoint,
-            dry_run=input.dry_run,
-        )
-        try:
-            done = finished or await workflow.execute_activity(
-                activity_names.FINISH_PARTITION,
-                finish,
-                result_type=FinishPartitionResult,
-                **options.FINISH.config(),
-            )
-        except ActivityError as exc:
-            self._state = RunState.FAILED
-            raise ApplicationError(
-                f"{input.source}/{input.partition}: resolving missing records failed: "
-                f"{failure_message(exc)}",
-                type="PartitionFailed",
-                non_retryable=True,
-            ) from exc
+        steps = await self._run_steps(input, self._run_token) if run_steps else []
+        done = finished or await self._finish(input, complete)
         self._records = self._records.add(done.records)
-        if done.would is not None:
-            would = (would or DryRunKeys()).add(done.would)
+        self._add_would(done.would)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state = RunState.COMPLETED if complete else RunState.STOPPED
         return SyncPartitionResult(
@@ -159,8 +77,124 @@ class SyncPartitionWorkflow(Steerable):
             pages=self._pages,
             unchanged_pages=self._unchanged_pages,
             steps=steps,
-            would=would,
+            would=self._would,
         )
+
+    def _resume(self, input: SyncPartitionInput) -> None:
+        """Take the counts and position carried over a continue-as-new (or a fresh start)."""
+        self._source = input.source
+        self._records = input.carried or RecordCounts()
+        self._pages = input.pages
+        self._unchanged_pages = input.unchanged_pages
+        self._would = input.carried_would
+        info = workflow.info()
+        self._run_token = input.run_token or f"{info.workflow_id}/{info.run_id}"
+        self._cursor = input.cursor
+        self._checkpoint = input.checkpoint
+
+    async def _first_pass(self, input: SyncPartitionInput) -> FinishPartitionResult | None:
+        """Run the local pass and take its position; its finish, when it ran one."""
+        first = await self._local_pass(input, self._run_token)
+        self._count(first.pages)
+        self._checkpoint = first.pages.checkpoint or self._checkpoint
+        self._cursor = first.pages.next_cursor
+        return first.finished
+
+    async def _page_on(self, input: SyncPartitionInput) -> bool:
+        """One page activity after another until the cursor ends (``True``) or a stop.
+
+        Continues as new, carrying the position, when the history grows long.
+        """
+        while not await self._hold():
+            result = await self._sync_page(input)
+            self._count(result)
+            self._add_would(result.would)
+            self._checkpoint = result.checkpoint or self._checkpoint
+            self._cursor = result.next_cursor
+            if self._cursor is None:
+                return True
+            if self._history_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._carry(input))
+        return False
+
+    async def _sync_page(self, input: SyncPartitionInput) -> SyncPageResult:
+        """The next page from the cursor, as an activity; a failure fails the partition."""
+        page = SyncPageInput(
+            source=input.source,
+            partition=input.partition,
+            run_token=self._run_token,
+            params=input.params,
+            cursor=self._cursor,
+            dry_run=input.dry_run,
+        )
+        try:
+            return await workflow.execute_activity(
+                activity_names.SYNC_PAGE,
+                page,
+                result_type=SyncPageResult,
+                **options.PAGE.config(),
+            )
+        except ActivityError as exc:
+            raise self._failed(input, f"page {self._pages + 1} failed", exc) from exc
+
+    @staticmethod
+    def _history_long() -> bool:
+        """Whether the server suggests, or our own limit asks for, a continue-as-new."""
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > options.PARTITION_HISTORY_LIMIT
+        )
+
+    def _carry(self, input: SyncPartitionInput) -> SyncPartitionInput:
+        """The input of the next run: same partition, position and counts so far."""
+        return input.model_copy(
+            update={
+                "cursor": self._cursor,
+                "run_token": self._run_token,
+                "carried": self._records,
+                "pages": self._pages,
+                "unchanged_pages": self._unchanged_pages,
+                "checkpoint": self._checkpoint,
+                "carried_would": self._would,
+            }
+        )
+
+    async def _finish(self, input: SyncPartitionInput, complete: bool) -> FinishPartitionResult:
+        """Resolve missing records (only when complete) and store the checkpoint."""
+        finish = FinishPartitionInput(
+            source=input.source,
+            partition=input.partition,
+            run_token=self._run_token,
+            params=input.params,
+            complete=complete,
+            checkpoint=self._checkpoint,
+            dry_run=input.dry_run,
+        )
+        try:
+            return await workflow.execute_activity(
+                activity_names.FINISH_PARTITION,
+                finish,
+                result_type=FinishPartitionResult,
+                **options.FINISH.config(),
+            )
+        except ActivityError as exc:
+            raise self._failed(input, "resolving missing records failed", exc) from exc
+
+    def _failed(self, input: SyncPartitionInput, what: str, exc: ActivityError) -> ApplicationError:
+        """Mark the run failed; the non-retryable error naming the partition and the cause."""
+        self._state = RunState.FAILED
+        return ApplicationError(
+            f"{input.source}/{input.partition}: {what}: {failure_message(exc)}",
+            type="PartitionFailed",
+            non_retryable=True,
+        )
+
+    def _add_would(self, would: DryRunKeys | None) -> None:
+        """Add a dry run's keys to those so far (``None`` outside dry runs)."""
+        if would is not None:
+            self._would = (self._would or DryRunKeys()).add(would)
 
     def _count(self, result: SyncPageResult) -> None:
         self._records = self._records.add(result.records)
@@ -183,12 +217,7 @@ class SyncPartitionWorkflow(Steerable):
                 **options.LOCAL_PASS.config(),
             )
         except ActivityError as exc:
-            self._state = RunState.FAILED
-            raise ApplicationError(
-                f"{input.source}/{input.partition}: a page failed: {failure_message(exc)}",
-                type="PartitionFailed",
-                non_retryable=True,
-            ) from exc
+            raise self._failed(input, "a page failed", exc) from exc
 
     async def _run_steps(self, input: SyncPartitionInput, run_token: str) -> list[StepResult]:
         """Run the source's steps in order; a failure is reported and never undoes the pages.
