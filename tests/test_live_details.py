@@ -49,16 +49,17 @@ async def engine(sim, settings_for) -> AsyncIterator[Engine]:
 async def test_details_show_partitions_done_while_the_run_goes_on(sim, engine: Engine) -> None:
     state, _ = sim
     state.seed(3 * DAYS, days=days(DAYS), seed=4)
-    state.set_knobs(latency_ms=600)  # a run of seconds: queries are slow on a busy machine
+    # a run of seconds (4 days one after the other): queries are slow on a busy machine
+    state.set_knobs(latency_ms=1000)
     wid = f"syncall/wiw/test-{uuid.uuid4().hex[:8]}"
     handle = await engine.client.start_workflow(
         SyncAllWorkflow.run,
-        SyncAllInput(source="wiw"),
+        SyncAllInput(source="wiw", max_concurrent=1),  # one day after the other
         id=wid,
         task_queue=engine.settings.temporal.task_queue,
     )
     seen: list[str] = []
-    for _ in range(600):  # at most 30 s
+    for _ in range(1200):  # at most 60 s
         text = (await handle.query("__temporal_workflow_metadata")).current_details
         if text and text not in seen:
             seen.append(text)
