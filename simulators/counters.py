@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class RequestCounters:
@@ -39,3 +46,32 @@ class RequestCounters:
             self.requests.clear()
             self.statuses.clear()
             self.peak_in_flight = self.in_flight
+
+
+class CountedApi:
+    """What every simulator's API handlers do around an answer: count, wait, track.
+
+    Subclasses keep their state in ``sim``; its ``latency_ms`` knob (read per request, so
+    tests can change it while the server runs) delays every counted request.
+    """
+
+    sim: RequestCounters
+
+    async def enter(self, route: str) -> None:
+        """Count the request by route and wait the latency knob."""
+        self.sim.count(route=route)
+        latency_ms = getattr(self.sim, "latency_ms", 0)
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
+
+    def tracked(self, handler: Handler) -> Handler:
+        """Count the request as in flight while it is handled (latency included)."""
+
+        async def wrapper(request: Request) -> Response:
+            self.sim.track(+1)
+            try:
+                return await handler(request)
+            finally:
+                self.sim.track(-1)
+
+        return wrapper

@@ -7,8 +7,6 @@ from the relay. Every answer is counted in ``AdvowareState`` by route and status
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,9 +15,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from simulators.advoware.state import AdvowareState
+from simulators.counters import CountedApi
 from simulators.wire_cache import JsonResponse
-
-_Handler = Callable[[Request], Awaitable[Response]]
 
 DISCOVERY = "GET /AdvonetConfigurator/api/Url"
 TOKEN = "POST /api/v1/Token"
@@ -53,8 +50,10 @@ def _expiration(seconds: float) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
-class AdvowareApi:
+class AdvowareApi(CountedApi):
     """Handlers of the three hosts, answering from one ``AdvowareState``."""
+
+    sim: AdvowareState
 
     def __init__(self, sim: AdvowareState) -> None:
         self.sim = sim
@@ -81,24 +80,6 @@ class AdvowareApi:
     def message(self, status: int, message: str) -> Response:
         """A counted ASP.NET error: ``{"Message": ...}``."""
         return self.reply(status, {"Message": message})
-
-    async def enter(self, route: str) -> None:
-        """Count the request by route and wait the latency knob."""
-        self.sim.count(route=route)
-        if self.sim.latency_ms:
-            await asyncio.sleep(self.sim.latency_ms / 1000)
-
-    def tracked(self, handler: _Handler) -> _Handler:
-        """Count the request as in flight while it is handled (latency included)."""
-
-        async def wrapper(request: Request) -> Response:
-            self.sim.track(+1)
-            try:
-                return await handler(request)
-            finally:
-                self.sim.track(-1)
-
-        return wrapper
 
     async def discovery(self, request: Request) -> Response:
         """``GET /AdvonetConfigurator/api/Url``: all three hosts are this app."""

@@ -7,17 +7,15 @@ by route and status.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from simulators.counters import CountedApi
 from simulators.wire_cache import JsonResponse
 from simulators.wiw.state import WiwState
-
-_Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _token_of(request: Request) -> str | None:
@@ -41,11 +39,13 @@ async def body_of(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-class WiwApi:
+class WiwApi(CountedApi):
     """Handlers of the API routes synchub uses, answering from one ``WiwState``."""
 
+    sim: WiwState
+
     def __init__(self, wiw: WiwState) -> None:
-        self.wiw = wiw
+        self.wiw = self.sim = wiw
 
     def routes(self) -> list[Route]:
         """The API routes; the shift reads are counted as in flight while they are handled."""
@@ -60,24 +60,6 @@ class WiwApi:
         """A counted JSON answer."""
         self.wiw.count(status=status)
         return JsonResponse(body, status_code=status, headers=headers)
-
-    async def enter(self, route: str) -> None:
-        """Count the request by route and wait the latency knob."""
-        self.wiw.count(route=route)
-        if self.wiw.latency_ms:
-            await asyncio.sleep(self.wiw.latency_ms / 1000)
-
-    def tracked(self, handler: _Handler) -> _Handler:
-        """Count the request as in flight while it is handled (latency included)."""
-
-        async def wrapper(request: Request) -> Response:
-            self.wiw.track(+1)
-            try:
-                return await handler(request)
-            finally:
-                self.wiw.track(-1)
-
-        return wrapper
 
     async def login(self, request: Request, route: str) -> str | Response:
         """A new token for valid credentials, else the 401 answer."""
