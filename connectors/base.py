@@ -186,6 +186,25 @@ def check_shop(partition: str, settings: Settings) -> str:
     return partition
 
 
+def chosen_partitions(
+    wanted: list[str] | None, configured: list[str], what: str, setting: str
+) -> list[str]:
+    """The configured partitions, or those of them a run names, in configured order.
+
+    Raises:
+        InvalidParamsError: naming the unknown ones and the setting that configures them.
+    """
+    if wanted is None:
+        return list(configured)
+    unknown = sorted(set(wanted) - set(configured))
+    if unknown:
+        raise InvalidParamsError(
+            f"unknown {what} {', '.join(unknown)}; configured in {setting}: "
+            f"{', '.join(configured) or 'none'}"
+        )
+    return [p for p in configured if p in wanted]
+
+
 def iso_day(value: str, what: str) -> date:
     """A ``YYYY-MM-DD`` partition or cursor.
 
@@ -292,6 +311,7 @@ __all__ = [  # the lookup helpers live in connectors.lookups; connectors import 
     "PagedConnector",
     "RawPages",
     "check_shop",
+    "chosen_partitions",
     "days_param",
     "iso_day",
     "paged",

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorBase, ConnectorSpec
+from connectors.base import ConnectorBase, ConnectorSpec, chosen_partitions
 from connectors.kaufland.client import MAX_LIMIT, KauflandClient
 from connectors.kaufland.reading import SOURCE, Cursor, UnitReader, checkpoint_of, iso, raw_key
 from connectors.kaufland.schedules import kaufland_orders_schedules
@@ -133,16 +133,12 @@ class KauflandOrdersConnector(ConnectorBase):
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
         """The configured storefronts, or those named in ``storefronts``."""
-        wanted = _params(params).storefronts
-        if wanted is None:
-            return list(self.storefronts)
-        unknown = sorted(set(wanted) - set(self.storefronts))
-        if unknown:
-            raise InvalidParamsError(
-                f"unknown Kaufland storefronts {', '.join(unknown)}; configured in "
-                f"KAUFLAND_STOREFRONTS: {', '.join(self.storefronts) or 'none'}"
-            )
-        return [s for s in self.storefronts if s in wanted]
+        return chosen_partitions(
+            _params(params).storefronts,
+            list(self.storefronts),
+            "Kaufland storefronts",
+            "KAUFLAND_STOREFRONTS",
+        )
 
     async def fetch_page(
         self,

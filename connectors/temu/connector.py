@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorBase, ConnectorSpec, check_shop
+from connectors.base import ConnectorBase, ConnectorSpec, check_shop, chosen_partitions
 from connectors.temu.addresses import SHIPPABLE, AddressCache
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.order_reading import Cursor, WindowReader, raw_key
@@ -118,16 +118,9 @@ class TemuOrdersConnector(ConnectorBase):
 
     async def list_partitions(self, params: dict[str, Any]) -> list[str]:
         """The configured shops, or those named in ``shops``."""
-        wanted = _params(params).shops
-        if wanted is None:
-            return list(self.clients)
-        unknown = sorted(set(wanted) - set(self.clients))
-        if unknown:
-            raise InvalidParamsError(
-                f"unknown TEMU shops {', '.join(unknown)}; configured in TEMU_SHOPS: "
-                f"{', '.join(self.clients) or 'none'}"
-            )
-        return [s for s in self.clients if s in wanted]
+        return chosen_partitions(
+            _params(params).shops, list(self.clients), "TEMU shops", "TEMU_SHOPS"
+        )
 
     async def fetch_page(
         self,
