@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from simulators.admin import body_of
 from simulators.advoware.state import AdvowareState
 from simulators.counters import CountedApi
 from simulators.wire_cache import JsonResponse
@@ -33,15 +34,6 @@ def _bearer(request: Request) -> str | None:
 def _query(request: Request) -> dict[str, str]:
     """Query parameters with lower-case names: ASP.NET binds them case-insensitively."""
     return {k.lower(): v for k, v in request.query_params.items()}
-
-
-async def body_of(request: Request) -> dict[str, Any]:
-    """The JSON object of the request, or ``{}`` when the body is not one."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _expiration(seconds: float) -> str:

@@ -14,15 +14,15 @@ routes (``data_routes`` seed and change, ``observation_routes`` read) and builds
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulators.admin import AdminAction
+from simulators.admin import admin as shared_admin
 from simulators.advoware.api import (
     DISCOVERY,
     EMPLOYEES,
@@ -30,29 +30,21 @@ from simulators.advoware.api import (
     TERMINE,
     TOKEN,
     AdvowareApi,
-    body_of,
 )
 from simulators.advoware.state import AdvowareState
+from simulators.counters import Handler
 
 __all__ = ["DISCOVERY", "EMPLOYEES", "TERMIN", "TERMINE", "TOKEN", "create_app", "make_sim_app"]
 
-_Handler = Callable[[Request], Awaitable[Response]]
+
+def _error(_status: int, message: str) -> dict[str, Any]:
+    """ASP.NET's error shape, as the API answers."""
+    return {"Message": message}
 
 
-def admin(action: Callable[[Request, dict[str, Any]], Any]) -> _Handler:
-    """Wrap an admin action: JSON in, JSON out, bad input -> 400, unknown frNr -> 404."""
-
-    async def handler(request: Request) -> Response:
-        body = await body_of(request) if request.method in ("POST", "PATCH") else {}
-        try:
-            result = action(request, body)
-        except KeyError as exc:
-            return JSONResponse({"Message": f"not found: {exc}"}, status_code=404)
-        except (TypeError, ValueError) as exc:
-            return JSONResponse({"Message": str(exc)}, status_code=400)
-        return Response(status_code=204) if result is None else JSONResponse(result)
-
-    return handler
+def admin(action: AdminAction) -> Handler:
+    """An admin route answering errors in Advoware's shape (unknown frNr -> 404)."""
+    return shared_admin(action, _error)
 
 
 def _frnr_of(request: Request) -> int:

@@ -16,7 +16,7 @@ Admin routes drive the same ``KauflandState`` from other processes; they need no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,16 +24,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulators.admin import admin
+from simulators.counters import Handler
 from simulators.kaufland.state import Answer, KauflandState
-
-_Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(state: KauflandState | None = None) -> Starlette:
     """The simulator as a Starlette app; the state is also ``app.state.kaufland``."""
     sim = state or KauflandState()
 
-    def api(answer: Callable[[Request, dict[str, list[str]]], Answer]) -> _Handler:
+    def api(answer: Callable[[Request, dict[str, list[str]]], Answer]) -> Handler:
         async def handler(request: Request) -> Response:
             body = (await request.body()).decode("utf-8", "replace")
             headers = {k.lower(): v for k, v in request.headers.items()}
@@ -46,25 +46,6 @@ def create_app(state: KauflandState | None = None) -> Starlette:
             if latency:
                 await asyncio.sleep(latency / 1000)
             return JSONResponse(result.body, status_code=result.status, headers=result.headers)
-
-        return handler
-
-    def admin(action: Callable[[Request, dict[str, Any]], Any]) -> _Handler:
-        async def handler(request: Request) -> Response:
-            body: dict[str, Any] = {}
-            if request.method == "POST":
-                try:
-                    parsed = await request.json()
-                except ValueError:
-                    parsed = None
-                body = parsed if isinstance(parsed, dict) else {}
-            try:
-                result = action(request, body)
-            except KeyError as exc:
-                return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-            return Response(status_code=204) if result is None else JSONResponse(result)
 
         return handler
 

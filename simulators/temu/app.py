@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -36,34 +35,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulators.admin import admin
+from simulators.counters import Handler
 from simulators.temu.state import TemuState
 
-_Handler = Callable[[Request], Awaitable[Response]]
 
-
-def admin(action: Callable[[Request, dict[str, Any]], Any]) -> _Handler:
-    """Wrap an admin action: JSON in, JSON out, bad input -> 400, unknown -> 404."""
-
-    async def handler(request: Request) -> Response:
-        body: dict[str, Any] = {}
-        if request.method == "POST":
-            try:
-                parsed = await request.json()
-            except ValueError:
-                parsed = None
-            body = parsed if isinstance(parsed, dict) else {}
-        try:
-            result = action(request, body)
-        except KeyError as exc:
-            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
-        except (TypeError, ValueError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return Response(status_code=204) if result is None else JSONResponse(result)
-
-    return handler
-
-
-def router(temu: TemuState) -> _Handler:
+def router(temu: TemuState) -> Handler:
     """``POST /openapi/router``: HTTP 429 when the proxy knob says so, else TEMU's envelope."""
 
     async def answer(request: Request) -> Response:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from simulators.admin import body_of
 from simulators.counters import CountedApi
 from simulators.wire_cache import JsonResponse
 from simulators.wiw.state import WiwState
@@ -28,15 +29,6 @@ def _token_of(request: Request) -> str | None:
         or request.cookies.get("W-Token")
         or request.query_params.get("W-Token")
     )
-
-
-async def body_of(request: Request) -> dict[str, Any]:
-    """The JSON object of the request, or ``{}`` when the body is not one."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 class WiwApi(CountedApi):

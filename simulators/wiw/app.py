@@ -11,35 +11,28 @@ read) and builds the app.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulators.wiw.api import WiwApi, body_of
+from simulators.admin import AdminAction
+from simulators.admin import admin as shared_admin
+from simulators.counters import Handler
+from simulators.wiw.api import WiwApi
 from simulators.wiw.state import WiwState
 
-_Handler = Callable[[Request], Awaitable[Response]]
+
+def _error(status: int, message: str) -> dict[str, Any]:
+    """When I Work's error shape, as the API answers."""
+    return {"error": message, "code": status}
 
 
-def admin(action: Callable[[Request, dict[str, Any]], Any]) -> _Handler:
-    """Wrap an admin action: JSON in, JSON out, bad input -> 400, unknown shift -> 404."""
-
-    async def handler(request: Request) -> Response:
-        body = await body_of(request) if request.method in ("POST", "PATCH") else {}
-        try:
-            result = action(request, body)
-        except KeyError as exc:
-            return JSONResponse({"error": f"not found: {exc}", "code": 404}, status_code=404)
-        except (TypeError, ValueError) as exc:
-            return JSONResponse({"error": str(exc), "code": 400}, status_code=400)
-        return Response(status_code=204) if result is None else JSONResponse(result)
-
-    return handler
+def admin(action: AdminAction) -> Handler:
+    """An admin route answering errors in When I Work's shape (unknown shift -> 404)."""
+    return shared_admin(action, _error)
 
 
 def _shift_id(request: Request) -> int:
