@@ -69,6 +69,7 @@ from connectors.kaufland.reading import SOURCE, Cursor, UnitReader, checkpoint_o
 from connectors.kaufland.schedules import kaufland_orders_schedules
 from connectors.kaufland.schemas import OrderUnit
 from connectors.kaufland.settings import KauflandSettings
+from connectors.overlap import pass_start
 from models.clock import unix as unix_now
 from models.errors import InvalidParamsError, NotConfiguredError
 from models.records import Lookup, Malformed, Page, Record
@@ -183,12 +184,13 @@ class KauflandOrdersConnector(ConnectorBase):
     def _window(self, storefront: str, p: KauflandOrdersParams, checkpoint: str | None) -> Cursor:
         now = int(self._clock())
         since = int(checkpoint) if checkpoint else None
-        if p.days_back is not None:
-            start = now - p.days_back * 86_400
-        elif since is not None:
-            start = since - self.overlap_seconds
-        else:
-            start = now - FIRST_PASS_DAYS * 86_400
+        start = pass_start(
+            now,
+            since,
+            days_back=p.days_back,
+            overlap_seconds=self.overlap_seconds,
+            first_pass_days=FIRST_PASS_DAYS,
+        )
         covers = since is None or start <= since
         log.info(
             "%s/%s: units updated from %s%s",

@@ -40,6 +40,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import ConnectorBase, ConnectorSpec, check_shop, chosen_partitions
+from connectors.overlap import pass_start
 from connectors.temu.addresses import SHIPPABLE, AddressCache
 from connectors.temu.client import MAX_PAGE_SIZE, TemuClient, shop_clients
 from connectors.temu.order_reading import Cursor, WindowReader, raw_key
@@ -154,12 +155,13 @@ class TemuOrdersConnector(ConnectorBase):
         """The pass's window: from the checkpoint minus the overlap (or ``days_back``) to now."""
         now = int(self._clock())
         since = int(checkpoint) if checkpoint else None
-        if p.days_back is not None:
-            start = now - p.days_back * 86_400
-        elif since is not None:
-            start = since - self.overlap_seconds
-        else:
-            start = now - FIRST_PASS_DAYS * 86_400
+        start = pass_start(
+            now,
+            since,
+            days_back=p.days_back,
+            overlap_seconds=self.overlap_seconds,
+            first_pass_days=FIRST_PASS_DAYS,
+        )
         # Advance only over what this pass reads in full: all statuses, from the checkpoint.
         covers = p.parent_order_status is None and (since is None or start <= since)
         log.info(
