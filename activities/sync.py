@@ -170,8 +170,7 @@ class SyncActivities:
             what = f"{len(listed)} {connector.partition_noun}s" if input.only else "all"
             log.warning("%s: resync requested: cache of %s voided", src, what)
             return f"resync: cache of {what} voided; current state republished"
-        await self._publisher.ensure_topics([topic, self._deadletter])
-        topic_id = await self._publisher.topic_id(topic)
+        topic_id = await self._publisher.prepare_topics(topic, self._deadletter)
         if topic_id is None or not await self._epochs.check_topic(src, topic_id):
             return None
         why = (
