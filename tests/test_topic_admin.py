@@ -76,56 +76,62 @@ async def redis(services: DevStack) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-def activities(publisher: KafkaPublisher, redis: aioredis.Redis) -> SyncActivities:
-    """The generic activities with what ``_check_cache`` reads: the publisher and the epochs."""
-    return SyncActivities(
-        {},
-        ChangeStore(redis, 3600),
-        publisher,
-        f"dlq.{uuid.uuid4().hex[:8]}",
-        epochs=CacheEpochs(redis, 3600),
-    )
+class Source:
+    """A source of its own whose runs check their topics as ``list_partitions`` does."""
+
+    def __init__(self, publisher: KafkaPublisher, redis: aioredis.Redis) -> None:
+        self.activities = SyncActivities(
+            {},
+            ChangeStore(redis, 3600),
+            publisher,
+            f"dlq.{uuid.uuid4().hex[:8]}",
+            epochs=CacheEpochs(redis, 3600),
+        )
+        self.connector: Any = SimpleNamespace(
+            topic=f"t.{uuid.uuid4().hex[:8]}", partition_noun="day"
+        )
+        self.run = ListPartitionsInput(source=f"src-{uuid.uuid4().hex[:8]}")
+
+    async def check(self) -> str | None:
+        """One run's topic check; why the cache was voided, if it was."""
+        return await self.activities._check_cache(self.run, self.connector, ["d1"])
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def source(
+    services: DevStack, redis: aioredis.Redis, counting: type[CountingAdmin]
+) -> AsyncIterator[Source]:
+    publisher = KafkaPublisher(services.kafka_brokers, topic_partitions=2)
+    yield Source(publisher, redis)
+    publisher.close()
 
 
 async def test_every_run_checks_its_topics_with_one_admin_client_and_one_request(
-    services: DevStack, redis: aioredis.Redis, counting: type[CountingAdmin]
+    source: Source, counting: type[CountingAdmin]
 ) -> None:
-    publisher = KafkaPublisher(services.kafka_brokers, topic_partitions=2)
-    try:
-        acts = activities(publisher, redis)
-        connector: Any = SimpleNamespace(topic=f"t.{uuid.uuid4().hex[:8]}", partition_noun="day")
-        run = ListPartitionsInput(source=f"src-{uuid.uuid4().hex[:8]}")
-        assert await acts._check_cache(run, connector, ["d1"]) is None  # creates both topics
-        counting.metadata = 0
-        for _ in range(5):
-            assert await acts._check_cache(run, connector, ["d1"]) is None
-        assert counting.made == 1, f"{counting.made} admin clients made for 6 runs"
-        assert counting.metadata == 5, f"{counting.metadata} metadata requests for 5 runs"
-    finally:
-        publisher.close()
+    assert await source.check() is None  # creates both topics
+    counting.metadata = 0
+    for _ in range(5):
+        assert await source.check() is None
+    assert counting.made == 1, f"{counting.made} admin clients made for 6 runs"
+    assert counting.metadata == 5, f"{counting.metadata} metadata requests for 5 runs"
 
 
 async def test_the_admin_client_outlives_a_broker_restart(
-    services: DevStack, redis: aioredis.Redis, counting: type[CountingAdmin]
+    source: Source, services: DevStack, counting: type[CountingAdmin]
 ) -> None:
     """The restarted in-memory broker lost both topics: they are recreated, the id is new."""
-    publisher = KafkaPublisher(services.kafka_brokers, topic_partitions=2)
-    try:
-        acts = activities(publisher, redis)
-        connector: Any = SimpleNamespace(topic=f"t.{uuid.uuid4().hex[:8]}", partition_noun="day")
-        run = ListPartitionsInput(source=f"src-{uuid.uuid4().hex[:8]}")
-        assert await acts._check_cache(run, connector, ["d1"]) is None
-        services.kill(KAFKA)
-        services.restart(KAFKA)
-        why = await acts._check_cache(run, connector, ["d1"])
-        assert why is not None and "recreated" in why, why
-        assert await acts._check_cache(run, connector, ["d1"]) is None
-        topics = AdminClient({"bootstrap.servers": services.kafka_brokers}).list_topics(timeout=5)
-        for name in (connector.topic, acts._deadletter):  # ours, with our partition count
-            assert len(topics.topics[name].partitions) == 2, name
-        assert counting.made == 1
-    finally:
-        publisher.close()
+    assert await source.check() is None
+    services.kill(KAFKA)
+    services.restart(KAFKA)
+    why = await source.check()
+    assert why is not None and "recreated" in why, why
+    assert await source.check() is None
+    topics = AdminClient({"bootstrap.servers": services.kafka_brokers}).list_topics(timeout=5)
+    # both recreated by synchub with its partition count, not the broker's default
+    for name in (source.connector.topic, source.activities._deadletter):
+        assert len(topics.topics[name].partitions) == 2, name
+    assert counting.made == 1
 
 
 async def test_an_unreachable_broker_is_a_retryable_error_naming_the_brokers() -> None:
