@@ -389,8 +389,9 @@ class SyncActivities:
             return await self._finish_partition(input, beat)
 
     async def _finish_partition(
-        self, input: FinishPartitionInput, beat: Beat
+        self, input: FinishPartitionInput, beat: Beat, missing: list[str] | None = None
     ) -> FinishPartitionResult:
+        """``finish_partition``'s work; ``missing``: the pass's missing keys, if just read."""
         src, part = input.source, input.partition
         resumed = resumed_details()
         done = FinishPartitionResult.model_validate(resumed) if resumed else None
@@ -408,7 +409,8 @@ class SyncActivities:
             return FinishPartitionResult(records=counts)
         # a resolved key leaves the missing set (dropped, or marked seen), so a retried
         # attempt computes only what its predecessor did not commit
-        missing = await self._store.missing_keys(src, part, input.run_token)
+        if missing is None or resumed:
+            missing = await self._store.missing_keys(src, part, input.run_token)
         total = done.missing if done else len(missing)
         async for plan, records, fps in self._lookup_plans(connector, part, missing, input):
             plan.commit.tally = FINISH_TALLY
@@ -546,8 +548,11 @@ class SyncActivities:
         result = PartitionPassResult(pages=done)
         if done.next_cursor is not None or not input.finish:
             return result
-        if not self._pages(src).incremental and await self._store.missing_keys(src, part, token):
-            return result  # lookups: finish_partition does them, heartbeating
+        missing = None
+        if not self._pages(src).incremental:
+            missing = await self._store.missing_keys(src, part, token)
+            if missing:
+                return result  # lookups: finish_partition does them, heartbeating
         # saved first: a re-run after finish ended the pass (its seen-set gone) must not
         # look for missing keys again; the finish's own steps are idempotent
         result.finished = FinishPartitionResult(records=RecordCounts())
@@ -559,7 +564,7 @@ class SyncActivities:
             params=input.params,
             checkpoint=done.checkpoint,
         )
-        result.finished = await self._finish_partition(finish, Beat())
+        result.finished = await self._finish_partition(finish, Beat(), missing)
         return result
 
     def _messages(
