@@ -14,6 +14,9 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
+* ``<p>:seenref:<run_token>`` list: key sets (``<p>:keys:<cursor>``) of pages whose keys
+  count as seen in the current pass without being copied into the seen-set: at most
+  ``SEEN_PAGE_REFS`` of them, so finding the missing keys stays a few lookups per key.
 * ``<p>:tally:<run_token>`` hash, ``<cursor>:upserted`` / ``<cursor>:deleted`` -> how many
   versions each page of the pass committed, written in the same transaction as those
   versions: a page retried after its commit's reply was lost reports what it published
@@ -59,6 +62,12 @@ most). One key per partition and run, so an hour keeps a few runs' worth, not a 
 
 STORE_CHUNK = 1_000
 
+SEEN_PAGE_REFS = 4
+"""Pages per pass whose keys count as seen by referring to their key set instead of copying
+it into the seen-set (a copy is a Redis write per key: most partitions are one page, seen
+whole). Each reference is one more membership test per cached key when the missing keys
+are computed, so a pass of many pages copies the rest."""
+
 DEAD_LETTER_LEASE = timedelta(minutes=5)
 """How long a dead letter claimed by one pass is left to it: longer than any page's publish,
 so a second partition returning the same bad record does not send it too; after that a
@@ -84,17 +93,36 @@ def event_id(source: str, key: str, version: int | str, fp: str) -> str:
 
 
 # One bounded step of "keys cached for the partition but absent from the pass's seen-set":
-# HSCAN from a cursor, keep the fields that are not in the set. Computed in Redis, so a pass
-# where nothing is missing moves no key lists over the network, and no call walks a whole
-# hash. Returns {next cursor, missing keys}.
+# HSCAN from a cursor, keep the fields that are in none of the sets KEYS[2..] (the seen-set
+# and the key sets of pages seen by reference). Computed in Redis, so a pass where nothing
+# is missing moves no key lists over the network, and no call walks a whole hash. Returns
+# {next cursor, missing keys}.
 _MISSING_STEP = """
 local scan = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local out = {}
 local fields = scan[2]
 for i = 1, #fields, 2 do
-  if redis.call('SISMEMBER', KEYS[2], fields[i]) == 0 then out[#out + 1] = fields[i] end
+  local seen = false
+  for k = 2, #KEYS do
+    if redis.call('SISMEMBER', KEYS[k], fields[i]) == 1 then
+      seen = true
+      break
+    end
+  end
+  if not seen then out[#out + 1] = fields[i] end
 end
 return {scan[1], out}
+"""
+
+# A page's key set counts as seen in this pass by reference, unless the pass already refers
+# to ``ARGV[2]`` others (then the caller copies the keys). KEYS: the pass's reference list.
+# ARGV: the page's key set, the limit, the TTL. Returns 1 when referenced (or already was).
+_REF_PAGE = """
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
 """
 
 # One bounded step of "mark an unchanged page's keys seen": SSCAN the page's key set from a
@@ -291,6 +319,7 @@ class ChangeStore:
         self._keep_step = client.register_script(_KEEP_STEP)
         self._prune_step = client.register_script(_PRUNE_STEP)
         self._claim_dead = client.register_script(_CLAIM_DEAD)
+        self._ref_page = client.register_script(_REF_PAGE)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -323,6 +352,17 @@ class ChangeStore:
     def _seen(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:seen:{run_token}"
 
+    def _seen_refs(self, source: str, partition: str, run_token: str) -> str:
+        return f"{self._p(source, partition)}:seenref:{run_token}"
+
+    async def _see_by_reference(
+        self, source: str, partition: str, run_token: str, keys_key: str
+    ) -> bool:
+        """Count a page's key set as seen in this pass without copying it, if allowed."""
+        refs = self._seen_refs(source, partition, run_token)
+        ok = await self._ref_page(keys=[refs], args=[keys_key, SEEN_PAGE_REFS, SEEN_TTL_SECONDS])
+        return bool(int(ok))
+
     def _tally(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:tally:{run_token}"
 
@@ -340,14 +380,16 @@ class ChangeStore:
     async def keep_page(self, source: str, partition: str, run_token: str, cursor: str) -> int:
         """An unchanged page: mark its keys seen and refresh every TTL.
 
-        The page's keys are copied to the seen-set inside Redis in steps of
-        ``STORE_CHUNK`` (SSCAN), so the work is bounded by the page, not by everything seen
-        in the pass so far. Returns the number of records in the page.
+        The page's key set counts as seen by reference (``SEEN_PAGE_REFS``); beyond that
+        its keys are copied to the seen-set inside Redis in steps of ``STORE_CHUNK``
+        (SSCAN), so the work is bounded by the page, not by everything seen in the pass so
+        far. Returns the number of records in the page.
         """
         p = self._p(source, partition)
         keys_key, seen_key = f"{p}:keys:{cursor}", self._seen(source, partition, run_token)
         scan: bytes | str | int = 0
-        while True:
+        referenced = await self._see_by_reference(source, partition, run_token, keys_key)
+        while not referenced:
             scan = await self._keep_step(keys=[keys_key, seen_key], args=[scan, STORE_CHUNK])
             if int(scan) == 0:
                 break
@@ -436,8 +478,12 @@ class ChangeStore:
             await pipe.execute()
         for part in _chunks(change.drop_fp):
             await r.hdel(fp_key, *part)
-        for part in _chunks(change.seen):
-            await r.sadd(seen_key, *part)
+        # a stable page's keys are exactly what it saw: its key set, written below, is
+        # referred to instead of copied into the seen-set (``SEEN_PAGE_REFS``)
+        by_page = change.page is not None and change.page[2] == change.seen
+        if not by_page:
+            for part in _chunks(change.seen):
+                await r.sadd(seen_key, *part)
         if change.page is not None:
             cursor, digest, page_keys = change.page
             digest_key, keys_key = f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"
@@ -445,6 +491,9 @@ class ChangeStore:
             for part in _chunks(page_keys):
                 await r.sadd(keys_key, *part)
             await r.expire(keys_key, self._ttl)
+            if by_page and not await self._see_by_reference(source, partition, run_token, keys_key):
+                for part in _chunks(change.seen):
+                    await r.sadd(seen_key, *part)
             await r.set(digest_key, digest, ex=self._ttl)
         pipe = self._r.pipeline(transaction=False)
         if change.raw_index is not None:  # after the fingerprints it vouches for
@@ -500,7 +549,14 @@ class ChangeStore:
         Walks the partition's hash in steps of ``STORE_CHUNK`` fields (HSCAN inside a
         script), so no call holds Redis for the whole hash.
         """
-        keys = [f"{self._p(source, partition)}:fp", self._seen(source, partition, run_token)]
+        refs = await self._r.lrange(
+            self._seen_refs(source, partition, run_token), 0, SEEN_PAGE_REFS - 1
+        )
+        keys = [
+            f"{self._p(source, partition)}:fp",
+            self._seen(source, partition, run_token),
+            *(str(_text(k)) for k in refs),
+        ]
         missing: set[str] = set()
         scan: bytes | str | int = 0
         while True:
@@ -511,9 +567,11 @@ class ChangeStore:
         return sorted(missing)
 
     async def end_pass(self, source: str, partition: str, run_token: str) -> None:
-        """Forget the pass's seen-set and tally."""
+        """Forget the pass's seen-set, its page references and its tally."""
         await self._r.delete(
-            self._seen(source, partition, run_token), self._tally(source, partition, run_token)
+            self._seen(source, partition, run_token),
+            self._seen_refs(source, partition, run_token),
+            self._tally(source, partition, run_token),
         )
 
     async def cached_count(self, source: str, partition: str) -> int:
