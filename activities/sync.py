@@ -35,6 +35,7 @@ from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
     ChangeStore,
     Commit,
+    PriorIndex,
     RawIndex,
     Tally,
     encode_raw_index,
@@ -332,32 +333,38 @@ class SyncActivities:
 
         A record is kept unconverted when its raw fingerprint equals the one in the page's
         raw index and the partition's cached fingerprint still equals the one that index
-        recorded (one ``HMGET`` per ``STORE_CHUNK`` such keys); a record the index places in
+        recorded: without a read when no fingerprint was written since the index was
+        (``PriorIndex.trusted``), else one ``HMGET`` per ``STORE_CHUNK`` such keys; a
+        record the index places in
         another partition is dropped unconverted. Everything else is converted into
         ``page.records`` / ``page.malformed``. Returns the kept keys and the page's new raw
         index, holding the kept and dropped records' entries (the converted ones are added
         once their fingerprints are known: ``_index_converted``).
         """
-        prior = {} if void else await self._store.raw_index(src, part, cursor_id)
+        kept: list[str] = []
+        prior = PriorIndex() if void else await self._store.raw_index(src, part, cursor_id)
+        entries, trusted = prior.entries, prior.trusted
         index: RawIndex = {}
         todo: list[Any] = []
         maybe: list[tuple[str, str, Any]] = []
         for item in page.raw:
             key, raw_fp, _ = item
-            entry = prior.get(key)
+            entry = entries.get(key)
             if entry is None or not entry.startswith(raw_fp):
                 todo.append(item)
             elif len(entry) == len(raw_fp):  # belongs to another partition: same as before
                 index[key] = entry
+            elif trusted:  # the cached fingerprint is still the one the index recorded
+                kept.append(key)
+                index[key] = entry
             else:
                 maybe.append(item)
-        kept: list[str] = []
         if maybe:
             snap = await self._store.snapshot(src, part, [k for k, _, _ in maybe], [])
             cached = snap.cached
             for item in maybe:
                 key, raw_fp = item[0], item[1]
-                entry = prior[key]
+                entry = entries[key]
                 if cached[key] == entry[len(raw_fp) :]:
                     kept.append(key)
                     index[key] = entry

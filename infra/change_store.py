@@ -10,7 +10,12 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
   tombstone).
 * ``<p>:digest:<cursor>`` string: raw digest of a stable page, to prove "unchanged" in one GET.
 * ``<p>:raw:<cursor>`` string: the raw index of a page read fingerprint-first
-  (``RawIndex``): which records of the page need no parsing next time.
+  (``RawIndex``): which records of the page need no parsing next time, prefixed with the
+  fingerprints' generation it was written in.
+* ``<p>:fpgen`` string: the generation of ``<p>:fp``, a random token replaced before every
+  write to it (and dropped when retention deletes from it). While it equals the one a raw
+  index was written in, the cached fingerprints are still those the index recorded, and
+  they need not be read back (``PriorIndex.trusted``).
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
@@ -36,6 +41,7 @@ diffed and committed in bounded steps that never approach the client's read time
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -139,12 +145,14 @@ return scan[1]
 
 
 # One bounded step of retention: the members of a "written at" sorted set older than the
-# cutoff leave it and the hash they stamp. Returns how many went.
+# cutoff leave it and the hash they stamp; a generation key KEYS[3], if given, goes with
+# them. Returns how many went.
 _PRUNE_STEP = """
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 if #old > 0 then
   redis.call('HDEL', KEYS[1], unpack(old))
   redis.call('ZREM', KEYS[2], unpack(old))
+  if KEYS[3] then redis.call('DEL', KEYS[3]) end
 end
 return #old
 """
@@ -290,8 +298,18 @@ is equal *and* the partition's cached fingerprint still equals the one recorded 
 
 
 def encode_raw_index(index: RawIndex) -> bytes:
-    """The stored form of a ``RawIndex`` (one JSON object)."""
+    """The stored form of a ``RawIndex`` (one JSON object; the commit prefixes its generation)."""
     return orjson.dumps(index)
+
+
+@dataclass(frozen=True)
+class PriorIndex:
+    """A page's raw index as committed (``ChangeStore.raw_index``)."""
+
+    entries: RawIndex = field(default_factory=dict)
+    trusted: bool = False
+    """The partition's fingerprints were not written since the index was: each entry's
+    content fingerprint is still the cached one, without reading it back."""
 
 
 class HiredisPacking(aioredis.Connection):
@@ -399,18 +417,32 @@ class ChangeStore:
         for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", keys_key):
             pipe.expire(key, self._ttl)
         pipe.expire(f"{p}:raw:{cursor}", self._ttl)
+        pipe.expire(f"{p}:fpgen", self._ttl)
         return int((await pipe.execute())[0])
 
-    async def raw_index(self, source: str, partition: str, cursor: str) -> RawIndex:
-        """The raw index committed with the page at ``cursor``; empty when there is none."""
-        blob = await self._r.get(f"{self._p(source, partition)}:raw:{cursor}")
+    async def raw_index(self, source: str, partition: str, cursor: str) -> PriorIndex:
+        """The raw index committed with the page at ``cursor``; empty when there is none.
+
+        Trusted when it was written in the fingerprints' current generation and they
+        still exist (an index of an older synchub has no generation: never trusted).
+        """
+        p = self._p(source, partition)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.get(f"{p}:raw:{cursor}")
+        pipe.get(f"{p}:fpgen")
+        pipe.exists(f"{p}:fp")
+        blob, generation, cached = await pipe.execute()
         if blob is None:
-            return {}
+            return PriorIndex()
+        written_in, body = (None, blob) if blob[:1] == b"{" else blob.split(b" ", 1)
         try:
-            index = orjson.loads(blob)
+            index = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return {}
-        return index if isinstance(index, dict) else {}
+            return PriorIndex()
+        if not isinstance(index, dict):
+            return PriorIndex()
+        trusted = written_in is not None and written_in == generation and bool(cached)
+        return PriorIndex(index, trusted)
 
     async def snapshot(
         self, source: str, partition: str, keys: list[str], version_keys: list[str]
@@ -468,6 +500,12 @@ class ChangeStore:
                 pipe.hincrby(tally_key, f"{change.tally}:deleted", gone)
                 pipe.expire(tally_key, SEEN_TTL_SECONDS)
             await pipe.execute()
+        generation = None
+        if change.set_fp or change.drop_fp or change.raw_index is not None:
+            # a new generation before the first write: no earlier raw index vouches for
+            # fingerprints from here on, even if this commit is cut short
+            generation = uuid.uuid4().hex.encode()
+            await r.set(f"{p}:fpgen", generation, ex=self._ttl)
         fp_items = list(change.set_fp.items())
         for i in range(0, len(fp_items), STORE_CHUNK):
             batch = dict(fp_items[i : i + STORE_CHUNK])
@@ -496,11 +534,13 @@ class ChangeStore:
                     await r.sadd(seen_key, *part)
             await r.set(digest_key, digest, ex=self._ttl)
         pipe = self._r.pipeline(transaction=False)
-        if change.raw_index is not None:  # after the fingerprints it vouches for
-            pipe.set(f"{p}:raw:{change.raw_index[0]}", change.raw_index[1], ex=self._ttl)
+        if change.raw_index is not None and generation is not None:
+            # after the fingerprints it vouches for, in their generation
+            cursor, blob = change.raw_index
+            pipe.set(f"{p}:raw:{cursor}", generation + b" " + blob, ex=self._ttl)
         if change.seen:
             pipe.expire(seen_key, SEEN_TTL_SECONDS)
-        for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key)):
+        for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key), f"{p}:fpgen"):
             pipe.expire(key, self._ttl)
         await pipe.execute()
 
@@ -514,13 +554,13 @@ class ChangeStore:
         """
         cutoff = clock.now().timestamp() - self._ttl
         gone = 0
-        for hash_key in (self._ver(source), f"{self._p(source, partition)}:fp"):
+        p = self._p(source, partition)
+        for keys in (
+            [self._ver(source), self._at(self._ver(source))],
+            [f"{p}:fp", self._at(f"{p}:fp"), f"{p}:fpgen"],
+        ):
             for _ in range(PRUNE_STEPS):
-                n = int(
-                    await self._prune_step(
-                        keys=[hash_key, self._at(hash_key)], args=[cutoff, STORE_CHUNK]
-                    )
-                )
+                n = int(await self._prune_step(keys=keys, args=[cutoff, STORE_CHUNK]))
                 gone += n
                 if n < STORE_CHUNK:
                     break

@@ -475,8 +475,16 @@ async def test_retention_drops_old_versions_and_stamped_fingerprints_only(
         Commit(set_fp={"new": "f3"}, set_versions={"new": Version(1, "f3")}, stamp_fp=True),
     )
     clock.advance(timedelta(seconds=120))
-    assert await store.prune("src", "shop") == 3  # old's version and fingerprint, the tombstone
-    assert await store.prune("src", "day") == 0
+    r = aioredis.Redis.from_url(wiw.settings.redis.url)
+    generations = ["synchub:src:shop:fpgen", "synchub:src:day:fpgen"]
+    try:
+        assert await r.exists(*generations) == 2
+        assert await store.prune("src", "shop") == 3  # old's version and fp, the tombstone
+        assert await store.prune("src", "day") == 0
+        # fingerprints were deleted from the shop: no raw index of it vouches for them now
+        assert [await r.exists(g) for g in generations] == [0, 1]
+    finally:
+        await r.aclose()
     assert await store.cached("src", "shop") == {"new": "f3"}
     assert await store.cached("src", "day") == {"kept": "f2"}
     snap = await store.snapshot("src", "shop", [], ["old", "gone", "new"])
