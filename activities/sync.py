@@ -35,6 +35,7 @@ from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
     ChangeStore,
     Commit,
+    PriorIndex,
     RawIndex,
     Tally,
     encode_raw_index,
@@ -331,32 +332,38 @@ class SyncActivities:
 
         A record is kept unconverted when its raw fingerprint equals the one in the page's
         raw index and the partition's cached fingerprint still equals the one that index
-        recorded (one ``HMGET`` per ``STORE_CHUNK`` such keys); a record the index places in
+        recorded: without a read when no fingerprint was written since the index was
+        (``PriorIndex.trusted``), else one ``HMGET`` per ``STORE_CHUNK`` such keys; a
+        record the index places in
         another partition is dropped unconverted. Everything else is converted into
         ``page.records`` / ``page.malformed``. Returns the kept keys and the page's new raw
         index, holding the kept and dropped records' entries (the converted ones are added
         once their fingerprints are known: ``_index_converted``).
         """
-        prior = {} if void else await self._store.raw_index(src, part, cursor_id)
+        kept: list[str] = []
+        prior = PriorIndex() if void else await self._store.raw_index(src, part, cursor_id)
+        entries, trusted = prior.entries, prior.trusted
         index: RawIndex = {}
         todo: list[Any] = []
         maybe: list[tuple[str, str, Any]] = []
         for item in page.raw:
             key, raw_fp, _ = item
-            entry = prior.get(key)
+            entry = entries.get(key)
             if entry is None or not entry.startswith(raw_fp):
                 todo.append(item)
             elif len(entry) == len(raw_fp):  # belongs to another partition: same as before
                 index[key] = entry
+            elif trusted:  # the cached fingerprint is still the one the index recorded
+                kept.append(key)
+                index[key] = entry
             else:
                 maybe.append(item)
-        kept: list[str] = []
         if maybe:
             snap = await self._store.snapshot(src, part, [k for k, _, _ in maybe], [])
             cached = snap.cached
             for item in maybe:
                 key, raw_fp = item[0], item[1]
-                entry = prior[key]
+                entry = entries[key]
                 if cached[key] == entry[len(raw_fp) :]:
                     kept.append(key)
                     index[key] = entry
@@ -388,8 +395,9 @@ class SyncActivities:
             return await self._finish_partition(input, beat)
 
     async def _finish_partition(
-        self, input: FinishPartitionInput, beat: Beat
+        self, input: FinishPartitionInput, beat: Beat, missing: list[str] | None = None
     ) -> FinishPartitionResult:
+        """``finish_partition``'s work; ``missing``: the pass's missing keys, if just read."""
         src, part = input.source, input.partition
         resumed = resumed_details()
         done = FinishPartitionResult.model_validate(resumed) if resumed else None
@@ -407,7 +415,8 @@ class SyncActivities:
             return FinishPartitionResult(records=counts)
         # a resolved key leaves the missing set (dropped, or marked seen), so a retried
         # attempt computes only what its predecessor did not commit
-        missing = await self._store.missing_keys(src, part, input.run_token)
+        if missing is None or resumed:
+            missing = await self._store.missing_keys(src, part, input.run_token)
         total = done.missing if done else len(missing)
         async for plan, records, fps in self._lookup_plans(connector, part, missing, input):
             plan.commit.tally = FINISH_TALLY
@@ -545,8 +554,11 @@ class SyncActivities:
         result = PartitionPassResult(pages=done)
         if done.next_cursor is not None or not input.finish:
             return result
-        if not self._pages(src).incremental and await self._store.missing_keys(src, part, token):
-            return result  # lookups: finish_partition does them, heartbeating
+        missing = None
+        if not self._pages(src).incremental:
+            missing = await self._store.missing_keys(src, part, token)
+            if missing:
+                return result  # lookups: finish_partition does them, heartbeating
         # saved first: a re-run after finish ended the pass (its seen-set gone) must not
         # look for missing keys again; the finish's own steps are idempotent
         result.finished = FinishPartitionResult(records=RecordCounts())
@@ -558,7 +570,7 @@ class SyncActivities:
             params=input.params,
             checkpoint=done.checkpoint,
         )
-        result.finished = await self._finish_partition(finish, Beat())
+        result.finished = await self._finish_partition(finish, Beat(), missing)
         return result
 
     def _messages(

@@ -10,10 +10,18 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
   tombstone).
 * ``<p>:digest:<cursor>`` string: raw digest of a stable page, to prove "unchanged" in one GET.
 * ``<p>:raw:<cursor>`` string: the raw index of a page read fingerprint-first
-  (``RawIndex``): which records of the page need no parsing next time.
+  (``RawIndex``): which records of the page need no parsing next time, prefixed with the
+  fingerprints' generation it was written in.
+* ``<p>:fpgen`` string: the generation of ``<p>:fp``, a random token replaced before every
+  write to it (and dropped when retention deletes from it). While it equals the one a raw
+  index was written in, the cached fingerprints are still those the index recorded, and
+  they need not be read back (``PriorIndex.trusted``).
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
+* ``<p>:seenref:<run_token>`` list: key sets (``<p>:keys:<cursor>``) of pages whose keys
+  count as seen in the current pass without being copied into the seen-set: at most
+  ``SEEN_PAGE_REFS`` of them, so finding the missing keys stays a few lookups per key.
 * ``<p>:tally:<run_token>`` hash, ``<cursor>:upserted`` / ``<cursor>:deleted`` -> how many
   versions each page of the pass committed, written in the same transaction as those
   versions: a page retried after its commit's reply was lost reports what it published
@@ -33,6 +41,7 @@ diffed and committed in bounded steps that never approach the client's read time
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -59,6 +68,12 @@ most). One key per partition and run, so an hour keeps a few runs' worth, not a 
 
 STORE_CHUNK = 1_000
 
+SEEN_PAGE_REFS = 4
+"""Pages per pass whose keys count as seen by referring to their key set instead of copying
+it into the seen-set (a copy is a Redis write per key: most partitions are one page, seen
+whole). Each reference is one more membership test per cached key when the missing keys
+are computed, so a pass of many pages copies the rest."""
+
 DEAD_LETTER_LEASE = timedelta(minutes=5)
 """How long a dead letter claimed by one pass is left to it: longer than any page's publish,
 so a second partition returning the same bad record does not send it too; after that a
@@ -84,17 +99,36 @@ def event_id(source: str, key: str, version: int | str, fp: str) -> str:
 
 
 # One bounded step of "keys cached for the partition but absent from the pass's seen-set":
-# HSCAN from a cursor, keep the fields that are not in the set. Computed in Redis, so a pass
-# where nothing is missing moves no key lists over the network, and no call walks a whole
-# hash. Returns {next cursor, missing keys}.
+# HSCAN from a cursor, keep the fields that are in none of the sets KEYS[2..] (the seen-set
+# and the key sets of pages seen by reference). Computed in Redis, so a pass where nothing
+# is missing moves no key lists over the network, and no call walks a whole hash. Returns
+# {next cursor, missing keys}.
 _MISSING_STEP = """
 local scan = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local out = {}
 local fields = scan[2]
 for i = 1, #fields, 2 do
-  if redis.call('SISMEMBER', KEYS[2], fields[i]) == 0 then out[#out + 1] = fields[i] end
+  local seen = false
+  for k = 2, #KEYS do
+    if redis.call('SISMEMBER', KEYS[k], fields[i]) == 1 then
+      seen = true
+      break
+    end
+  end
+  if not seen then out[#out + 1] = fields[i] end
 end
 return {scan[1], out}
+"""
+
+# A page's key set counts as seen in this pass by reference, unless the pass already refers
+# to ``ARGV[2]`` others (then the caller copies the keys). KEYS: the pass's reference list.
+# ARGV: the page's key set, the limit, the TTL. Returns 1 when referenced (or already was).
+_REF_PAGE = """
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
 """
 
 # One bounded step of "mark an unchanged page's keys seen": SSCAN the page's key set from a
@@ -111,12 +145,14 @@ return scan[1]
 
 
 # One bounded step of retention: the members of a "written at" sorted set older than the
-# cutoff leave it and the hash they stamp. Returns how many went.
+# cutoff leave it and the hash they stamp; a generation key KEYS[3], if given, goes with
+# them. Returns how many went.
 _PRUNE_STEP = """
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 if #old > 0 then
   redis.call('HDEL', KEYS[1], unpack(old))
   redis.call('ZREM', KEYS[2], unpack(old))
+  if KEYS[3] then redis.call('DEL', KEYS[3]) end
 end
 return #old
 """
@@ -262,8 +298,18 @@ is equal *and* the partition's cached fingerprint still equals the one recorded 
 
 
 def encode_raw_index(index: RawIndex) -> bytes:
-    """The stored form of a ``RawIndex`` (one JSON object)."""
+    """The stored form of a ``RawIndex`` (one JSON object; the commit prefixes its generation)."""
     return orjson.dumps(index)
+
+
+@dataclass(frozen=True)
+class PriorIndex:
+    """A page's raw index as committed (``ChangeStore.raw_index``)."""
+
+    entries: RawIndex = field(default_factory=dict)
+    trusted: bool = False
+    """The partition's fingerprints were not written since the index was: each entry's
+    content fingerprint is still the cached one, without reading it back."""
 
 
 class HiredisPacking(aioredis.Connection):
@@ -291,6 +337,7 @@ class ChangeStore:
         self._keep_step = client.register_script(_KEEP_STEP)
         self._prune_step = client.register_script(_PRUNE_STEP)
         self._claim_dead = client.register_script(_CLAIM_DEAD)
+        self._ref_page = client.register_script(_REF_PAGE)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -323,6 +370,17 @@ class ChangeStore:
     def _seen(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:seen:{run_token}"
 
+    def _seen_refs(self, source: str, partition: str, run_token: str) -> str:
+        return f"{self._p(source, partition)}:seenref:{run_token}"
+
+    async def _see_by_reference(
+        self, source: str, partition: str, run_token: str, keys_key: str
+    ) -> bool:
+        """Count a page's key set as seen in this pass without copying it, if allowed."""
+        refs = self._seen_refs(source, partition, run_token)
+        ok = await self._ref_page(keys=[refs], args=[keys_key, SEEN_PAGE_REFS, SEEN_TTL_SECONDS])
+        return bool(int(ok))
+
     def _tally(self, source: str, partition: str, run_token: str) -> str:
         return f"{self._p(source, partition)}:tally:{run_token}"
 
@@ -340,14 +398,16 @@ class ChangeStore:
     async def keep_page(self, source: str, partition: str, run_token: str, cursor: str) -> int:
         """An unchanged page: mark its keys seen and refresh every TTL.
 
-        The page's keys are copied to the seen-set inside Redis in steps of
-        ``STORE_CHUNK`` (SSCAN), so the work is bounded by the page, not by everything seen
-        in the pass so far. Returns the number of records in the page.
+        The page's key set counts as seen by reference (``SEEN_PAGE_REFS``); beyond that
+        its keys are copied to the seen-set inside Redis in steps of ``STORE_CHUNK``
+        (SSCAN), so the work is bounded by the page, not by everything seen in the pass so
+        far. Returns the number of records in the page.
         """
         p = self._p(source, partition)
         keys_key, seen_key = f"{p}:keys:{cursor}", self._seen(source, partition, run_token)
         scan: bytes | str | int = 0
-        while True:
+        referenced = await self._see_by_reference(source, partition, run_token, keys_key)
+        while not referenced:
             scan = await self._keep_step(keys=[keys_key, seen_key], args=[scan, STORE_CHUNK])
             if int(scan) == 0:
                 break
@@ -357,18 +417,32 @@ class ChangeStore:
         for key in (f"{p}:fp", self._ver(source), f"{p}:digest:{cursor}", keys_key):
             pipe.expire(key, self._ttl)
         pipe.expire(f"{p}:raw:{cursor}", self._ttl)
+        pipe.expire(f"{p}:fpgen", self._ttl)
         return int((await pipe.execute())[0])
 
-    async def raw_index(self, source: str, partition: str, cursor: str) -> RawIndex:
-        """The raw index committed with the page at ``cursor``; empty when there is none."""
-        blob = await self._r.get(f"{self._p(source, partition)}:raw:{cursor}")
+    async def raw_index(self, source: str, partition: str, cursor: str) -> PriorIndex:
+        """The raw index committed with the page at ``cursor``; empty when there is none.
+
+        Trusted when it was written in the fingerprints' current generation and they
+        still exist (an index of an older synchub has no generation: never trusted).
+        """
+        p = self._p(source, partition)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.get(f"{p}:raw:{cursor}")
+        pipe.get(f"{p}:fpgen")
+        pipe.exists(f"{p}:fp")
+        blob, generation, cached = await pipe.execute()
         if blob is None:
-            return {}
+            return PriorIndex()
+        written_in, body = (None, blob) if blob[:1] == b"{" else blob.split(b" ", 1)
         try:
-            index = orjson.loads(blob)
+            index = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return {}
-        return index if isinstance(index, dict) else {}
+            return PriorIndex()
+        if not isinstance(index, dict):
+            return PriorIndex()
+        trusted = written_in is not None and written_in == generation and bool(cached)
+        return PriorIndex(index, trusted)
 
     async def snapshot(
         self, source: str, partition: str, keys: list[str], version_keys: list[str]
@@ -426,6 +500,12 @@ class ChangeStore:
                 pipe.hincrby(tally_key, f"{change.tally}:deleted", gone)
                 pipe.expire(tally_key, SEEN_TTL_SECONDS)
             await pipe.execute()
+        generation = None
+        if change.set_fp or change.drop_fp or change.raw_index is not None:
+            # a new generation before the first write: no earlier raw index vouches for
+            # fingerprints from here on, even if this commit is cut short
+            generation = uuid.uuid4().hex.encode()
+            await r.set(f"{p}:fpgen", generation, ex=self._ttl)
         fp_items = list(change.set_fp.items())
         for i in range(0, len(fp_items), STORE_CHUNK):
             batch = dict(fp_items[i : i + STORE_CHUNK])
@@ -436,8 +516,12 @@ class ChangeStore:
             await pipe.execute()
         for part in _chunks(change.drop_fp):
             await r.hdel(fp_key, *part)
-        for part in _chunks(change.seen):
-            await r.sadd(seen_key, *part)
+        # a stable page's keys are exactly what it saw: its key set, written below, is
+        # referred to instead of copied into the seen-set (``SEEN_PAGE_REFS``)
+        by_page = change.page is not None and change.page[2] == change.seen
+        if not by_page:
+            for part in _chunks(change.seen):
+                await r.sadd(seen_key, *part)
         if change.page is not None:
             cursor, digest, page_keys = change.page
             digest_key, keys_key = f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"
@@ -445,13 +529,18 @@ class ChangeStore:
             for part in _chunks(page_keys):
                 await r.sadd(keys_key, *part)
             await r.expire(keys_key, self._ttl)
+            if by_page and not await self._see_by_reference(source, partition, run_token, keys_key):
+                for part in _chunks(change.seen):
+                    await r.sadd(seen_key, *part)
             await r.set(digest_key, digest, ex=self._ttl)
         pipe = self._r.pipeline(transaction=False)
-        if change.raw_index is not None:  # after the fingerprints it vouches for
-            pipe.set(f"{p}:raw:{change.raw_index[0]}", change.raw_index[1], ex=self._ttl)
+        if change.raw_index is not None and generation is not None:
+            # after the fingerprints it vouches for, in their generation
+            cursor, blob = change.raw_index
+            pipe.set(f"{p}:raw:{cursor}", generation + b" " + blob, ex=self._ttl)
         if change.seen:
             pipe.expire(seen_key, SEEN_TTL_SECONDS)
-        for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key)):
+        for key in (fp_key, ver_key, self._at(ver_key), self._at(fp_key), f"{p}:fpgen"):
             pipe.expire(key, self._ttl)
         await pipe.execute()
 
@@ -465,13 +554,13 @@ class ChangeStore:
         """
         cutoff = clock.now().timestamp() - self._ttl
         gone = 0
-        for hash_key in (self._ver(source), f"{self._p(source, partition)}:fp"):
+        p = self._p(source, partition)
+        for keys in (
+            [self._ver(source), self._at(self._ver(source))],
+            [f"{p}:fp", self._at(f"{p}:fp"), f"{p}:fpgen"],
+        ):
             for _ in range(PRUNE_STEPS):
-                n = int(
-                    await self._prune_step(
-                        keys=[hash_key, self._at(hash_key)], args=[cutoff, STORE_CHUNK]
-                    )
-                )
+                n = int(await self._prune_step(keys=keys, args=[cutoff, STORE_CHUNK]))
                 gone += n
                 if n < STORE_CHUNK:
                     break
@@ -500,7 +589,14 @@ class ChangeStore:
         Walks the partition's hash in steps of ``STORE_CHUNK`` fields (HSCAN inside a
         script), so no call holds Redis for the whole hash.
         """
-        keys = [f"{self._p(source, partition)}:fp", self._seen(source, partition, run_token)]
+        refs = await self._r.lrange(
+            self._seen_refs(source, partition, run_token), 0, SEEN_PAGE_REFS - 1
+        )
+        keys = [
+            f"{self._p(source, partition)}:fp",
+            self._seen(source, partition, run_token),
+            *(str(_text(k)) for k in refs),
+        ]
         missing: set[str] = set()
         scan: bytes | str | int = 0
         while True:
@@ -511,9 +607,11 @@ class ChangeStore:
         return sorted(missing)
 
     async def end_pass(self, source: str, partition: str, run_token: str) -> None:
-        """Forget the pass's seen-set and tally."""
+        """Forget the pass's seen-set, its page references and its tally."""
         await self._r.delete(
-            self._seen(source, partition, run_token), self._tally(source, partition, run_token)
+            self._seen(source, partition, run_token),
+            self._seen_refs(source, partition, run_token),
+            self._tally(source, partition, run_token),
         )
 
     async def cached_count(self, source: str, partition: str) -> int:

@@ -24,7 +24,7 @@ from temporalio.client import Client
 
 from activities.sync import LOOKUP_CHUNK, SyncActivities
 from connectors.base import LOOKUP_ATTEMPTS, LOOKUP_BACKOFF_SECONDS
-from infra.change_store import STORE_CHUNK, ChangeStore, Commit, Version
+from infra.change_store import SEEN_PAGE_REFS, STORE_CHUNK, ChangeStore, Commit, Version
 from infra.publisher import KafkaPublisher
 from models import clock as clock_module
 from models.clock import ManualClock
@@ -307,6 +307,9 @@ async def test_a_page_of_40000_records_goes_to_redis_in_bounded_commands(
             page=("start", "digest-1", keys),
         )
         await store.commit(src, part, "run-1", change)
+        # the pass already refers to as many pages as it may: this one is copied, in steps
+        for i in range(SEEN_PAGE_REFS):
+            await store.keep_page(src, part, "run-2", f"other-{i}")
         kept = await store.keep_page(src, part, "run-2", "start")
         log = await r.slowlog_get(20_000)
         await r.config_set("slowlog-log-slower-than", str(saved["slowlog-log-slower-than"]))
@@ -328,6 +331,33 @@ async def test_a_page_of_40000_records_goes_to_redis_in_bounded_commands(
     whole = {"cmdstat_hkeys", "cmdstat_hgetall", "cmdstat_smembers", "cmdstat_sunionstore"}
     assert not whole & set(stats), sorted(whole & set(stats))
     assert stats["cmdstat_hscan"]["calls"] >= 40 and stats["cmdstat_sscan"]["calls"] >= 40
+
+
+async def test_pages_seen_by_reference_or_copied_leave_nothing_missing(wiw: Engine) -> None:
+    """A pass of more pages than it may refer to: the first pages' key sets count as seen
+    by reference, the others are copied; either way the missing keys are exactly those of
+    the page the next pass did not see."""
+    await flush(wiw)
+    store, src, part = wiw.store, "wiw", "2026-03-03"
+    pages = {f"p{n}": [f"{n}-{i}" for i in range(30)] for n in range(SEEN_PAGE_REFS + 2)}
+    for cursor, keys in pages.items():
+        change = Commit(
+            set_fp={k: f"fp{k}" for k in keys},
+            set_versions={k: Version(1, f"fp{k}") for k in keys},
+            seen=keys,
+            page=(cursor, f"digest-{cursor}", keys),
+        )
+        await store.commit(src, part, "run-1", change)
+    assert await store.missing_keys(src, part, "run-1") == []
+    cursors = list(pages)
+    for cursor in cursors[:-1]:  # the last page is not seen by run-2
+        assert await store.keep_page(src, part, "run-2", cursor) == 30
+    assert await store.missing_keys(src, part, "run-2") == sorted(pages[cursors[-1]])
+    for cursor in reversed(cursors[1:]):  # the first page is not seen by run-3
+        await store.keep_page(src, part, "run-3", cursor)
+    assert await store.missing_keys(src, part, "run-3") == sorted(pages[cursors[0]])
+    await store.end_pass(src, part, "run-2")
+    assert len(await store.missing_keys(src, part, "run-2")) == 30 * len(pages)
 
 
 async def test_event_ids_survive_a_redis_that_lost_everything(
@@ -445,8 +475,16 @@ async def test_retention_drops_old_versions_and_stamped_fingerprints_only(
         Commit(set_fp={"new": "f3"}, set_versions={"new": Version(1, "f3")}, stamp_fp=True),
     )
     clock.advance(timedelta(seconds=120))
-    assert await store.prune("src", "shop") == 3  # old's version and fingerprint, the tombstone
-    assert await store.prune("src", "day") == 0
+    r = aioredis.Redis.from_url(wiw.settings.redis.url)
+    generations = ["synchub:src:shop:fpgen", "synchub:src:day:fpgen"]
+    try:
+        assert await r.exists(*generations) == 2
+        assert await store.prune("src", "shop") == 3  # old's version and fp, the tombstone
+        assert await store.prune("src", "day") == 0
+        # fingerprints were deleted from the shop: no raw index of it vouches for them now
+        assert [await r.exists(g) for g in generations] == [0, 1]
+    finally:
+        await r.aclose()
     assert await store.cached("src", "shop") == {"new": "f3"}
     assert await store.cached("src", "day") == {"kept": "f2"}
     snap = await store.snapshot("src", "shop", [], ["old", "gone", "new"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 
 from connectors.wiw.connector import WiwConnector
-from infra.change_store import HiredisPacking
+from infra.change_store import ChangeStore, Commit, HiredisPacking
 from infra.consumer import TopicReader
 from infra.publisher import ensure_topics
 from models.records import Page
@@ -151,7 +151,14 @@ async def test_a_cache_changed_underneath_the_raw_index_is_noticed(sim: WiwState
     fp_key = f"synchub:wiw:{window[0].isoformat()}:fp"
     cached = await rig.redis.hgetall(fp_key)
     victim, other = sorted(cached)[:2]
-    await rig.redis.hset(fp_key, victim, "0" * 32)  # as if another writer had changed it
+    # another writer of the partition's cache (a finish step's commit, say) changes it
+    store = ChangeStore.from_url(rig.settings.redis.url, 3_600)
+    try:
+        await store.commit(
+            "wiw", window[0].isoformat(), "other-pass", Commit(set_fp={victim: "0" * 32})
+        )
+    finally:
+        await store.aclose()
     sim.change(int(other), notes="changed")  # the day's page changes: the raw path runs
     rig.converted.clear()
     result = await sync(rig)
@@ -162,6 +169,50 @@ async def test_a_cache_changed_underneath_the_raw_index_is_noticed(sim: WiwState
     msgs = await read(rig.topic, idle=1.0)
     assert [m.key for m in msgs] == [other]
     assert result.records.upserted == 1
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_untouched_cache_is_not_read_back(sim: WiwState, rig: Rig) -> None:
+    """No fingerprint was written since the raw index was: the unchanged shifts of a
+    changed day are kept without reading their cached fingerprints (only the changed
+    shift's is read), and an index that a stale generation wrote is read back again."""
+    window = days(2)
+    ids = sim.seed(40, days=window, seed=8)
+    await sync(rig)
+    await read(rig.topic, expect=40)
+    sim.change(ids[3], notes="changed")
+    hmgets = await fp_reads(rig, lambda: sync(rig))
+    assert hmgets and max(hmgets) == 1, hmgets  # the changed shift's own snapshot only
+    assert [m.key for m in await read(rig.topic, idle=1.0)] == [str(ids[3])]
+
+    # a stale generation (as if a commit had been cut short after writing fingerprints)
+    for day in window:
+        await rig.redis.set(f"synchub:wiw:{day.isoformat()}:fpgen", "stale")
+    sim.change(ids[3], notes="changed again")
+    hmgets = await fp_reads(rig, lambda: sync(rig))
+    assert max(hmgets) >= 19, hmgets  # the day's unchanged shifts read back, as before
+    assert [m.key for m in await read(rig.topic, idle=1.0)] == [str(ids[3])]
+
+
+async def fp_reads(rig: Rig, run: Callable[[], Awaitable[Any]]) -> list[int]:
+    """Keys per ``HMGET`` of a partition's fingerprints while ``run`` runs (slowlog)."""
+    saved = await rig.redis.config_get("slowlog-*")
+    await rig.redis.config_set("slowlog-log-slower-than", 0)
+    await rig.redis.config_set("slowlog-max-len", 10_000)
+    await rig.redis.slowlog_reset()
+    try:
+        await run()
+        log = await rig.redis.slowlog_get(10_000)
+    finally:
+        for name, value in saved.items():
+            await rig.redis.config_set(str(name), str(value))
+    sizes = []
+    for entry in log:
+        command = entry["command"]
+        words = (command.decode() if isinstance(command, bytes) else command).split(" ")
+        if words[0].upper() == "HMGET" and words[1].endswith(":fp"):
+            sizes.append(len(words) - 2)
+    return sizes
 
 
 def test_hiredis_packing_sends_the_same_bytes() -> None:
