@@ -99,18 +99,22 @@ def event_id(source: str, key: str, version: int | str, fp: str) -> str:
 
 
 # One bounded step of "keys cached for the partition but absent from the pass's seen-set":
-# HSCAN from a cursor, keep the fields that are in none of the sets KEYS[2..] (the seen-set
-# and the key sets of pages seen by reference). Computed in Redis, so a pass where nothing
-# is missing moves no key lists over the network, and no call walks a whole hash. Returns
-# {next cursor, missing keys}.
+# HSCAN from a cursor, keep the fields that are in none of the sets KEYS[2..] (the key sets
+# of pages seen by reference and the seen-set; those that exist). Computed in Redis, so a
+# pass where nothing is missing moves no key lists over the network, and no call walks a
+# whole hash. Returns {next cursor, missing keys}.
 _MISSING_STEP = """
 local scan = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local out = {}
 local fields = scan[2]
+local sets = {}
+for k = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[k]) == 1 then sets[#sets + 1] = KEYS[k] end
+end
 for i = 1, #fields, 2 do
   local seen = false
-  for k = 2, #KEYS do
-    if redis.call('SISMEMBER', KEYS[k], fields[i]) == 1 then
+  for k = 1, #sets do
+    if redis.call('SISMEMBER', sets[k], fields[i]) == 1 then
       seen = true
       break
     end
@@ -592,10 +596,10 @@ class ChangeStore:
         refs = await self._r.lrange(
             self._seen_refs(source, partition, run_token), 0, SEEN_PAGE_REFS - 1
         )
-        keys = [
+        keys = [  # pages first: in most passes they hold every key
             f"{self._p(source, partition)}:fp",
-            self._seen(source, partition, run_token),
             *(str(_text(k)) for k in refs),
+            self._seen(source, partition, run_token),
         ]
         missing: set[str] = set()
         scan: bytes | str | int = 0
