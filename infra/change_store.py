@@ -16,6 +16,9 @@ Layout (``<p>`` = ``synchub:<source>:<partition>``):
   write to it (and dropped when retention deletes from it). While it equals the one a raw
   index was written in, the cached fingerprints are still those the index recorded, and
   they need not be read back (``PriorIndex.trusted``).
+* ``<p>:keysgen:<cursor>`` string: the fingerprints' generation (``<p>:fpgen``) the page's
+  key set was written in. While it is current, every key of the set is cached, so a pass
+  that saw just that page misses nothing when the set is as large as the cache.
 * ``<p>:keys:<cursor>`` set: the keys of that page, so an unchanged page marks them seen
   inside Redis without sending them.
 * ``<p>:seen:<run_token>`` set: keys seen in the current pass, to find the missing ones.
@@ -122,6 +125,19 @@ for i = 1, #fields, 2 do
   if not seen then out[#out + 1] = fields[i] end
 end
 return {scan[1], out}
+"""
+
+# Whether a pass that saw one page, by reference and nothing else, misses no cached key:
+# the page's key set was written in the fingerprints' current generation (then all its
+# keys were cached, and nothing was written to the cache since), and is as large as the
+# cache. KEYS: fingerprints, their generation, the page's key set, its generation, the
+# pass's seen-set. Returns 1 when nothing is missing, 0 when the keys must be compared.
+_NOTHING_MISSING = """
+if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+local current = redis.call('GET', KEYS[2])
+if not current or current ~= redis.call('GET', KEYS[4]) then return 0 end
+if redis.call('HLEN', KEYS[1]) ~= redis.call('SCARD', KEYS[3]) then return 0 end
+return 1
 """
 
 # A page's key set counts as seen in this pass by reference, unless the pass already refers
@@ -342,6 +358,7 @@ class ChangeStore:
         self._prune_step = client.register_script(_PRUNE_STEP)
         self._claim_dead = client.register_script(_CLAIM_DEAD)
         self._ref_page = client.register_script(_REF_PAGE)
+        self._nothing_missing = client.register_script(_NOTHING_MISSING)
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -422,6 +439,7 @@ class ChangeStore:
             pipe.expire(key, self._ttl)
         pipe.expire(f"{p}:raw:{cursor}", self._ttl)
         pipe.expire(f"{p}:fpgen", self._ttl)
+        pipe.expire(f"{p}:keysgen:{cursor}", self._ttl)
         return int((await pipe.execute())[0])
 
     async def raw_index(self, source: str, partition: str, cursor: str) -> PriorIndex:
@@ -505,9 +523,9 @@ class ChangeStore:
                 pipe.expire(tally_key, SEEN_TTL_SECONDS)
             await pipe.execute()
         generation = None
-        if change.set_fp or change.drop_fp or change.raw_index is not None:
-            # a new generation before the first write: no earlier raw index vouches for
-            # fingerprints from here on, even if this commit is cut short
+        if change.set_fp or change.drop_fp or change.raw_index or change.page:
+            # a new generation before the first write: no earlier raw index or page key
+            # set vouches for fingerprints from here on, even if this commit is cut short
             generation = uuid.uuid4().hex.encode()
             await r.set(f"{p}:fpgen", generation, ex=self._ttl)
         fp_items = list(change.set_fp.items())
@@ -532,7 +550,11 @@ class ChangeStore:
             await r.delete(digest_key, keys_key)
             for part in _chunks(page_keys):
                 await r.sadd(keys_key, *part)
-            await r.expire(keys_key, self._ttl)
+            pipe = r.pipeline(transaction=False)
+            pipe.expire(keys_key, self._ttl)
+            if generation is not None:  # complete now, in this generation
+                pipe.set(f"{p}:keysgen:{cursor}", generation, ex=self._ttl)
+            await pipe.execute()
             if by_page and not await self._see_by_reference(source, partition, run_token, keys_key):
                 for part in _chunks(change.seen):
                     await r.sadd(seen_key, *part)
@@ -590,17 +612,25 @@ class ChangeStore:
     async def missing_keys(self, source: str, partition: str, run_token: str) -> list[str]:
         """Keys cached for the partition but not seen in this pass.
 
-        Walks the partition's hash in steps of ``STORE_CHUNK`` fields (HSCAN inside a
-        script), so no call holds Redis for the whole hash.
+        A pass that saw one page, whose key set is provably the whole cache, costs one
+        script (``_NOTHING_MISSING``). Otherwise the partition's hash is walked in steps of
+        ``STORE_CHUNK`` fields (HSCAN inside a script), so no call holds Redis for the
+        whole hash.
         """
-        refs = await self._r.lrange(
-            self._seen_refs(source, partition, run_token), 0, SEEN_PAGE_REFS - 1
-        )
-        keys = [  # pages first: in most passes they hold every key
-            f"{self._p(source, partition)}:fp",
-            *(str(_text(k)) for k in refs),
-            self._seen(source, partition, run_token),
+        p = self._p(source, partition)
+        refs = [
+            str(_text(k))
+            for k in await self._r.lrange(
+                self._seen_refs(source, partition, run_token), 0, SEEN_PAGE_REFS - 1
+            )
         ]
+        seen_key = self._seen(source, partition, run_token)
+        if len(refs) == 1 and refs[0].startswith(f"{p}:keys:"):
+            page_gen = f"{p}:keysgen:{refs[0][len(p) + 6 :]}"
+            shortcut = [f"{p}:fp", f"{p}:fpgen", refs[0], page_gen, seen_key]
+            if int(await self._nothing_missing(keys=shortcut)):
+                return []
+        keys = [f"{p}:fp", *refs, seen_key]  # pages first: in most passes they hold all
         missing: set[str] = set()
         scan: bytes | str | int = 0
         while True:

@@ -360,6 +360,60 @@ async def test_pages_seen_by_reference_or_copied_leave_nothing_missing(wiw: Engi
     assert len(await store.missing_keys(src, part, "run-2")) == 30 * len(pages)
 
 
+async def test_a_pass_of_one_whole_page_misses_nothing_without_a_walk(wiw: Engine) -> None:
+    """A pass that saw one page whose key set is the cache, written in the fingerprints'
+    current generation, misses nothing and walks no hash; every other case is walked."""
+    await flush(wiw)
+    store, src, part = wiw.store, "wiw", "2026-03-04"
+    keys = [f"k{i}" for i in range(50)]
+
+    def page(cursor: str, fps: list[str], seen: list[str]) -> Commit:
+        return Commit(
+            set_fp={k: f"fp{k}" for k in fps},
+            set_versions={k: Version(1, f"fp{k}") for k in fps},
+            seen=seen,
+            page=(cursor, f"digest-{cursor}", seen),
+        )
+
+    r = aioredis.Redis.from_url(wiw.settings.redis.url)
+
+    async def walks(run: str) -> tuple[list[str], int]:
+        await r.config_resetstat()
+        missing = await store.missing_keys(src, part, run)
+        stats = await r.info("commandstats")
+        return missing, stats.get("cmdstat_hscan", {}).get("calls", 0)
+
+    try:
+        await store.commit(src, part, "run-1", page("start", keys, keys))
+        assert await walks("run-1") == ([], 0)  # right after the page's commit
+        await store.keep_page(src, part, "run-2", "start")
+        assert await walks("run-2") == ([], 0)  # an unchanged page, next pass
+
+        # a key cached after the page was written (a finish step's lookup, say): walked
+        await store.commit(src, part, "run-2", Commit(set_fp={"late": "fp-late"}))
+        await store.keep_page(src, part, "run-3", "start")
+        missing, hscans = await walks("run-3")
+        assert missing == ["late"] and hscans > 0
+
+        # as many keys as the page, but not the same (one left, one came): walked
+        await store.commit(src, part, "run-3", Commit(drop_fp=["k1"]))
+        await store.keep_page(src, part, "run-6", "start")
+        missing, hscans = await walks("run-6")
+        assert missing == ["late"] and hscans > 0
+
+        # the page's own commit cached a key it did not see: as large? no -> walked
+        await store.commit(src, part, "run-4", page("start", [*keys, "extra"], keys))
+        missing, hscans = await walks("run-4")
+        assert "extra" in missing and hscans > 0
+
+        # a pass that also saw keys outside its pages: walked
+        await store.commit(src, part, "run-5", page("start", keys, keys))
+        await store.commit(src, part, "run-5", Commit(seen=["k0"]))
+        assert (await walks("run-5"))[1] > 0
+    finally:
+        await r.aclose()
+
+
 async def test_event_ids_survive_a_redis_that_lost_everything(
     wiw_sim, wiw: Engine, clock: ManualClock
 ) -> None:
