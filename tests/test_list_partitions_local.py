@@ -10,10 +10,12 @@ listing waits as long as the upstream asks, in the worker or on a workflow timer
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +41,13 @@ BERLIN = ZoneInfo("Europe/Berlin")
 DAYS_BACK, DAYS_AHEAD = 2, 5
 REDIS_DB = 11
 LA_MARKER = "core_local_activity"
+HISTORIES = sorted((Path(__file__).parent / "replay" / "histories").glob("*.json"))
+LOCAL_PRESET_OF = {
+    activity_names.LIST_PARTITIONS: "LIST_PARTITIONS_LOCAL",
+    activity_names.SYNC_PARTITION_PASS: "LOCAL_PASS",
+}
+"""Which local preset each local activity runs with (the activity presets:
+``tests/test_workflow_shape.py``)."""
 
 
 def today() -> date:
@@ -203,3 +212,23 @@ async def test_a_rate_limited_listing_waits_as_asked(
     else:
         assert timers == []
         assert [m["attempt"] for m in la_markers(events)] == [2]  # retried inside the worker
+
+
+async def test_every_recorded_local_activity_has_a_local_preset() -> None:
+    """A local activity's marker does not record its options, so at least its preset must exist.
+
+    (An activity's timeouts and retries are in its scheduled event and are compared with
+    its preset in ``tests/test_workflow_shape.py``.)
+    """
+    seen = set()
+    for path in HISTORIES:
+        for event in json.loads(path.read_text())["events"]:
+            marker = event.get("markerRecordedEventAttributes")
+            if marker is None or marker["markerName"] != LA_MARKER:
+                continue
+            data = json.loads(base64.b64decode(marker["details"]["data"]["payloads"][0]["data"]))
+            name = data["activity_type"]
+            preset = getattr(options, LOCAL_PRESET_OF[name])
+            assert isinstance(preset, options.LocalActivityOptions), f"{path.name}: {name}"
+            seen.add(name)
+    assert seen == set(LOCAL_PRESET_OF), "record a history of each local activity"
