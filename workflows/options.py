@@ -53,12 +53,18 @@ class LocalActivityOptions:
     """One attempt's time limit."""
     retry_policy: RetryPolicy
     """Backoff and which error types are not retried."""
+    local_retry_threshold: timedelta | None = None
+    """A backoff longer than this waits on a workflow timer instead of in the worker (where
+    the workflow task is held open meanwhile); ``None``: the SDK's default (one minute)."""
 
     def config(self) -> workflow.LocalActivityConfig:
-        """Keyword arguments of ``workflow.execute_local_activity``."""
-        return workflow.LocalActivityConfig(
+        """Keyword arguments of ``workflow.execute_local_activity``, only those this preset sets."""
+        config = workflow.LocalActivityConfig(
             start_to_close_timeout=self.start_to_close_timeout, retry_policy=self.retry_policy
         )
+        if self.local_retry_threshold is not None:
+            config["local_retry_threshold"] = self.local_retry_threshold
+        return config
 
 
 UPSTREAM_RETRY = RetryPolicy(
@@ -97,7 +103,18 @@ LIST_PARTITIONS = ActivityOptions(
     start_to_close_timeout=timedelta(minutes=5),
     retry_policy=UPSTREAM_RETRY,
 )
-"""Listing partitions (employees, days, shops)."""
+"""Listing partitions (employees, days, shops): runs before ``LIST_LOCALLY_PATCH``."""
+
+LIST_PARTITIONS_LOCAL = LocalActivityOptions(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=UPSTREAM_RETRY,
+    local_retry_threshold=timedelta(seconds=2),
+)
+"""Listing partitions as a local activity in the run's first workflow task (one upstream
+request for Advoware, none for WIW): the same time limit and retries as the activity. The
+first backoffs (1 s, 2 s) wait in the worker; longer ones (4 s on, or a 429's
+``Retry-After``) wait on a workflow timer, so the run's workflow task is not held open for
+them (signals and queries are answered meanwhile, a restarted worker resumes the wait)."""
 
 INVENTORY_BATCH = ActivityOptions(
     start_to_close_timeout=timedelta(minutes=10),

@@ -182,7 +182,9 @@ class SyncPartitionWorkflow(Steerable):
         except ActivityError as exc:
             raise self._failed(input, "resolving missing records failed", exc) from exc
 
-    def _failed(self, input: SyncPartitionInput, what: str, exc: ActivityError) -> ApplicationError:
+    def _failed(
+        self, input: SyncPartitionInput, what: str, exc: ActivityError | ApplicationError
+    ) -> ApplicationError:
         """Mark the run failed; the non-retryable error naming the partition and the cause."""
         self._state = RunState.FAILED
         return ApplicationError(
@@ -216,7 +218,7 @@ class SyncPartitionWorkflow(Steerable):
                 result_type=PartitionPassResult,
                 **options.LOCAL_PASS.config(),
             )
-        except ActivityError as exc:
+        except (ActivityError, ApplicationError) as exc:  # a local activity's fails bare
             raise self._failed(input, "a page failed", exc) from exc
 
     async def _run_steps(self, input: SyncPartitionInput, run_token: str) -> list[StepResult]:

@@ -15,7 +15,9 @@ The partition histories of runs started before ``SyncPartitionInput.local_pass``
 (``sync_partition_advoware*.json``, ``sync_partition_temu_orders.json`` without
 ``local_pass`` in the name) are kept as they were: they prove such runs still replay. So
 are the sync-all histories recorded before children were started without waiting
-(``sync_all_gathered_starts_*.json``: a batch of starts awaited together).
+(``sync_all_gathered_starts_*.json``: a batch of starts awaited together) and those recorded
+before the listing became a local activity (the other ``sync_all_*.json`` without
+``local_listing`` in the name: a ``list_partitions`` activity task before the children).
 
 Re-run it after an *intentional* change of workflow code (and commit the new files); an
 unintentional change is what ``tests/test_replay.py`` exists to catch. Histories hold
@@ -103,8 +105,10 @@ async def record(stack: DevStack) -> None:
             # SyncAll with continue-as-new, and the partition workflow of one employee
             chain = await sync_all(client, queue, source="advoware", children_per_run=2)
             await chain.result()
-            await save(chain, "sync_all_continue_as_new", run_id=chain.first_execution_run_id)
-            await save(chain, "sync_all_after_continue_as_new")
+            await save(
+                chain, "sync_all_local_listing_continue_as_new", run_id=chain.first_execution_run_id
+            )
+            await save(chain, "sync_all_local_listing_after_continue_as_new")
             employee = next(e["kuerzel"] for e in adv_state.employees() if e["aktiv"])
             await save(
                 client.get_workflow_handle(partition_workflow_id("advoware", employee)),
@@ -120,7 +124,7 @@ async def record(stack: DevStack) -> None:
             await steered.signal(SyncAllWorkflow.resume)
             await steered.result()
             adv_state.set_knobs(latency_ms=0)
-            await save(steered, "sync_all_pause_resume")
+            await save(steered, "sync_all_local_listing_pause_resume")
 
             # two overlapping runs: the second finds partitions held by the first and skips them
             adv_state.set_knobs(latency_ms=150)
@@ -132,12 +136,12 @@ async def record(stack: DevStack) -> None:
             adv_state.set_knobs(latency_ms=0)
             if not skipped:
                 raise RuntimeError("the overlapping run skipped nothing; record again")
-            await save(overlapping, "sync_all_skips_held_partitions")
+            await save(overlapping, "sync_all_local_listing_skips_held_partitions")
 
             # TEMU orders: a partition workflow with its confirm_shipments step
             orders = await sync_all(client, queue, source="temu-orders")
             await orders.result()
-            await save(orders, "sync_all_temu_orders")
+            await save(orders, "sync_all_local_listing_temu_orders")
             await save(
                 client.get_workflow_handle(partition_workflow_id("temu-orders", SHOP)),
                 "sync_partition_temu_orders_local_pass",
