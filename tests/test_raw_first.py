@@ -155,7 +155,7 @@ async def test_a_cache_changed_underneath_the_raw_index_is_noticed(sim: WiwState
     store = ChangeStore.from_url(rig.settings.redis.url, 3_600)
     try:
         await store.commit(
-            "wiw", window[0].isoformat(), "other-pass", Commit(set_fp={victim: "0" * 32})
+            "wiw", window[0].isoformat(), "other-pass", Commit(set_fp={str(victim): "0" * 32})
         )
     finally:
         await store.aclose()
