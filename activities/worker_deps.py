@@ -113,7 +113,7 @@ async def open_store(settings: Settings, resources: AsyncExitStack) -> ChangeSto
     store = ChangeStore(redis_client(settings.redis), settings.redis.expire_cache)
     resources.push_async_callback(store.aclose)
     try:
-        await store.ping()
+        await store.ping(connections=settings.sync.max_concurrent)
     except Exception as exc:
         raise RuntimeError(
             f"cannot reach Redis at REDIS_HOST={redact_url(settings.redis.url)}: {exc}"

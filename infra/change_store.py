@@ -43,6 +43,7 @@ diffed and committed in bounded steps that never approach the client's read time
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -359,6 +360,14 @@ class ChangeStore:
         self._claim_dead = client.register_script(_CLAIM_DEAD)
         self._ref_page = client.register_script(_REF_PAGE)
         self._nothing_missing = client.register_script(_NOTHING_MISSING)
+        self._scripts = (
+            self._missing_step,
+            self._keep_step,
+            self._prune_step,
+            self._claim_dead,
+            self._ref_page,
+            self._nothing_missing,
+        )
 
     @classmethod
     def from_url(cls, url: str, expire_seconds: int) -> ChangeStore:
@@ -371,9 +380,16 @@ class ChangeStore:
         """Close the connection pool."""
         await self._r.aclose()
 
-    async def ping(self) -> None:
-        """Fail early when Redis is unreachable."""
-        await self._r.ping()
+    async def ping(self, connections: int = 1) -> None:
+        """Fail early when Redis is unreachable; open ``connections`` and load the scripts.
+
+        A worker's partitions run at once, each on its own connection: opened here, they
+        are not opened (and every script is not first refused as unknown, then sent) on the
+        first run's critical path.
+        """
+        await asyncio.gather(*(self._r.ping() for _ in range(max(1, connections))))
+        for script in self._scripts:
+            await self._r.script_load(script.script)
 
     @staticmethod
     def _p(source: str, partition: str) -> str:
