@@ -104,12 +104,15 @@ class KafkaPublisher:
             # a vanished topic is recreated by us with our partition count (see _recover),
             # not auto-created by the broker with its own
             "allow.auto.create.topics": False,
+            # a delivered message calls no Python: a batch is resolved when flush returns
+            # with nothing left, and only failures report (about 10,000 calls less a page)
+            "delivery.report.only.error": True,
             "error_cb": self._on_error,
         }
         self._config.update(self._security)
         self._config.update(overrides)
         self._timeout = self._config["message.timeout.ms"] / 1000 + 5
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # flush and poll: one thread serves callbacks at a time
         self._swap = threading.Lock()
         self._fatal: KafkaError | None = None
         self.rebuilds = 0
@@ -139,15 +142,10 @@ class KafkaPublisher:
             self._rebuild(self._producer, f"fatal error {self._fatal.str()}")
         producer = self._producer
         errors: list[KafkaError] = []
-        remaining = [len(messages)]
-        done = threading.Event()
 
         def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-            if err is not None:
+            if err is not None:  # only failures are reported (delivery.report.only.error)
                 errors.append(err)
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                done.set()
 
         for m in messages:
             while True:
@@ -161,22 +159,24 @@ class KafkaPublisher:
                     )
                     break
                 except BufferError:
-                    producer.poll(0.05)
+                    with self._lock:  # callbacks are only served under the lock
+                        producer.poll(0.05)
                 except KafkaException as exc:
                     self._recover(producer, exc.args[0], messages)
                     raise RetryableError(f"Kafka produce failed: {exc}") from None
-        # flush serves the delivery callbacks; other activities' messages may flush too.
+        # flush serves the failure callbacks; other activities' messages may flush too.
+        # Nothing left queued: each of this batch's messages was acknowledged or failed,
+        # and its failure callback has run (callbacks are only served under the lock).
         with self._lock:
-            producer.flush(timeout)
-        if not done.is_set():
-            done.wait(0.1)
-        if errors or remaining[0] > 0:
+            left = producer.flush(timeout)
+        if errors or left:
             first = errors[0] if errors else None
             rebuilt = self._recover(producer, first, messages)
             topics = ", ".join(sorted({m.topic for m in messages}))
             why = first.str() if first is not None else "delivery timed out"
+            unacked = len(errors) or min(left, len(messages))
             raise RetryableError(
-                f"Kafka did not acknowledge {len(errors) or remaining[0]} of {len(messages)} "
+                f"Kafka did not acknowledge {unacked} of {len(messages)} "
                 f"messages to {topics}: {why}"
                 + ("; the producer was rebuilt, the retry uses a new one" if rebuilt else "")
             )
@@ -218,7 +218,7 @@ class KafkaPublisher:
             self.rebuilds += 1
         log.error("Kafka producer rebuilt after: %s", reason)
         # the old producer's queue holds only failed messages; drop it without waiting
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), self._lock:
             broken.purge(in_queue=True, in_flight=True)
             broken.flush(0)
         return True
