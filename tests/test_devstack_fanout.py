@@ -24,7 +24,6 @@ from temporalio.worker import Worker
 
 from devstack.services import TEMPORAL, TEMPORAL_DYNAMIC_CONFIG, DevStack
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 CHILDREN = 60
 
 
@@ -58,6 +57,7 @@ def test_the_dev_server_runs_with_raised_poll_rates(stack: DevStack) -> None:
     assert all(int(v) >= 1000 for v in TEMPORAL_DYNAMIC_CONFIG.values())
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_sixty_children_start_and_finish(temporal_client: Client) -> None:
     queue = f"fanout-{uuid.uuid4().hex[:8]}"
     async with Worker(temporal_client, task_queue=queue, workflows=[FanoutProbe, FanoutProbeChild]):
