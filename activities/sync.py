@@ -33,6 +33,7 @@ from connectors import get_spec
 from connectors.base import Connector, PagedConnector, RawPages, paged
 from infra.cache_epochs import CacheEpochs
 from infra.change_store import (
+    RAW_FP_LENGTH,
     ChangeStore,
     Commit,
     PriorIndex,
@@ -260,8 +261,9 @@ class SyncActivities:
             )
         kept: list[str] = []
         index: RawIndex | None = None
+        stored: set[str] | None = None
         if isinstance(connector, RawPages):
-            kept, index = await self._raw_first(connector, page, src, part, cursor_id, void)
+            kept, index, stored = await self._raw_first(connector, page, src, part, cursor_id, void)
         records, fps = await asyncio.to_thread(_fingerprints, page.records)  # CPU: off the loop
         if index is not None:
             _index_converted(index, page.raw, fps)
@@ -285,6 +287,8 @@ class SyncActivities:
             kept=kept,
         )
         plan.commit.tally = cursor_id  # a retried page learns what this commit published
+        if stored is not None and plan.commit.page and stored == set(plan.commit.page[2]):
+            plan.commit.page_keys_stored = True  # the same keys as before: not rewritten
         if index is not None:
             plan.commit.raw_index = (cursor_id, encode_raw_index(index))
         # a dry run claims nothing: the real run after it must still send its dead letters
@@ -327,7 +331,7 @@ class SyncActivities:
         part: str,
         cursor_id: str,
         void: bool,
-    ) -> tuple[list[str], RawIndex]:
+    ) -> tuple[list[str], RawIndex, set[str] | None]:
         """Convert only the raw records of ``page`` that may have changed (fingerprint-first).
 
         A record is kept unconverted when its raw fingerprint equals the one in the page's
@@ -336,9 +340,11 @@ class SyncActivities:
         (``PriorIndex.trusted``), else one ``HMGET`` per ``STORE_CHUNK`` such keys; a
         record the index places in
         another partition is dropped unconverted. Everything else is converted into
-        ``page.records`` / ``page.malformed``. Returns the kept keys and the page's new raw
+        ``page.records`` / ``page.malformed``. Returns the kept keys, the page's new raw
         index, holding the kept and dropped records' entries (the converted ones are added
-        once their fingerprints are known: ``_index_converted``).
+        once their fingerprints are known: ``_index_converted``), and, when the prior index
+        is trusted, the keys of the page's stored key set (its entries with a content
+        fingerprint: the keys the page saw when it was committed).
         """
         kept: list[str] = []
         prior = PriorIndex() if void else await self._store.raw_index(src, part, cursor_id)
@@ -379,7 +385,10 @@ class SyncActivities:
             done = await asyncio.to_thread(connector.convert, part, raws)
             page.records += done.records
             page.malformed += done.malformed
-        return kept, index
+        stored = None
+        if trusted:
+            stored = {k for k, entry in entries.items() if len(entry) > RAW_FP_LENGTH}
+        return kept, index, stored
 
     @activity.defn(name=activity_names.FINISH_PARTITION)
     @translate_errors

@@ -309,7 +309,13 @@ class Commit:
     raw_index: tuple[str, bytes] | None = None
     """``(cursor, index)`` of a page read fingerprint-first: the encoded ``RawIndex`` the
     next pass compares raw fingerprints with (``ChangeStore.raw_index``)."""
+    page_keys_stored: bool = False
+    """The page's stored key set holds exactly ``page``'s keys already (known from a
+    trusted raw index): it is kept as it is instead of being written again."""
 
+
+RAW_FP_LENGTH = 32
+"""Hex digits of a raw fingerprint, the first part of every ``RawIndex`` entry."""
 
 RawIndex = dict[str, str]
 """A page's raw fingerprints as committed: record key -> raw fingerprint (32 hex digits)
@@ -461,14 +467,15 @@ class ChangeStore:
     async def raw_index(self, source: str, partition: str, cursor: str) -> PriorIndex:
         """The raw index committed with the page at ``cursor``; empty when there is none.
 
-        Trusted when it was written in the fingerprints' current generation and they
-        still exist (an index of an older synchub has no generation: never trusted).
+        Trusted when it was written in the fingerprints' current generation and they and
+        the page's key set still exist (an index of an older synchub has no generation:
+        never trusted).
         """
         p = self._p(source, partition)
         pipe = self._r.pipeline(transaction=False)
         pipe.get(f"{p}:raw:{cursor}")
         pipe.get(f"{p}:fpgen")
-        pipe.exists(f"{p}:fp")
+        pipe.exists(f"{p}:fp", f"{p}:keys:{cursor}")
         blob, generation, cached = await pipe.execute()
         if blob is None:
             return PriorIndex()
@@ -479,7 +486,7 @@ class ChangeStore:
             return PriorIndex()
         if not isinstance(index, dict):
             return PriorIndex()
-        trusted = written_in is not None and written_in == generation and bool(cached)
+        trusted = written_in is not None and written_in == generation and cached == 2
         return PriorIndex(index, trusted)
 
     async def snapshot(
@@ -563,9 +570,12 @@ class ChangeStore:
         if change.page is not None:
             cursor, digest, page_keys = change.page
             digest_key, keys_key = f"{p}:digest:{cursor}", f"{p}:keys:{cursor}"
-            await r.delete(digest_key, keys_key)
-            for part in _chunks(page_keys):
-                await r.sadd(keys_key, *part)
+            if change.page_keys_stored:
+                await r.delete(digest_key)
+            else:
+                await r.delete(digest_key, keys_key)
+                for part in _chunks(page_keys):
+                    await r.sadd(keys_key, *part)
             pipe = r.pipeline(transaction=False)
             pipe.expire(keys_key, self._ttl)
             if generation is not None:  # complete now, in this generation

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Any
 
 import pytest
@@ -196,6 +197,15 @@ async def test_an_untouched_cache_is_not_read_back(sim: WiwState, rig: Rig) -> N
 
 async def fp_reads(rig: Rig, run: Callable[[], Awaitable[Any]]) -> list[int]:
     """Keys per ``HMGET`` of a partition's fingerprints while ``run`` runs (slowlog)."""
+    return [
+        len(words) - 2
+        for words in await commands_during(rig, run)
+        if words[0].upper() == "HMGET" and words[1].endswith(":fp")
+    ]
+
+
+async def commands_during(rig: Rig, run: Callable[[], Awaitable[Any]]) -> list[list[str]]:
+    """Every Redis command (as words) while ``run`` runs, from the slowlog."""
     saved = await rig.redis.config_get("slowlog-*")
     await rig.redis.config_set("slowlog-log-slower-than", 0)
     await rig.redis.config_set("slowlog-max-len", 10_000)
@@ -206,13 +216,38 @@ async def fp_reads(rig: Rig, run: Callable[[], Awaitable[Any]]) -> list[int]:
     finally:
         for name, value in saved.items():
             await rig.redis.config_set(str(name), str(value))
-    sizes = []
+    commands = []
     for entry in log:
         command = entry["command"]
-        words = (command.decode() if isinstance(command, bytes) else command).split(" ")
-        if words[0].upper() == "HMGET" and words[1].endswith(":fp"):
-            sizes.append(len(words) - 2)
-    return sizes
+        commands.append((command.decode() if isinstance(command, bytes) else command).split(" "))
+    return commands
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_day_with_the_same_shifts_keeps_its_key_set(sim: WiwState, rig: Rig) -> None:
+    """A changed day whose shifts are the same ones keeps its stored key set (known from
+    the trusted raw index); a day with a new shift writes it again, new shift included."""
+    window = days(2)
+    ids = sim.seed(40, days=window, seed=9)
+    await sync(rig)
+    await read(rig.topic, expect=40)
+
+    def key_set_writes(commands: list[list[str]]) -> list[str]:
+        return [w[1] for w in commands if w[0].upper() == "SADD" and ":keys:" in w[1]]
+
+    sim.change(ids[3], notes="changed")
+    assert key_set_writes(await commands_during(rig, lambda: sync(rig))) == []
+    assert [m.key for m in await read(rig.topic, idle=1.0)] == [str(ids[3])]
+
+    today = window[0]
+    new = sim.add(datetime.combine(today, time(8)), datetime.combine(today, time(12)))
+    written = key_set_writes(await commands_during(rig, lambda: sync(rig)))
+    keys_key = f"synchub:wiw:{today.isoformat()}:keys:start"
+    assert written == [keys_key]
+    assert await rig.redis.sismember(keys_key, str(new))
+    assert [m.key for m in await read(rig.topic, idle=1.0)] == [str(new)]
+    again = await sync(rig)  # and the next pass misses nothing
+    assert (again.records.upserted, again.records.deleted) == (0, 0)
 
 
 def test_hiredis_packing_sends_the_same_bytes() -> None:
