@@ -34,6 +34,8 @@ from settings import (
     TemuShop,
     WiwSettings,
 )
+from simulators.advoware import AdvowareState
+from simulators.advoware import make_sim_app as make_advoware_app
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState, make_sim_app
 from worker import build_worker
@@ -45,6 +47,17 @@ SIM_TOKEN = "sim-static-token"
 def served_wiw() -> Iterator[tuple[WiwState, ThreadedServer]]:
     """The WIW simulator (UTC, the tests' static token) on a free port until the block ends."""
     state, app = make_sim_app(timezone="UTC", static_token=SIM_TOKEN)
+    server = ThreadedServer(app).start()
+    try:
+        yield state, server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def served_advoware() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
+    """The Advoware simulator (its defaults) on a free port until the block ends."""
+    state, app = make_advoware_app()
     server = ThreadedServer(app).start()
     try:
         yield state, server

@@ -20,10 +20,10 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 
 from models.sync import RunState, SyncAllInput, SyncAllResult
-from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware import AdvowareState
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import Engine, make_settings, read, running_engine
+from tests.helpers import Engine, make_settings, read, running_engine, served_advoware
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -34,10 +34,8 @@ LOOKUP = "GET /api/v1/advonet/Termine?frnr"
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
-    state, app = make_sim_app()
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_advoware() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

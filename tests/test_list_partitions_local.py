@@ -28,11 +28,11 @@ from temporalio.exceptions import ApplicationError
 
 from models import activity_names
 from models.sync import RunState, SyncAllInput, SyncAllResult
-from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware import AdvowareState
 from simulators.advoware.api import EMPLOYEES
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import Engine, make_settings, running_engine
+from tests.helpers import Engine, make_settings, running_engine, served_advoware
 from workflows import options
 from workflows.sync_all import SyncAllWorkflow
 
@@ -56,10 +56,8 @@ def today() -> date:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
-    state, app = make_sim_app()
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_advoware() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -18,10 +18,10 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from models.sync import RunState, SyncAllInput, SyncAllResult
-from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware import AdvowareState
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import make_settings, running_engine
+from tests.helpers import make_settings, running_engine, served_advoware
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
 
@@ -36,10 +36,8 @@ def today() -> date:
 
 @pytest.fixture
 def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
-    state, app = make_sim_app()
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_advoware() as served:
+        yield served
 
 
 async def test_a_refused_partition_fails_naming_itself_and_the_cause(

@@ -18,10 +18,10 @@ import pytest
 from temporalio.client import Client
 
 from models.sync import PartitionPassInput, RunState, SyncAllInput
-from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware import AdvowareState
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import make_settings, read, running_engine
+from tests.helpers import make_settings, read, running_engine, served_advoware
 from workflows import options
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
@@ -38,10 +38,8 @@ def today() -> date:
 
 @pytest.fixture
 def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
-    state, app = make_sim_app()
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_advoware() as served:
+        yield served
 
 
 async def test_partition_continued_as_new_counts_every_page_once(

@@ -21,10 +21,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from models.sync import PartitionPassInput, RunState, SyncAllInput, SyncAllResult
-from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware import AdvowareState
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import Engine, envelope, make_settings, read, running_engine
+from tests.helpers import Engine, envelope, make_settings, read, running_engine, served_advoware
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
 
@@ -40,10 +40,8 @@ def today() -> date:
 
 @pytest.fixture
 def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
-    state, app = make_sim_app()
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_advoware() as served:
+        yield served
 
 
 def engine_for(sim, client: Client, temporal_address, kafka_brokers, redis_url, page_days: int):

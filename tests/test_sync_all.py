@@ -19,10 +19,10 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from models.failures import failure_message
 from models.sync import Progress, RunState, SyncAllInput, SyncAllResult
-from simulators.advoware import AdvowareState, make_sim_app
+from simulators.advoware import AdvowareState
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import Engine, make_settings, read, running_engine
+from tests.helpers import Engine, make_settings, read, running_engine, served_advoware
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -38,10 +38,8 @@ def today() -> date:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
-    state, app = make_sim_app()
-    server = ThreadedServer(app).start()
-    yield state, server
-    server.stop()
+    with served_advoware() as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
