@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -41,6 +42,7 @@ from simulators.wiw import WiwState, make_sim_app
 from worker import build_worker
 
 SIM_TOKEN = "sim-static-token"
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @contextlib.contextmanager
@@ -67,6 +69,11 @@ def served_advoware() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
 
 def today_utc() -> date:
     return datetime.now(UTC).date()
+
+
+def today_berlin() -> date:
+    """Today in Advoware's zone (the simulator's and the connector's calendar)."""
+    return datetime.now(BERLIN).date()
 
 
 def days(n: int, start: int = 0) -> list[date]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import date, datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -28,16 +27,16 @@ from temporalio.exceptions import ApplicationError
 
 from models import activity_names
 from models.sync import RunState, SyncAllInput, SyncAllResult
+from settings import Settings
 from simulators.advoware import AdvowareState
 from simulators.advoware.api import EMPLOYEES
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import Engine, make_settings, running_engine, served_advoware
+from tests.helpers import Engine, running_engine, served_advoware, today_berlin
 from workflows import options
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-BERLIN = ZoneInfo("Europe/Berlin")
 DAYS_BACK, DAYS_AHEAD = 2, 5
 REDIS_DB = 11
 LA_MARKER = "core_local_activity"
@@ -50,10 +49,6 @@ LOCAL_PRESET_OF = {
 ``tests/test_workflow_shape.py``)."""
 
 
-def today() -> date:
-    return datetime.now(BERLIN).date()
-
-
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
     with served_advoware() as served:
@@ -62,13 +57,10 @@ def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(
-    sim, temporal_client: Client, temporal_address, kafka_brokers, redis_url
+    sim, temporal_client: Client, settings_for: Callable[..., Settings]
 ) -> AsyncIterator[Engine]:
     state, server = sim
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=REDIS_DB,
         advoware=local_advoware_settings(
             state, server.url, days_back=DAYS_BACK, days_ahead=DAYS_AHEAD, page_days=31
@@ -85,8 +77,8 @@ def seeded(sim) -> Iterator[list[str]]:
     state.seed(
         3,
         1,
-        today() - timedelta(days=DAYS_BACK - 1),
-        today() + timedelta(days=DAYS_AHEAD - 1),
+        today_berlin() - timedelta(days=DAYS_BACK - 1),
+        today_berlin() + timedelta(days=DAYS_AHEAD - 1),
         seed=5,
     )
     yield [e["kuerzel"] for e in state.employees() if e["aktiv"]]

@@ -9,29 +9,24 @@ partition and the cause, like a failed ``sync_page`` activity.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from models.sync import RunState, SyncAllInput, SyncAllResult
+from settings import Settings
 from simulators.advoware import AdvowareState
 from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
-from tests.helpers import make_settings, running_engine, served_advoware
+from tests.helpers import running_engine, served_advoware, today_berlin
 from workflows.options import partition_workflow_id
 from workflows.sync_all import SyncAllWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-BERLIN = ZoneInfo("Europe/Berlin")
 REDIS_DB = 10
-
-
-def today() -> date:
-    return datetime.now(BERLIN).date()
 
 
 @pytest.fixture
@@ -41,16 +36,13 @@ def sim() -> Iterator[tuple[AdvowareState, ThreadedServer]]:
 
 
 async def test_a_refused_partition_fails_naming_itself_and_the_cause(
-    sim, temporal_client: Client, temporal_address, kafka_brokers, redis_url
+    sim, temporal_client: Client, settings_for: Callable[..., Settings]
 ) -> None:
     state, server = sim
-    state.seed(2, 1, today(), today() + timedelta(days=2), seed=3)
+    state.seed(2, 1, today_berlin(), today_berlin() + timedelta(days=2), seed=3)
     refused, fine = [e["kuerzel"] for e in state.employees() if e["aktiv"]][:2]
     state.set_knobs(fail_kuerzel={refused}, fail_kuerzel_status=403)
-    settings = make_settings(
-        temporal_address=temporal_address,
-        kafka_brokers=kafka_brokers,
-        redis_url=redis_url,
+    settings = settings_for(
         redis_db=REDIS_DB,
         advoware=local_advoware_settings(state, server.url, days_back=1, days_ahead=3),
     )
