@@ -338,9 +338,9 @@ class SyncActivities:
         raw index and the partition's cached fingerprint still equals the one that index
         recorded: without a read when no fingerprint was written since the index was
         (``PriorIndex.trusted``), else one ``HMGET`` per ``STORE_CHUNK`` such keys; a
-        record the index places in
-        another partition is dropped unconverted. Everything else is converted into
-        ``page.records`` / ``page.malformed``. Returns the kept keys, the page's new raw
+        record the index places in another partition is dropped unconverted. Everything
+        else is converted into ``page.records`` / ``page.malformed``. Returns the kept
+        keys, the page's new raw
         index, holding the kept and dropped records' entries (the converted ones are added
         once their fingerprints are known: ``_index_converted``), and, when the prior index
         is trusted, the keys of the page's stored key set (its entries with a content

@@ -479,7 +479,9 @@ class ChangeStore:
         blob, generation, cached = await pipe.execute()
         if blob is None:
             return PriorIndex()
-        written_in, body = (None, blob) if blob[:1] == b"{" else blob.split(b" ", 1)
+        written_in, body = None, blob
+        if blob[:1] != b"{":  # "<generation> <index>"; an older synchub wrote the index alone
+            written_in, _, body = blob.partition(b" ")
         try:
             index = orjson.loads(body)
         except orjson.JSONDecodeError:

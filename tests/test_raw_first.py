@@ -195,6 +195,19 @@ async def test_an_untouched_cache_is_not_read_back(sim: WiwState, rig: Rig) -> N
     assert [m.key for m in await read(rig.topic, idle=1.0)] == [str(ids[3])]
 
 
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_damaged_raw_index_only_costs_a_full_compare(rig: Rig) -> None:
+    store = ChangeStore.from_url(rig.settings.redis.url, 3_600)
+    try:
+        for blob in (b"no-space-at-all", b"gen {not json", b'{"k": "old format"}'):
+            await rig.redis.set("synchub:wiw:2026-12-01:raw:start", blob)
+            prior = await store.raw_index("wiw", "2026-12-01", "start")
+            assert not prior.trusted
+            assert prior.entries == ({"k": "old format"} if blob[:1] == b"{" else {})
+    finally:
+        await store.aclose()
+
+
 async def fp_reads(rig: Rig, run: Callable[[], Awaitable[Any]]) -> list[int]:
     """Keys per ``HMGET`` of a partition's fingerprints while ``run`` runs (slowlog)."""
     return [
