@@ -314,16 +314,10 @@ class KauflandState:
     def list_units(self, query: dict[str, list[str]]) -> Answer:
         """``GET /v2/order-units``."""
         with self._lock:
-            self.list_requests += 1
-            bad = self._storefront(query)
-            if bad is not None:
-                return bad
-            try:
-                limit, offset = self._paging(query)
-                since = self._from(query, "ts_updated_from_iso")
-                created = self._from(query, "ts_created_from_iso")
-            except ValueError as exc:
-                return Answer(400, {"message": str(exc)})
+            asked = self._listing(query, "ts_updated_from_iso", "ts_created_from_iso")
+            if isinstance(asked, Answer):
+                return asked
+            limit, offset, (since, created) = asked
             statuses = set(query.get("status", []))
             now = self.now()
             storefront = query["storefront"][0]
@@ -340,13 +334,8 @@ class KauflandState:
                     continue
                 rows.append(snapshot)
             rows = self._sorted(rows, (query.get("sort") or [""])[0])
-            page = [dict(r) for r in rows[offset : offset + limit]]
-            return Answer(
-                200,
-                {
-                    "data": page,
-                    "pagination": {"offset": offset, "limit": limit, "total": len(rows)},
-                },
+            return _page_answer(
+                [dict(r) for r in rows[offset : offset + limit]], offset, limit, len(rows)
             )
 
     def get_unit(self, uid: str) -> Answer:
@@ -359,16 +348,10 @@ class KauflandState:
     def list_orders(self, query: dict[str, list[str]]) -> Answer:
         """``GET /v2/orders``: orders built from their listed units."""
         with self._lock:
-            self.list_requests += 1
-            bad = self._storefront(query)
-            if bad is not None:
-                return bad
-            try:
-                limit, offset = self._paging(query)
-                created = self._from(query, "ts_created_from_iso")
-                units_since = self._from(query, "ts_units_updated_from_iso")
-            except ValueError as exc:
-                return Answer(400, {"message": str(exc)})
+            asked = self._listing(query, "ts_created_from_iso", "ts_units_updated_from_iso")
+            if isinstance(asked, Answer):
+                return asked
+            limit, offset, (created, units_since) = asked
             orders = self._orders(query["storefront"][0], self.now())
         rows = [
             o
@@ -377,13 +360,7 @@ class KauflandState:
             and (units_since is None or _seconds(o["ts_units_updated_iso"]) >= units_since)
         ]
         rows.sort(key=lambda o: o["ts_created_iso"], reverse=True)
-        return Answer(
-            200,
-            {
-                "data": rows[offset : offset + limit],
-                "pagination": {"offset": offset, "limit": limit, "total": len(rows)},
-            },
-        )
+        return _page_answer(rows[offset : offset + limit], offset, limit, len(rows))
 
     def get_order(self, id_order: str) -> Answer:
         """``GET /v2/orders/{id}`` with its ``order_units``."""
@@ -439,6 +416,23 @@ class KauflandState:
         wait = self._knobs["retry_after"]
         headers = {} if wait is None else {"Retry-After": str(wait)}
         return Answer(429, {"message": "429 Too Many Requests"}, headers)
+
+    def _listing(
+        self, query: dict[str, list[str]], *stamps: str
+    ) -> Answer | tuple[int, int, list[int | None]]:
+        """Count a list request; read its storefront, paging and ``stamps`` (from-filters).
+
+        Returns the 400 answer that says what is wrong with them, if something is.
+        """
+        self.list_requests += 1
+        bad = self._storefront(query)
+        if bad is not None:
+            return bad
+        try:
+            limit, offset = self._paging(query)
+            return limit, offset, [self._from(query, name) for name in stamps]
+        except ValueError as exc:
+            return Answer(400, {"message": str(exc)})
 
     def _storefront(self, query: dict[str, list[str]]) -> Answer | None:
         given = query.get("storefront") or []
@@ -526,3 +520,11 @@ __all__ = [
     "kaufland_sign",
     "parse_iso",
 ]
+
+
+def _page_answer(rows: list[dict[str, Any]], offset: int, limit: int, total: int) -> Answer:
+    """A list answer: one page of rows and Kaufland's ``pagination``."""
+    return Answer(
+        200,
+        {"data": rows, "pagination": {"offset": offset, "limit": limit, "total": total}},
+    )
