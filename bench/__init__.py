@@ -13,9 +13,11 @@ measures:
 6. each of 1-3 by the per-record loop users run today (``bench.loop``: slot_sync's, no
    Temporal) against the same simulator, checked the same way, for the ratio,
 
-for each size N (default 10,000 then 100,000); optionally (``--naive``) also the first sync
-and re-sync of a one-activity-per-record Temporal syncer (``bench.naive``). It prints the
-side-by-side table and writes ``bench/results/latest.json``. Nothing is mocked.
+for each size N (default 10,000 then 100,000), each of 1-3 and 6 three times at sizes up to
+20,000 (``--repeats``; ``bench.repeats``) with the medians reported; optionally
+(``--naive``) also the first sync and re-sync of a one-activity-per-record Temporal syncer
+(``bench.naive``). It prints the side-by-side table and writes ``bench/results/latest.json``.
+Nothing is mocked.
 
 ``python -m bench advoware`` (``bench.advoware``) is the Advoware scenario: E employees x A
 appointments in the Advoware simulator (child process, HMAC token gateway, 20 ms latency per

@@ -144,6 +144,34 @@ LOOP_RUNS = (
 )
 
 
+def _repeats(res: dict[str, Any]) -> int:
+    """Runs per phase at one size (results before ``--repeats`` existed: 1)."""
+    return int(res.get("repeats") or 1)
+
+
+def _medians_note(results: dict[str, Any]) -> str:
+    """Which values are medians, and of how many runs, per size."""
+    parts = []
+    for size, res in results["sizes"].items():
+        n = _repeats(res)
+        what = f"medians of {n} runs" if n > 1 else "1 run"
+        parts.append(f"{int(size):,} shifts: {what}")
+    return (
+        "values (wall, records/s, CPU, ratios) are per phase and side: "
+        + "; ".join(parts)
+        + " (each first sync from emptied Redis state, each 1% run with a fresh 1% changed; "
+        "peak RSS is the highest of the runs; every run's numbers are in the JSON's 'runs')"
+    )
+
+
+def _each_wall(run: dict[str, Any]) -> str:
+    """The wall seconds of every repetition, in order ("-" for a single run)."""
+    runs = run.get("runs") or []
+    if len(runs) < 2:
+        return "-"
+    return " ".join(f"{r['wall_seconds']:.2f}" for r in runs)
+
+
 def _side_by_side(results: dict[str, Any]) -> list[str]:
     """The headline: per-record loop vs synchub at every size, ratio of records/s."""
     rows = []
@@ -167,9 +195,10 @@ def _side_by_side(results: dict[str, Any]) -> list[str]:
                     "-" if ratio is None else f"{ratio:,.1f}x",
                     _n(theirs and theirs["wall_seconds"], 2),
                     _n(ours["wall_seconds"], 2),
+                    _n(_repeats(res)),
                 ]
             )
-    header = ["", "loop rec/s", "synchub rec/s", "ratio", "loop wall s", "synchub wall s"]
+    header = ["", "loop rec/s", "synchub rec/s", "ratio", "loop wall s", "synchub wall s", "runs"]
     return _table(header, rows)
 
 
@@ -228,15 +257,18 @@ def render(results: dict[str, Any]) -> str:
         f"simulator seeded in {seeds or '-'}; load average before the run {load[0]:.2f} "
         "(other work on the machine skews absolute numbers: compare ratios within one run)"
     )
+    lines.append(_medians_note(results))
     lines += ["", *_side_by_side(results)]
     lines += [
         "",
-        "worker cost (CPU = benchmark process CPU time over the run / records; it hosts the "
-        "worker; RSS = its peak during the runs of that size):",
+        "worker cost (CPU = benchmark process CPU time over the run / records, median of the "
+        "runs; it hosts the worker; RSS = its peak during the runs of that size):",
         *_cost(results),
     ]
     for size, res in results["sizes"].items():
-        lines += ["", f"---- {int(size):,} shifts ----"]
+        n = _repeats(res)
+        runs = f" (medians of {n} runs)" if n > 1 else ""
+        lines += ["", f"---- {int(size):,} shifts{runs} ----"]
         header = [
             "run",
             "records",
@@ -247,6 +279,7 @@ def render(results: dict[str, Any]) -> str:
             "history events",
             "history KiB",
             "peak RSS MiB",
+            "wall s, each run",
         ]
         rows = [
             [
@@ -259,6 +292,7 @@ def render(results: dict[str, Any]) -> str:
                 _n(run["history"]["events"]),
                 _n(run["history"]["bytes"] / 1024, 1),
                 _n(run["peak_rss_mib"], 1),
+                _each_wall(run),
             ]
             for label, run in _runs(res)
         ]
@@ -276,6 +310,7 @@ def render(results: dict[str, Any]) -> str:
                         "-",
                         "-",
                         _n(run["peak_rss_mib"], 1),
+                        _each_wall(run),
                     ]
                 )
         lines += _table(header, rows)
@@ -283,7 +318,8 @@ def render(results: dict[str, Any]) -> str:
         if speed:
             lines += ["", *speed]
         lines += ["", "history per workflow:", *_history(res)]
-        lines += ["", "where the time went:", *_time(res)]
+        median = " (the run of median wall time)" if n > 1 else ""
+        lines += ["", f"where the time went{median}:", *_time(res)]
     mem = results.get("memory", {})
     services = ", ".join(f"{k} {v:,.0f}" for k, v in mem.get("services_peak_rss_mib", {}).items())
     lines += [

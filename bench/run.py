@@ -21,17 +21,19 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from bench import measure, naive
+from bench import measure, naive, repeats
 from bench.report import render
 from bench.sim import ROOT, SIM_TOKEN, UNTHROTTLED, Simulator
 from devstack.services import DevStack
 from infra.consumer import Consumed, TopicReader
 from infra.publisher import ensure_topics
 from infra.temporal import connect
+from models import clock
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import (
     KafkaSettings,
@@ -79,6 +81,9 @@ class Options:
     """Shifts of the naive runs."""
     naive_concurrency: int = 40
     """Record activities of the naive workflow in flight at once."""
+    repeats: int | None = None
+    """Runs of every engine and loop phase per size; None = ``repeats.repeats_for``'s rule
+    (3 up to 20,000 shifts, 1 above)."""
     latency_ms: int = 0
     """Simulator latency added to every API request."""
     sim_in_process: bool = False
@@ -128,6 +133,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument(
         "--naive-concurrency", type=int, default=40, help="naive record activities in flight"
     )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"run every phase N times, engine and loop alike, and report the medians "
+        f"(default: {repeats.SMALL_SIZE_REPEATS} for sizes up to {repeats.SMALL_SIZE_MAX:,} "
+        f"shifts, 1 above; a given N applies to every size)",
+    )
     p.add_argument("--latency-ms", type=int, default=0, help="simulator latency per request")
     p.add_argument(
         "--sim-in-process",
@@ -144,6 +158,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         p.error("--naive-concurrency must be at least 1")
     if a.latency_ms < 0:
         p.error("--latency-ms must be >= 0")
+    if a.repeats is not None and a.repeats < 1:
+        p.error("--repeats must be at least 1")
     return Options(
         sizes=a.shifts,
         days=a.days,
@@ -151,6 +167,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         naive=a.naive,
         naive_shifts=a.naive_shifts,
         naive_concurrency=a.naive_concurrency,
+        repeats=a.repeats,
         latency_ms=a.latency_ms,
         sim_in_process=a.sim_in_process,
         output=a.output,
@@ -193,10 +210,12 @@ class Bench:
     """Shifts of this size's runs."""
     setup: dict[str, Any] = field(default_factory=dict)
     """The run's ``setup`` section (seed times are added per size)."""
+    read_idle: float = 2.0
+    """Seconds a topic must stay quiet before a phase's messages are taken as complete."""
 
-    async def read(self, reader: TopicReader, idle: float = 2.0) -> list[Consumed]:
+    async def read(self, reader: TopicReader) -> list[Consumed]:
         """Everything published since the last read (until the topic is quiet)."""
-        return await asyncio.to_thread(reader.read, idle, 300.0)
+        return await asyncio.to_thread(reader.read, self.read_idle, 300.0)
 
     async def requests(self) -> dict[str, int]:
         """Simulator request counters (cumulative)."""
@@ -274,6 +293,10 @@ async def engine_phase(
     upstream = delta(await bench.requests(), before)
     if result.state != RunState.COMPLETED:
         raise BenchFailure(f"{name}: run ended {result.state}: {result.failed}")
+    if result.skipped or result.notices:
+        # e.g. a cache voided by the topic-id check, or a partition still claimed by an
+        # earlier run: the run did not do what this phase measures
+        raise BenchFailure(f"{name}: skipped {result.skipped}, noticed {result.notices}")
     msgs = await bench.read(reader)
     keys = {m.key for m in msgs}
     problems = []
@@ -386,8 +409,8 @@ async def loop_phase(
         "end": datetime.combine(
             last + timedelta(days=1), datetime.min.time(), tzinfo=UTC
         ).isoformat(),
-        "redis_url": bench.settings.redis.url.rsplit("/", 1)[0] + "/1",
-        "prefix": f"loop:{bench.tag}:wiw:",
+        "redis_url": loop_redis_url(bench),
+        "prefix": loop_prefix(bench),
         "brokers": bench.settings.kafka.brokers,
         "topic": loop_topic(bench),
     }
@@ -442,6 +465,59 @@ def loop_topic(bench: Bench) -> str:
     return f"bench.loop.shifts.{bench.tag}"
 
 
+def loop_redis_url(bench: Bench) -> str:
+    """Redis database of the per-record loop (shared with the naive baseline)."""
+    return bench.settings.redis.url.rsplit("/", 1)[0] + "/1"
+
+
+def loop_prefix(bench: Bench) -> str:
+    """Prefix of the per-record loop's Redis keys at this size."""
+    return f"loop:{bench.tag}:wiw:"
+
+
+async def forget(bench: Bench) -> dict[str, int]:
+    """Empty what the engine and the loop remember, so that the next run is a first sync.
+
+    The engine's Redis database is this size's alone (``bench_settings``' ``db``): it is
+    flushed whole, whatever keys the change store uses. The loop shares its database with
+    the naive baseline, so only its own keys (``loop_prefix``) go. Services keep running and
+    the worker keeps its connections; the engine's topic-id check then finds no recorded id
+    and records the topic's, as on a new store (``engine_phase`` fails a run that voids or
+    skips anything).
+
+    Returns:
+        The keys removed, per side.
+
+    Raises:
+        BenchFailure: keys are left after the reset.
+
+    """
+    engine = aioredis.Redis.from_url(bench.settings.redis.url)
+    loop = aioredis.Redis.from_url(loop_redis_url(bench))
+    try:
+        engine_keys = int(await engine.dbsize())
+        await engine.flushdb()
+        loop_keys = 0
+        batch: list[Any] = []
+        async for key in loop.scan_iter(match=f"{loop_prefix(bench)}*", count=5_000):
+            batch.append(key)
+            if len(batch) >= 5_000:
+                loop_keys += int(await loop.unlink(*batch))
+                batch = []
+        if batch:
+            loop_keys += int(await loop.unlink(*batch))
+        left = int(await engine.dbsize())
+        left_loop = [k async for k in loop.scan_iter(match=f"{loop_prefix(bench)}*", count=5_000)]
+    finally:
+        await engine.aclose()
+        await loop.aclose()
+    if left or left_loop:
+        raise BenchFailure(
+            f"reset before a first sync left {left} engine and {len(left_loop)} loop keys"
+        )
+    return {"engine_keys": engine_keys, "loop_keys": loop_keys}
+
+
 @contextlib.asynccontextmanager
 async def naive_worker(bench: Bench) -> AsyncIterator[TopicReader]:
     """Run the baseline's worker on its own task queue, topic and Redis db."""
@@ -466,7 +542,13 @@ async def naive_worker(bench: Bench) -> AsyncIterator[TopicReader]:
 
 
 async def run_phases(bench: Bench) -> None:
-    """At one size: engine and loop side by side (first sync, no change, 1 % changed)."""
+    """At one size: engine and loop side by side (first sync, no change, 1 % changed).
+
+    Each phase runs ``repeats.repeats_for`` times, engine then loop in every repetition (so
+    a busy moment of the machine hits both); the phase's result is ``repeats.median_run``
+    of its repetitions. Before every first sync both sides forget what they remember
+    (``forget``); before every 1 % run a fresh 1 % of the shifts changes.
+    """
     opts, sim = bench.opts, bench.sim
     began = time.perf_counter()
     ids = await asyncio.to_thread(sim.seed, bench.size, bench.window, 7)
@@ -476,8 +558,8 @@ async def run_phases(bench: Bench) -> None:
     )
     all_keys = {str(i) for i in ids}
     n_changed = max(1, round(bench.size * CHANGED_FRACTION))
-    changed = ids[:: max(1, len(ids) // n_changed)][:n_changed]
-    changed_keys = {str(i) for i in changed}
+    n_runs = repeats.repeats_for(bench.size, opts.repeats)
+    bench.results["repeats"] = n_runs
 
     bundle = await build_worker(bench.client, bench.settings)
     reader = TopicReader(bench.settings.kafka.brokers, bench.settings.kafka.wiw_topic)
@@ -490,23 +572,44 @@ async def run_phases(bench: Bench) -> None:
     bench.results["engine"] = engine
     bench.results["loop"] = loop
     size = f"{bench.size:,}"
-    phases: tuple[tuple[str, str, str, set[str]], ...] = (
-        ("first_sync", "first", f"first sync of {size} shifts", all_keys),
-        ("no_change", "nochange", "no-change re-sync", set()),
-        ("one_percent", "changed", f"re-sync after changing {len(changed):,} shifts", changed_keys),
+    phases: tuple[tuple[str, str, str], ...] = (
+        ("first_sync", "first", f"first sync of {size} shifts"),
+        ("no_change", "nochange", "no-change re-sync"),
+        ("one_percent", "changed", f"re-sync after changing {n_changed:,} shifts"),
     )
     try:
         async with bundle.worker:
-            for key, name, what, expect in phases:
-                if key == "one_percent":
-                    await asyncio.to_thread(sim.change, changed, "bench change")
-                    await asyncio.to_thread(sim.warm, bench.window)
-                print(f"[{size}] engine: {what} ...", flush=True)
-                engine[key] = await engine_phase(bench, reader, name, expect, bench.size)
-                if loop is not None and loop_reader is not None:
-                    print(f"[{size}] per-record loop: {what} ...", flush=True)
-                    loop[key] = await loop_phase(bench, loop_reader, name, expect, bench.size)
-            engine["one_percent"]["changed"] = len(changed)
+            for key, name, what in phases:
+                engine_runs: list[dict[str, Any]] = []
+                loop_runs: list[dict[str, Any]] = []
+                for rep in range(n_runs):
+                    expect: set[str] = set()
+                    reset: dict[str, int] | None = None
+                    if key == "first_sync":
+                        expect, reset = all_keys, await forget(bench)
+                    elif key == "one_percent":
+                        changed = repeats.changed_ids(ids, n_changed, rep)
+                        await asyncio.to_thread(sim.change, changed, f"bench change {rep + 1}")
+                        await asyncio.to_thread(sim.warm, bench.window)
+                        expect = {str(i) for i in changed}
+                    run_name = name if n_runs == 1 else f"{name}-r{rep + 1}"
+                    of = "" if n_runs == 1 else f" (run {rep + 1}/{n_runs})"
+                    print(f"[{size}] engine: {what}{of} ...", flush=True)
+                    run = await engine_phase(bench, reader, run_name, expect, bench.size)
+                    if key == "one_percent":
+                        run["changed"] = len(expect)
+                    if reset is not None:
+                        run["reset_keys"] = reset["engine_keys"]
+                    engine_runs.append(run)
+                    if loop is not None and loop_reader is not None:
+                        print(f"[{size}] per-record loop: {what}{of} ...", flush=True)
+                        run = await loop_phase(bench, loop_reader, run_name, expect, bench.size)
+                        if reset is not None:
+                            run["reset_keys"] = reset["loop_keys"]
+                        loop_runs.append(run)
+                engine[key] = repeats.median_run(engine_runs)
+                if loop is not None:
+                    loop[key] = repeats.median_run(loop_runs)
     finally:
         reader.close()
         if loop_reader is not None:
@@ -532,9 +635,24 @@ async def run_phases(bench: Bench) -> None:
 
 
 async def run_async(
-    opts: Options, stack: DevStack, sim: Simulator, results: dict[str, Any]
+    opts: Options,
+    stack: DevStack,
+    sim: Simulator,
+    results: dict[str, Any],
+    *,
+    first_db: int = 2,
+    read_idle: float = 2.0,
 ) -> bool:
     """Connect, prepare the simulator, run every phase; fill ``results`` as they finish.
+
+    Args:
+        opts: The options.
+        stack: The running services.
+        sim: The running simulator.
+        results: Filled with ``sizes`` (and read for ``setup``).
+        first_db: Redis database of the engine at the first size (the next size takes the
+            next one); each is flushed before every first sync, so nothing else may use it.
+        read_idle: Quiet seconds that end the reading of a phase's messages.
 
     Returns:
         Whether peak RSS was measured per run (else only for the whole process).
@@ -545,10 +663,10 @@ async def run_async(
     await asyncio.to_thread(
         sim.set_knobs, rate_limit_per_minute=UNTHROTTLED, latency_ms=opts.latency_ms
     )
-    today = datetime.now(UTC).date()
+    today = clock.today(UTC)  # the worker's window is computed from the same clock
     results["sizes"] = {}
     # Smallest first: memory a size leaves behind can only inflate the next, larger size.
-    for db, size in enumerate(opts.sizes, start=2):
+    for db, size in enumerate(opts.sizes, start=first_db):
         tag = uuid.uuid4().hex[:8]
         settings = bench_settings(stack, sim.url, opts.days, tag, db)
         client = client or await connect(settings.temporal)
@@ -563,6 +681,7 @@ async def run_async(
             results=results["sizes"].setdefault(str(size), {}),
             size=size,
             setup=results["setup"],
+            read_idle=read_idle,
         )
         await run_phases(bench)
     return per_phase_rss
@@ -673,13 +792,10 @@ def run_scenario(
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; print the table and write the JSON. Exit 1 when a check failed."""
-    opts = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    began = time.perf_counter()
-    results: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+def new_results(opts: Options) -> dict[str, Any]:
+    """The results of a run before it starts: when, which commit, the host and the options."""
+    return {
+        "started_at": clock.now().isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "host": {
             "cpus": os.cpu_count(),
@@ -693,11 +809,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loop": opts.loop,
             "naive_shifts": opts.naive_shifts if opts.naive else None,
             "naive_concurrency": opts.naive_concurrency,
+            "repeats": opts.repeats,
             "latency_ms": opts.latency_ms,
             "simulator": "in-process thread" if opts.sim_in_process else "child process",
         },
         "setup": {},
     }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the table and write the JSON. Exit 1 when a check failed."""
+    opts = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    began = time.perf_counter()
+    results = new_results(opts)
     return run_scenario(
         results=results,
         label="WIW",
