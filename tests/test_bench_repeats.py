@@ -4,15 +4,18 @@ The rule and the median are plain functions, tested without services; a tiny ben
 (40 shifts, 2 runs per phase) then runs against the session's real Temporal, tansu and
 valkey with an in-process simulator, engine and per-record loop alike, and must show two
 verified runs per phase, the median on top and a report that says so. A repeated first sync
-that did not start from an emptied store is caught as a failure, not measured.
+that did not start from an emptied store, or whose store voided its cache, is caught as a
+failure, not measured.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from bench import repeats
 from bench import run as bench_run
@@ -22,6 +25,8 @@ from devstack.services import DevStack
 
 ENGINE_DB = 2
 """Redis database of the engine in the tiny benchmark: flushed before every first sync."""
+FORGET = bench_run.forget
+"""The real reset (the tests below replace ``bench_run.forget``)."""
 READ_IDLE = 0.6
 """Quiet seconds that end a phase's read: longer than a consumer's fetch long-poll (500 ms
 by default), so a message produced while a fetch waits is not missed."""
@@ -133,23 +138,49 @@ async def test_tiny_bench_runs_every_phase_twice_and_reports_medians(stack: DevS
     assert "---- 40 shifts (medians of 2 runs) ----" in text
 
 
+async def _keep_state(bench: bench_run.Bench) -> None:
+    """A reset that forgets nothing."""
+
+
+async def _stale_topic_id(bench: bench_run.Bench) -> None:
+    """A reset that empties the store but leaves another topic incarnation recorded."""
+    await FORGET(bench)
+    admin = aioredis.Redis.from_url(bench.settings.redis.url)
+    try:
+        await admin.set("synchub:wiw:topic_id", "an-older-incarnation")
+    finally:
+        await admin.aclose()
+
+
 @pytest.mark.slow
 @pytest.mark.asyncio(loop_scope="session")
-async def test_a_repeated_first_sync_without_the_reset_fails_the_bench(
-    stack: DevStack, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("second_reset", "caught"),
+    [
+        (_keep_state, r"first-r2: .*0 distinct keys published, expected 40"),
+        (_stale_topic_id, r"first-r2: skipped \[\], noticed \[.*recreated"),
+    ],
+    ids=["nothing-forgotten", "cache-voided"],
+)
+async def test_a_repeated_first_sync_that_is_not_a_fresh_one_fails_the_bench(
+    stack: DevStack,
+    monkeypatch: pytest.MonkeyPatch,
+    second_reset: Callable[[bench_run.Bench], Awaitable[None]],
+    caught: str,
 ) -> None:
-    forget, calls = bench_run.forget, []
+    calls: list[str] = []
 
-    async def only_the_first_time(bench: bench_run.Bench) -> dict[str, int]:
+    async def patched(bench: bench_run.Bench) -> dict[str, int]:
         calls.append(bench.tag)
         if len(calls) == 1:  # whatever an earlier test left in the database goes
-            return await forget(bench)
+            return await FORGET(bench)
+        await second_reset(bench)
         return {"engine_keys": 0, "loop_keys": 0}
 
-    monkeypatch.setattr(bench_run, "forget", only_the_first_time)
+    monkeypatch.setattr(bench_run, "forget", patched)
     with Simulator(in_process=True) as sim:
         opts, results = _tiny(loop=False)
-        with pytest.raises(bench_run.BenchFailure, match=r"first-r2: .*0 distinct keys"):
+        with pytest.raises(bench_run.BenchFailure, match=caught):
             await bench_run.run_async(
                 opts, stack, sim, results, first_db=ENGINE_DB, read_idle=READ_IDLE
             )
