@@ -11,10 +11,11 @@ failure, not measured.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import redis.asyncio as aioredis
 
 from bench import repeats
@@ -98,6 +99,18 @@ def test_median_of_an_even_count_averages_the_middle_two() -> None:
         repeats.median_run([])
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def engine_db(redis_url: str) -> AsyncIterator[int]:
+    """``ENGINE_DB``, emptied after the test: the engine's keys are per source, not per run,
+    so a later test on the database would find this one's WIW state."""
+    yield ENGINE_DB
+    admin = aioredis.Redis.from_url(f"{redis_url.rstrip('/').rsplit('/', 1)[0]}/{ENGINE_DB}")
+    try:
+        await admin.flushdb()
+    finally:
+        await admin.aclose()
+
+
 def _tiny(*, loop: bool) -> tuple[bench_run.Options, dict[str, Any]]:
     opts = bench_run.Options(sizes=(40,), days=1, loop=loop, repeats=2, sim_in_process=True)
     return opts, bench_run.new_results(opts)
@@ -105,11 +118,13 @@ def _tiny(*, loop: bool) -> tuple[bench_run.Options, dict[str, Any]]:
 
 @pytest.mark.slow
 @pytest.mark.asyncio(loop_scope="session")
-async def test_tiny_bench_runs_every_phase_twice_and_reports_medians(stack: DevStack) -> None:
+async def test_tiny_bench_runs_every_phase_twice_and_reports_medians(
+    stack: DevStack, engine_db: int
+) -> None:
     with Simulator(in_process=True) as sim:
         opts, results = _tiny(loop=True)
         await bench_run.run_async(
-            opts, stack, sim, results, first_db=ENGINE_DB, read_idle=READ_IDLE
+            opts, stack, sim, results, first_db=engine_db, read_idle=READ_IDLE
         )
     size = results["sizes"]["40"]
     assert size["repeats"] == 2
@@ -164,6 +179,7 @@ async def _stale_topic_id(bench: bench_run.Bench) -> None:
 )
 async def test_a_repeated_first_sync_that_is_not_a_fresh_one_fails_the_bench(
     stack: DevStack,
+    engine_db: int,
     monkeypatch: pytest.MonkeyPatch,
     second_reset: Callable[[bench_run.Bench], Awaitable[None]],
     caught: str,
@@ -182,5 +198,5 @@ async def test_a_repeated_first_sync_that_is_not_a_fresh_one_fails_the_bench(
         opts, results = _tiny(loop=False)
         with pytest.raises(bench_run.BenchFailure, match=caught):
             await bench_run.run_async(
-                opts, stack, sim, results, first_db=ENGINE_DB, read_idle=READ_IDLE
+                opts, stack, sim, results, first_db=engine_db, read_idle=READ_IDLE
             )
