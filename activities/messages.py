@@ -100,8 +100,11 @@ def _all_finite(value: Any) -> bool:
     """True when no float in ``value`` (nested) is NaN or infinite (orjson writes null).
 
     Runs on most records (any ``null`` triggers it), so the common scalar types are
-    skipped with one set lookup.
+    skipped with one set lookup, and a flat record of such scalars (a WIW shift) with one
+    C-level pass over its values: a third of the walk's cost.
     """
+    if type(value) is dict and _SCALARS.issuperset(map(type, value.values())):
+        return True
     stack = [value]
     while stack:
         item = stack.pop()

@@ -44,6 +44,37 @@ class Record(BaseModel):
     holds it in this run, or ``None`` when no partition's window does (aged out, moved far
     away); the engine keeps a looked-up key only where this equals the partition asking."""
 
+    @classmethod
+    def of(
+        cls, key: str, data: dict[str, Any], partition: str | None, version_marker: str | None
+    ) -> Record:
+        """A record from values known to have the field types, built without pydantic.
+
+        For a connector's per-record fast path (a first sync builds one per new record):
+        ``model_construct`` costs about 2 µs, this a quarter of that. The result equals
+        ``Record(...)`` of the same values (``tests/test_records.py``).
+        """
+        rec = _new(cls)
+        _set(
+            rec,
+            "__dict__",
+            {
+                "key": key,
+                "data": data,
+                "version_marker": version_marker,
+                "partition": partition,
+            },
+        )
+        _set(rec, "__pydantic_fields_set__", _ALL_FIELDS.copy())
+        _set(rec, "__pydantic_extra__", None)
+        _set(rec, "__pydantic_private__", None)
+        return rec
+
+
+_new = Record.__new__
+_set = object.__setattr__
+_ALL_FIELDS = set(Record.model_fields)
+
 
 class Malformed(BaseModel):
     """An upstream record the connector could not read; goes to the dead-letter topic."""

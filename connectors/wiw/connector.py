@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import xxhash
 
 from connectors.base import ConnectorBase, days_param, iso_day, point_lookups
 from connectors.wiw.client import WiwClient
@@ -37,8 +38,15 @@ log = logging.getLogger(__name__)
 
 OUTPUT_VERSION = "wiw-shift-1"
 """Raise when the published shape changes, so unchanged pages are re-published once."""
-RAW_VERSION = "wiw-raw-1"
-"""Part of every raw fingerprint: raise when what a raw fingerprint covers changes."""
+RAW_VERSION = "wiw-raw-2"
+"""Part of every raw fingerprint: raise when what a raw fingerprint covers changes (2: xxh3
+instead of blake2b; each page's first pass after the upgrade converts it once more)."""
+
+
+def _seed(*parts: str) -> int:
+    """A 64-bit hash seed standing for ``parts`` (stable across processes and versions)."""
+    joined = "\x1e".join(parts).encode()
+    return int.from_bytes(hashlib.blake2b(joined, digest_size=8).digest(), "big")
 
 
 def body_digest(tz: str, partition: str, content: bytes) -> str:
@@ -48,13 +56,12 @@ def body_digest(tz: str, partition: str, content: bytes) -> str:
     the timezone, the day and ``OUTPUT_VERSION``, so equal digests mean an equal page and
     the body need not even be decoded. Bytes that differ without a real change (another key
     order, a volatile field) only cost one full compare, never a missed change.
+
+    xxh3 (128 bits, seeded with what shapes the page): an accelerator's hash, not a
+    published fingerprint, so it need not be cryptographic. blake2b took 2.3 ms per 2 MB
+    day, on every no-change pass; xxh3 takes 0.03 ms (issue 11).
     """
-    h = hashlib.blake2b(digest_size=16)
-    for part in (OUTPUT_VERSION, tz, partition):
-        h.update(part.encode())
-        h.update(b"\x1e")
-    h.update(content)
-    return h.hexdigest()
+    return xxhash.xxh3_128_hexdigest(content, seed=_seed(OUTPUT_VERSION, tz, partition))
 
 
 class WiwConnector(ConnectorBase):
@@ -176,20 +183,15 @@ class WiwConnector(ConnectorBase):
 
         Returns the others (they are converted now: they can only be dead letters).
         """
-        base = hashlib.blake2b(digest_size=16)
-        for part in (RAW_VERSION, OUTPUT_VERSION, str(self.tz), partition):
-            base.update(part.encode())
-            base.update(b"\x1e")
+        seed = _seed(RAW_VERSION, OUTPUT_VERSION, str(self.tz), partition)
         items, keyless = page.raw, []
-        dumps, copy = orjson.dumps, base.copy
+        dumps, digest = orjson.dumps, xxhash.xxh3_128_hexdigest
         for raw in shifts:
             key = shift_key(raw)
             if key is None:
                 keyless.append(raw)
                 continue
-            h = copy()
-            h.update(dumps(raw))
-            items.append((key, h.hexdigest(), raw))
+            items.append((key, digest(dumps(raw), seed=seed), raw))
         return keyless
 
     def _convert_into(self, page: Page, shifts: list[Any], day: date, partition: str) -> None:
@@ -203,14 +205,7 @@ class WiwConnector(ConnectorBase):
                 if starts.astimezone(self.tz).date() == day:
                     key = str(data["id"])
                     marker = data.get("updated_at")
-                    records.append(
-                        Record.model_construct(
-                            key=key,
-                            data=data,
-                            partition=partition,
-                            version_marker=str(marker) if marker else None,
-                        )
-                    )
+                    records.append(Record.of(key, data, partition, str(marker) if marker else None))
                 continue
             try:
                 shift = parse_shift(raw)
