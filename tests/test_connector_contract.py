@@ -293,15 +293,20 @@ async def test_raw_pages_convert_to_what_fetch_page_returns(
         while True:
             cooked = await paged.fetch_page(partition, cursor, params)
             raw = await connector.fetch_page_raw(partition, cursor, params)
-            again = await connector.fetch_page_raw(partition, cursor, params)
+            # a known digest that differs: a page whose bytes changed since its last pass
+            again = await connector.fetch_page_raw(partition, cursor, params, "changed")
             assert [(k, fp) for k, fp, _ in again.raw] == [(k, fp) for k, fp, _ in raw.raw]
-            converted = connector.convert(partition, [item for _, _, item in raw.raw])
-            assert {r.key: r.data for r in [*raw.records, *converted.records]} == {
-                r.key: r.data for r in cooked.records
-            }
-            malformed = [m.key for m in [*raw.malformed, *converted.malformed]]
-            assert sorted(map(str, malformed)) == sorted(str(m.key) for m in cooked.malformed)
-            assert (raw.next_cursor, raw.raw_digest) == (cooked.next_cursor, cooked.raw_digest)
+            for page in (raw, again):
+                converted = connector.convert(partition, [item for _, _, item in page.raw])
+                assert {r.key: r.data for r in [*page.records, *converted.records]} == {
+                    r.key: r.data for r in cooked.records
+                }
+                malformed = [m.key for m in [*page.malformed, *converted.malformed]]
+                assert sorted(map(str, malformed)) == sorted(str(m.key) for m in cooked.malformed)
+                assert (page.next_cursor, page.raw_digest) == (
+                    cooked.next_cursor,
+                    cooked.raw_digest,
+                )
             dead += malformed
             cursor = cooked.next_cursor
             if cursor is None:

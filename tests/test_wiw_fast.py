@@ -17,7 +17,8 @@ import orjson
 import pytest
 
 from activities.messages import canonical
-from connectors.wiw.connector import OUTPUT_VERSION, body_digest
+from connectors.wiw.client import WiwClient
+from connectors.wiw.connector import OUTPUT_VERSION, WiwConnector, body_digest
 from connectors.wiw.schemas import (
     DATE_FIELDS,
     MalformedShiftError,
@@ -28,6 +29,8 @@ from connectors.wiw.schemas import (
     parse_wiw_datetime,
     utc_iso,
 )
+from connectors.wiw.settings import WiwSettings
+from models.errors import RetryableError
 from simulators.wiw import WiwState
 
 
@@ -196,3 +199,68 @@ def test_fast_utc_iso_agrees_with_the_datetime_path_on_edges(text: str) -> None:
         expected = None
     assert fast_utc_iso(text) == expected, text
     assert fast_utc_iso(text) == expected, text  # the cached answer too
+
+
+def _raw_pages(body: bytes) -> tuple[Any, Any]:
+    """``fetch_page_raw``'s page of ``body``, with no digest known and with a changed one."""
+    conn = WiwConnector(WiwClient(WiwSettings(api_url="http://127.0.0.1:9")), topic="t")
+    day = date(2026, 3, 7)
+    pages = []
+    for known in (None, "changed"):
+        pages.append(conn._page([body], day.isoformat(), day, known, True))
+    return conn, pages
+
+
+def _shift(i: int, **extra: Any) -> dict[str, Any]:
+    start = "Sat, 07 Mar 2026 08:00:00 +0000"
+    return {"id": i, "start_time": start, "end_time": start, "notes": "a},{b", **extra}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the usual shape, with a string id, an id-less shift and a non-object among them
+        {"shifts": [_shift(1), _shift(2), {**_shift(0), "id": " 3 "}, {"x": 1}, 7, None]},
+        # shapes only the whole-body decode reads: its own reading applies
+        {"shifts": [_shift(1)], "deleted_ids": "12"},
+        {"shifts": [_shift(1)], "deleted_ids": {"5": 1}},
+        # no shifts at all
+        {"deleted_ids": [4, 5, 4]},
+    ],
+)
+def test_raw_pages_of_odd_bodies_agree_whichever_way_they_are_read(body: dict[str, Any]) -> None:
+    """Scanned (a changed day) or decoded whole (a first pass), a day gives the same keys,
+    raw fingerprints, records, dead letters and deleted keys; spaces in the text, or the
+    same value in another spelling, change fingerprints but never records."""
+    for text in (orjson.dumps(body), orjson.dumps(body, option=orjson.OPT_INDENT_2)):
+        conn, (whole, scanned) = _raw_pages(text)
+        assert [(k, fp) for k, fp, _ in whole.raw] == [(k, fp) for k, fp, _ in scanned.raw]
+        results = []
+        for page in (whole, scanned):
+            done = conn.convert("2026-03-07", [item for _, _, item in page.raw])
+            results.append(
+                (
+                    sorted((r.key, orjson.dumps(r.data)) for r in [*page.records, *done.records]),
+                    sorted(str(m.key) for m in [*page.malformed, *done.malformed]),
+                    page.deleted_keys,
+                )
+            )
+        assert results[0] == results[1]
+    assert results[0][2] == list(dict.fromkeys(str(i) for i in body.get("deleted_ids") or []))
+
+
+def test_raw_fingerprints_follow_the_text_of_each_shift() -> None:
+    """One changed shift changes its own raw fingerprint only; a changed day is scanned,
+    and a shift that is not valid JSON inside it fails the page as a retryable error, as a
+    body that cannot be decoded does."""
+    before = orjson.dumps({"shifts": [_shift(1), _shift(2)]})
+    after = orjson.dumps({"shifts": [_shift(1), _shift(2, notes="new")]})
+    _, (old, _) = _raw_pages(before)
+    conn, (_, new) = _raw_pages(after)
+    assert old.raw[0][1] == new.raw[0][1] and old.raw[1][1] != new.raw[1][1]
+    assert type(new.raw[1][2]) is not dict  # left as text until converted
+    broken = before.replace(b'"a},{b"', b'"\xff"')
+    day = date(2026, 3, 7)
+    scanned = conn._page([broken], day.isoformat(), day, "changed", True)
+    with pytest.raises(RetryableError, match="not valid JSON"):
+        conn.convert("2026-03-07", [item for _, _, item in scanned.raw])

@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import orjson
 import xxhash
 
@@ -27,6 +28,7 @@ from connectors.wiw.schemas import (
     MalformedShiftError,
     WiwShift,
     fast_published,
+    id_key,
     parse_shift,
     parse_wiw_datetime,
     shift_key,
@@ -144,7 +146,11 @@ class WiwConnector(ConnectorBase):
         return await self._fetch(partition, known_digest, raw=True)
 
     def convert(self, partition: str, raw: list[Any]) -> Page:
-        """Convert raw shifts of ``partition`` (from ``Page.raw``); other days' are left out."""
+        """Convert raw shifts of ``partition`` (from ``Page.raw``); other days' are left out.
+
+        An item is a decoded shift or its JSON text (``WiwClient.split_shifts``): a text is
+        decoded here, one at a time, so a big day is never held decoded and converted at once.
+        """
         page = Page(stable=True)
         self._convert_into(page, raw, iso_day(partition, "WIW partition"), partition)
         return page
@@ -166,39 +172,76 @@ class WiwConnector(ConnectorBase):
         digest = body_digest(str(self.tz), partition, content)
         if digest == known_digest:
             return Page(stable=True, raw_digest=digest, unchanged=True)
+        if raw:
+            return self._raw_page(content, partition, day, digest, decode=known_digest is None)
         body = self.client.decode_shifts(content)
         del content  # a 40,000-shift day should not be held twice
         shifts = body.get("shifts") or []
         deleted = body.get("deleted_ids") or []
         del body
         page = Page(next_cursor=None, stable=True, raw_digest=digest)
-        if raw:
-            shifts = self._split_raw(page, shifts, partition)
         self._convert_into(page, shifts, day, partition)
         page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
         return page
 
-    def _split_raw(self, page: Page, shifts: list[Any], partition: str) -> list[Any]:
-        """Move every shift with an id into ``page.raw`` with its raw fingerprint.
+    def _raw_page(
+        self, content: bytes, partition: str, day: date, digest: str, *, decode: bool
+    ) -> Page:
+        """``fetch_page_raw``'s page: every shift with an id in ``page.raw``, unconverted.
 
-        Returns the others (they are converted now: they can only be dead letters).
+        The raw fingerprint of a shift hashes its JSON text as received (xxh3, seeded with
+        ``RAW_VERSION``, ``OUTPUT_VERSION``, the timezone and the day). The texts come from
+        ``WiwClient.split_shifts``, which scans the day without decoding it, so a day with a
+        few changed shifts decodes only those (in ``convert``). With ``decode`` (no digest
+        known: a first pass, or the cache voided, so every shift will be converted) the day
+        is also decoded whole, which is cheaper than shift by shift, and ``page.raw`` holds
+        the decoded shifts. A body the split cannot read is decoded whole, and its shifts
+        re-encoded for their fingerprints (a text of the same value: at worst converted
+        once more, never missed).
         """
+        page = Page(next_cursor=None, stable=True, raw_digest=digest)
         seed = _seed(RAW_VERSION, OUTPUT_VERSION, str(self.tz), partition)
-        items, keyless = page.raw, []
-        dumps, digest = orjson.dumps, xxhash.xxh3_128_hexdigest
-        for raw in shifts:
-            key = shift_key(raw)
-            if key is None:
-                keyless.append(raw)
-                continue
-            items.append((key, digest(dumps(raw), seed=seed), raw))
-        return keyless
+        hexdigest, items, keyless = xxhash.xxh3_128_hexdigest, page.raw, []
+        split = self.client.split_shifts(content)
+        shifts: list[Any] | None = None
+        texts: list[Any]
+        if split is None or decode:
+            body = self.client.decode_shifts(content)  # raises for a body of another shape
+            shifts = body.get("shifts") or []
+            deleted = body.get("deleted_ids") or []
+            del body
+            texts = [orjson.dumps(s) for s in shifts] if split is None else split[0]
+        else:
+            texts, deleted = split
+        del content, split  # the texts are views of the body: it goes with them
+        if shifts is not None and len(shifts) == len(texts):
+            for text, shift in zip(texts, shifts, strict=True):
+                key = shift_key(shift)
+                if key is None:
+                    keyless.append(shift)
+                else:
+                    items.append((key, hexdigest(text, seed=seed), shift))
+        else:
+            shift_id = self.client.shift_id
+            for text in texts:
+                key = id_key(shift_id(text))
+                if key is None:
+                    keyless.append(text)
+                else:
+                    items.append((key, hexdigest(text, seed=seed), text))
+        del texts, shifts
+        self._convert_into(page, keyless, day, partition)
+        page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
+        return page
 
     def _convert_into(self, page: Page, shifts: list[Any], day: date, partition: str) -> None:
         """Convert raw shifts into ``page.records`` / ``page.malformed`` (this day's only)."""
         records = page.records
+        decode = self.client.decode_shift
         for i, raw in enumerate(shifts):
             shifts[i] = None  # the converted copy replaces it: one copy of the day in memory
+            if type(raw) is msgspec.Raw or type(raw) is bytes:
+                raw = decode(raw)
             fast = fast_published(raw)
             if fast is not None:
                 data, starts = fast

@@ -237,7 +237,11 @@ def shift_key(raw: Any) -> str | None:
 
     A string id is still the best identifier a dead letter can carry, so it is kept.
     """
-    value = raw.get("id") if isinstance(raw, dict) else None
+    return id_key(raw.get("id") if isinstance(raw, dict) else None)
+
+
+def id_key(value: Any) -> str | None:
+    """The record key of a shift whose ``id`` is ``value`` (see ``shift_key``)."""
     if isinstance(value, str):
         return value.strip() or None
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
