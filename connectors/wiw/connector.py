@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 OUTPUT_VERSION = "wiw-shift-1"
 """Raise when the published shape changes, so unchanged pages are re-published once."""
 RAW_VERSION = "wiw-raw-2"
-"""Part of every raw fingerprint: raise when what a raw fingerprint covers changes (2: xxh3
-instead of blake2b; each page's first pass after the upgrade converts it once more)."""
+"""Part of every raw fingerprint: raise when what a raw fingerprint covers changes (2: xxh3 of
+the shift's text as received, instead of blake2b of it re-encoded; each page's first pass
+after the upgrade converts it once more, and publishes nothing)."""
 
 
 def _seed(*parts: str) -> int:
@@ -139,9 +140,9 @@ class WiwConnector(ConnectorBase):
     ) -> Page:
         """``fetch_page``, with every shift that has an id left unconverted in ``Page.raw``.
 
-        Its raw fingerprint hashes the shift as decoded (re-encoded by orjson, in wire
-        order) with ``OUTPUT_VERSION``, the timezone and the day: all that shapes the
-        published record and whether it belongs to this day (``connectors.base.RawPages``).
+        Its raw fingerprint hashes the shift's JSON text as received with ``OUTPUT_VERSION``,
+        the timezone and the day: all that shapes the published record and whether it
+        belongs to this day (``connectors.base.RawPages``; see ``_raw_page``).
         """
         return await self._fetch(partition, known_digest, raw=True)
 
