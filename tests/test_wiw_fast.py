@@ -13,10 +13,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import orjson
 import pytest
 
 from activities.messages import canonical
+from connectors.http import BODY_READ_BYTES
 from connectors.wiw.client import WiwClient
 from connectors.wiw.connector import OUTPUT_VERSION, WiwConnector, body_digest
 from connectors.wiw.schemas import (
@@ -264,3 +266,10 @@ def test_raw_fingerprints_follow_the_text_of_each_shift() -> None:
     scanned = conn._page([broken], day.isoformat(), day, "changed", True)
     with pytest.raises(RetryableError, match="not valid JSON"):
         conn.convert("2026-03-07", [item for _, _, item in scanned.raw])
+
+
+def test_the_wiw_client_reads_bodies_a_megabyte_at_a_time() -> None:
+    """A day of shifts is megabytes: httpcore's 64 KB reads cost twice the CPU."""
+    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = 64 * 1024
+    WiwClient(WiwSettings(api_url="http://127.0.0.1:9"))
+    assert httpcore.AsyncHTTP11Connection.READ_NUM_BYTES == BODY_READ_BYTES == 1024 * 1024

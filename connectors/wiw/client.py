@@ -20,7 +20,7 @@ import httpx
 import msgspec
 import orjson
 
-from connectors.http import redact, retry_after
+from connectors.http import redact, retry_after, widen_body_reads
 from connectors.json_slices import loads_in_slices
 from connectors.wiw.settings import WiwSettings
 from models.errors import PermanentError, RetryableError
@@ -155,6 +155,7 @@ class WiwClient:
         ]
         can_login = bool(settings.developer_key and settings.email and settings.password)
         self.auth = WiwAuth(settings, self._login if can_login else None)
+        widen_body_reads()  # a day's shifts are megabytes
         self._http = httpx.AsyncClient(
             base_url=settings.api_url.rstrip("/"),
             transport=transport,
