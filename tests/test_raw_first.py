@@ -272,6 +272,10 @@ def test_hiredis_packing_sends_the_same_bytes() -> None:
         ("SET", b"raw", b"\x00\xff" * 5000, "EX", 604800),
         ("ZADD", "at", 1732863600.5, "k1"),
         ("EVALSHA", "f" * 40, 2, "a", "b", "ü", 0),
+        ("SET", "k", memoryview(b"view"), "GET"),
+        ("SET", "k", bytearray(b"array")),
+        ("HSET", "h", "f", 1.5, "g", -(2**63)),
+        ("SET", b"bytes-name", "v"),
     ]
     for cmd in commands:
         assert b"".join(fast.pack_command(*cmd)) == b"".join(plain.pack_command(*cmd))
