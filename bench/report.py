@@ -233,6 +233,35 @@ def _cost(results: dict[str, Any]) -> list[str]:
     return _table(header, rows)
 
 
+def _marginal(results: dict[str, Any]) -> list[str]:
+    """CPU per record beyond a run's fixed cost, from the smallest and largest size.
+
+    A run costs a fixed amount whatever its size (workflow starts and completions, a
+    request and a few Redis calls per partition, the topic check) plus an amount per
+    record; the difference between two sizes divided by the difference in records is the
+    latter, and what it leaves at the small size is the former.
+    """
+    sizes = sorted(results["sizes"], key=int)
+    if len(sizes) < 2:
+        return []
+    small, big = int(sizes[0]), int(sizes[-1])
+    parts, fixed = [], []
+    for key, what in (("first_sync", "new"), ("no_change", "unchanged")):
+        a = results["sizes"][sizes[0]]["engine"].get(key)
+        b = results["sizes"][sizes[-1]]["engine"].get(key)
+        if not a or not b:
+            continue
+        per = (b["cpu_seconds"] - a["cpu_seconds"]) / (big - small)
+        parts.append(f"{1e6 * per:.1f} us per {what} record")
+        fixed.append(f"{1000 * (a['cpu_seconds'] - per * small):.0f} ms ({what})")
+    if not parts:
+        return []
+    return [
+        f"beyond a run's fixed cost (from {small:,} to {big:,} shifts): {', '.join(parts)}; "
+        f"fixed cost per run: {', '.join(fixed)}"
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     """The human-readable report of a finished benchmark."""
     opts = results["options"]
@@ -264,6 +293,7 @@ def render(results: dict[str, Any]) -> str:
         "worker cost (CPU = benchmark process CPU time over the run / records, median of the "
         "runs; it hosts the worker; RSS = its peak during the runs of that size):",
         *_cost(results),
+        *_marginal(results),
     ]
     for size, res in results["sizes"].items():
         n = _repeats(res)
