@@ -97,10 +97,11 @@ def _utc_hour(day: str, month_name: str, year: str, hour: str, off_h: str) -> st
 
 
 _HOURS: dict[str, str | None] = {}
-"""UTC hour (``"YYYY-MM-DDTHH"``, None: no such hour) by date text without ``:MM:SS``."""
+"""UTC hour (``"YYYY-MM-DDTHH:"``, None: no such hour) by date text without ``:MM:SS``."""
 _HOURS_KEPT = 65_536
 """Entries of ``_HOURS`` before it starts again (a day's page has a few thousand)."""
 _UNSEEN = ""
+_MINSEC = frozenset(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 
 
 def fast_utc_iso(value: str) -> str | None:
@@ -114,20 +115,18 @@ def fast_utc_iso(value: str) -> str | None:
     (a date conversion was a third of a new record's CPU, issue 11). Other forms and
     offsets take ``_fast_utc_iso``.
     """
-    if len(value) == 31 and value[19] == ":" and value[22] == ":" and value[29:] == "00":
-        mm, ss = value[20:22], value[23:25]
-        if mm.isascii() and mm.isdigit() and ss.isascii() and ss.isdigit():
-            if mm[0] > "5" or ss[0] > "5":
-                return None  # no such minute or second (a leap second: email.utils')
+    if len(value) == 31 and value[19] == ":" and value[29:] == "00":
+        minsec = value[20:25]
+        if minsec in _MINSEC:  # "MM:SS" of a real minute and second (a leap second: email.utils')
             key = value[:19] + value[25:]
             hour = _HOURS.get(key, _UNSEEN)
             if hour == _UNSEEN:
                 whole = _fast_utc_iso(f"{value[:19]}:00:00{value[25:]}")
-                hour = None if whole is None else whole[:13]
+                hour = None if whole is None else whole[:14]
                 if len(_HOURS) >= _HOURS_KEPT:
                     _HOURS.clear()
                 _HOURS[key] = hour
-            return None if hour is None else f"{hour}:{mm}:{ss}Z"
+            return None if hour is None else hour + minsec + "Z"
     return _fast_utc_iso(value)
 
 
@@ -247,7 +246,7 @@ def id_key(value: Any) -> str | None:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-_REQUIRED_DATES = frozenset(("start_time", "end_time"))
+_OPTIONAL_DATES = tuple(name for name in DATE_FIELDS if name not in ("start_time", "end_time"))
 
 
 def fast_published(raw: Any) -> tuple[dict[str, Any], datetime] | None:
@@ -262,29 +261,29 @@ def fast_published(raw: Any) -> tuple[dict[str, Any], datetime] | None:
     """
     if type(raw) is not dict or type(raw.get("id")) is not int:
         return None
+    begin, end = raw.get("start_time"), raw.get("end_time")
+    if type(begin) is not str or type(end) is not str:
+        return None
+    begin, end = fast_utc_iso(begin), fast_utc_iso(end)
+    if begin is None or end is None:
+        return None
     data = dict(raw)
-    start: datetime | None = None
-    for name in DATE_FIELDS:
-        if name not in data:
-            if name in _REQUIRED_DATES:
-                return None
+    data["start_time"], data["end_time"] = begin, end
+    get = data.get
+    for name in _OPTIONAL_DATES:
+        value = get(name)
+        if value is None:  # null, or absent (and left absent)
             continue
-        value = data[name]
         if type(value) is not str:
-            if value is None and name not in _REQUIRED_DATES:
-                continue
             return None
         iso = fast_utc_iso(value)
         if iso is None:
-            if value.strip() or name in _REQUIRED_DATES:
+            if value.strip():
                 return None
             data[name] = None
             continue
         data[name] = iso
-        if name == "start_time":
-            start = datetime.fromisoformat(iso[:-1])
-    assert start is not None  # a required date, converted above
-    return data, start.replace(tzinfo=UTC)
+    return data, datetime.fromisoformat(begin)  # "...Z": UTC (Python 3.11 reads the Z)
 
 
 def parse_shift(raw: Any) -> WiwShift:
