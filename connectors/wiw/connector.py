@@ -173,8 +173,10 @@ class WiwConnector(ConnectorBase):
         digest = body_digest(str(self.tz), partition, content)
         if digest == known_digest:
             return Page(stable=True, raw_digest=digest, unchanged=True)
-        if raw:
-            return self._raw_page(content, partition, day, digest, decode=known_digest is None)
+        if raw:  # handed on in ``held``, so this frame does not keep the bytes alive
+            held.append(content)
+            del content
+            return self._raw_page(held, partition, day, digest, decode=known_digest is None)
         body = self.client.decode_shifts(content)
         del content  # a 40,000-shift day should not be held twice
         shifts = body.get("shifts") or []
@@ -186,7 +188,7 @@ class WiwConnector(ConnectorBase):
         return page
 
     def _raw_page(
-        self, content: bytes, partition: str, day: date, digest: str, *, decode: bool
+        self, held: list[bytes], partition: str, day: date, digest: str, *, decode: bool
     ) -> Page:
         """``fetch_page_raw``'s page: every shift with an id in ``page.raw``, unconverted.
 
@@ -200,6 +202,7 @@ class WiwConnector(ConnectorBase):
         re-encoded for their fingerprints (a text of the same value: at worst converted
         once more, never missed).
         """
+        content = held.pop()
         page = Page(next_cursor=None, stable=True, raw_digest=digest)
         seed = _seed(RAW_VERSION, OUTPUT_VERSION, str(self.tz), partition)
         hexdigest, items, keyless = xxhash.xxh3_128_hexdigest, page.raw, []
