@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
@@ -225,9 +225,12 @@ def _chunks(items: list[str], size: int = STORE_CHUNK) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-@dataclass(frozen=True)
-class Version:
-    """Last committed version of a key across its source."""
+class Version(NamedTuple):
+    """Last committed version of a key across its source (immutable).
+
+    A named tuple: a first sync makes one per new record, at half a frozen dataclass's
+    cost (``object.__setattr__`` per field).
+    """
 
     number: int = 0
     fingerprint: str | None = None
