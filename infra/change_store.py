@@ -539,28 +539,40 @@ class ChangeStore:
     ) -> Snapshot:
         """Read cached fingerprints of ``keys`` and versions of ``version_keys``.
 
-        One round trip per ``STORE_CHUNK`` keys of each list.
+        One round trip per ``STORE_CHUNK`` keys of each list. The first also asks whether
+        the partition has fingerprints at all: when not (its first sync), the later chunks
+        do not ask for them. Only this partition's pass writes them (one workflow per
+        partition), so none appear meanwhile.
         """
         fp_key, ver_key = f"{self._p(source, partition)}:fp", self._ver(source)
         cached: dict[str, str | None] = {}
         versions: dict[str, Version] = {}
         key_chunks, ver_chunks = _chunks(keys), _chunks(version_keys)
+        ask_fps = True
         for i in range(max(len(key_chunks), len(ver_chunks))):
             pipe = self._r.pipeline(transaction=False)
             some_keys = key_chunks[i] if i < len(key_chunks) else []
             some_versions = ver_chunks[i] if i < len(ver_chunks) else []
-            if some_keys:
+            probe = i == 0 and len(key_chunks) > 1
+            if probe:
+                pipe.exists(fp_key)
+            read_fps = bool(some_keys) and ask_fps
+            if read_fps:
                 pipe.hmget(fp_key, some_keys)
             if some_versions:
                 pipe.hmget(ver_key, some_versions)
             replies = await pipe.execute()
+            if probe:
+                ask_fps = bool(replies.pop(0))
             # a first sync reads nothing but Nones: then no per-key Python at all
-            if some_keys:
+            if read_fps:
                 raw = replies.pop(0)
                 if raw.count(None) == len(some_keys):
                     cached.update(dict.fromkeys(some_keys))
                 else:
                     cached.update(zip(some_keys, map(_text, raw), strict=True))
+            elif some_keys:  # the partition has no fingerprints
+                cached.update(dict.fromkeys(some_keys))
             if some_versions:
                 raw = replies.pop(0)
                 if raw.count(None) == len(some_versions):

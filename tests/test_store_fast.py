@@ -248,3 +248,20 @@ async def test_snapshot_reads_what_is_stored_and_nones_fast(
     assert snap.cached == {k: change.set_fp.get(k) for k in keys}
     assert snap.versions == {k: change.set_versions.get(k, Version()) for k in keys}
     assert list(snap.cached) == keys and list(snap.versions) == keys
+
+
+@session_loop
+async def test_snapshot_of_a_partition_without_fingerprints_still_reads_versions(
+    store: ChangeStore, clock: ManualClock
+) -> None:
+    """Its first sync: fingerprints are asked for once, versions (source-wide) in full."""
+    source = f"snap-{uuid.uuid4().hex}"
+    keys = _keys(2_500)
+    moved = {k: Version(2, f"fp-{k}", "m") for k in keys[2_450:]}  # published elsewhere
+    await store.commit(source, "other", "run", Commit(set_versions=moved))
+    snap = await store.snapshot(source, "p", keys, keys)
+    assert snap.cached == dict.fromkeys(keys)
+    assert snap.versions == {k: moved.get(k, Version()) for k in keys}
+    await store.commit(source, "p", "run", Commit(set_fp={keys[-1]: "x"}))
+    snap = await store.snapshot(source, "p", keys, keys)
+    assert snap.cached == {**dict.fromkeys(keys), keys[-1]: "x"}
