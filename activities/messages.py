@@ -29,6 +29,11 @@ _ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 """orjson as close to ``_json_stdlib`` as it goes: datetimes through ``default=str``."""
 
 
+_STR_KEYS_OPTS = orjson.OPT_PASSTHROUGH_DATETIME
+"""``_ORJSON_OPTS`` for values whose keys are all strings, tried first: the same bytes, and
+``OPT_NON_STR_KEYS`` costs 0.65 µs per WIW shift even where no key needs it."""
+
+
 def _now() -> str:
     return clock.now().isoformat().replace("+00:00", "Z")
 
@@ -43,8 +48,12 @@ def _json(body: Any) -> bytes:
     Not a fingerprint input (that is ``canonical``): the bytes only need to be valid JSON
     of the same value, so orjson's float spelling (``0.00001`` for ``1e-05``) is fine.
     """
+    try:  # the result is kept (a message value): owned, see ``_owned``
+        return _owned(orjson.dumps(body, default=str, option=_STR_KEYS_OPTS))
+    except orjson.JSONEncodeError:  # a key that is not a string, or what the next refuses
+        pass
     try:
-        return orjson.dumps(body, default=str, option=_ORJSON_OPTS)
+        return _owned(orjson.dumps(body, default=str, option=_ORJSON_OPTS))
     except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits
         return _json_stdlib(body)
 
@@ -179,6 +188,94 @@ def change_message(
     )
 
 
+def envelopes(
+    versions: Mapping[str, Version],
+    records: Mapping[str, Record],
+    fps: Mapping[str, str],
+    topic: str,
+    source: str,
+    partition: str,
+    trace: str,
+    observed_at: str,
+) -> list[OutMessage]:
+    """The upsert envelopes of ``versions``: ``change_message``'s bytes, at half its cost.
+
+    A first sync builds one per new record, so the per-message Python is cut down: the
+    envelope is one ``orjson.dumps`` with ``data`` inside (the same bytes as the spliced
+    head and ``_json(data)``: every head member is a string), the event id is
+    ``Version.event`` inlined, and the shared headers are looked up once. A value orjson
+    refuses takes ``change_message`` (the stdlib fallback). Proven equal to
+    ``change_message`` in ``tests/test_messages_fast.py``.
+    """
+    shared = _shared_headers(source, "upsert", trace)
+    prefix = f"{source}\x1f"
+    out: list[OutMessage] = []
+    append = out.append
+    for key, ver in versions.items():
+        fp = fps[key]
+        data = records[key].data
+        vfp = ver.fingerprint or TOMBSTONE
+        marker = ver.marker
+        if marker is None:
+            raw = f"{prefix}{key}\x1f{ver.number}\x1f{vfp}"
+        else:
+            raw = f"{prefix}{key}\x1f{'d' if vfp == TOMBSTONE else 'm'}:{marker}\x1f{vfp}"
+        event = _sha256(raw.encode()).hexdigest()[:32]
+        try:
+            value = _owned(
+                _dumps(
+                    {
+                        "event_id": event,
+                        "source": source,
+                        "partition": partition,
+                        "key": key,
+                        "op": "upsert",
+                        "fingerprint": fp,
+                        "observed_at": observed_at,
+                        "data": data,
+                    },
+                    default=str,
+                    option=_STR_KEYS_OPTS,
+                )
+            )
+        except orjson.JSONEncodeError:
+            append(
+                change_message(
+                    topic=topic,
+                    source=source,
+                    partition=partition,
+                    key=key,
+                    op="upsert",
+                    fp=fp,
+                    event=event,
+                    data=data,
+                    trace=trace,
+                    observed_at=observed_at,
+                )
+            )
+            continue
+        append(OutMessage(topic, key.encode(), value, [("event_id", event.encode()), *shared]))
+    return out
+
+
+_sha256 = hashlib.sha256
+_dumps = orjson.dumps
+
+
+def _owned(value: bytes) -> bytes:
+    """A right-sized copy of an ``orjson.dumps`` result that is kept (e.g. a message value).
+
+    Measured on the 2-core VM: a page of kept orjson results costs about two minor page
+    faults per result (5 µs each result), a page of copies none (0.1 µs each), whatever
+    the size. Seemingly each result keeps a fresh heap block of orjson's write buffer,
+    while a copy lets that buffer be freed and reused by the next call at once.
+    """
+    return _join((value, b""))
+
+
+_join = b"".join
+
+
 def plan_messages(
     plan: Plan,
     records: Mapping[str, Record],
@@ -242,8 +339,12 @@ def plan_messages(
             observed_at=now,
         )
 
-    out = [change(k, v, records[k]) for k, v in plan.upserts.items()]
-    out += [change(k, v, records[k], "republished") for k, v in plan.republish.items()]
+    if flat:
+        out = [change(k, v, records[k]) for k, v in plan.upserts.items()]
+        out += [change(k, v, records[k], "republished") for k, v in plan.republish.items()]
+    else:
+        out = envelopes(plan.upserts, records, fps, topic, source, partition, trace, now)
+        out += envelopes(plan.republish, records, fps, topic, source, partition, trace, now)
     plan.counts.upserted -= unfit["upserted"]
     plan.counts.republished -= unfit["republished"]
     plan.counts.dead_lettered += unfit["upserted"] + unfit["republished"]

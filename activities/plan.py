@@ -83,22 +83,27 @@ def diff_page(
     seen = [*fps, *kept]
     plan = Plan(commit=Commit(seen=seen, stamp_fp=stamp_fp))
     change, counts = plan.commit, plan.counts
+    # names bound once and a local counter: a first sync runs this loop once per record
+    cached, versions, set_fp = snap.cached, snap.versions, change.set_fp
+    upserts, republish, enrich = plan.upserts, plan.republish, plan.enrich
+    unchanged = 0
     for key, fp in fps.items():
-        if snap.cached[key] == fp and not void:
-            counts.unchanged += 1
+        if cached[key] == fp and not void:
+            unchanged += 1
             continue
-        change.set_fp[key] = fp
-        current = snap.versions[key]
+        set_fp[key] = fp
+        current = versions[key]
         if current.fingerprint == fp:  # already published by another partition (moved here)
             if void:
-                plan.republish[key] = current  # same version and fingerprint: same event id
+                republish[key] = current  # same version and fingerprint: same event id
             else:
-                counts.unchanged += 1
+                unchanged += 1
             continue
-        plan.upserts[key] = Version(current.number + 1, fp, records[key].version_marker)
+        upserts[key] = Version(current.number + 1, fp, records[key].version_marker)
         if current.number == 0:
-            plan.enrich.append(key)
-    plan.enrich += plan.republish
+            enrich.append(key)
+    counts.unchanged += unchanged
+    enrich += republish
     for key in deleted:
         if snap.cached[key] is None:
             # reported by a window this partition shares (a shift crossing midnight):

@@ -46,13 +46,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from itertools import chain, repeat
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
-from hiredis import pack_command
+from hiredis import pack_command as _pack
 from redis.connection import HiredisRespSerializer
 from redis.utils import HIREDIS_AVAILABLE
 
@@ -222,9 +225,12 @@ def _chunks(items: list[str], size: int = STORE_CHUNK) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-@dataclass(frozen=True)
-class Version:
-    """Last committed version of a key across its source."""
+class Version(NamedTuple):
+    """Last committed version of a key across its source (immutable).
+
+    A named tuple: a first sync makes one per new record, at half a frozen dataclass's
+    cost (``object.__setattr__`` per field).
+    """
 
     number: int = 0
     fingerprint: str | None = None
@@ -242,7 +248,7 @@ class Version:
         return cls(int(number), fp or None, marker if sep else None)
 
     def dump(self) -> str:
-        """The stored form (see ``parse``)."""
+        """The stored form (see ``parse``); ``_dumped`` writes the same for a batch."""
         head = f"{self.number}:{self.fingerprint}"
         return head if self.marker is None else f"{head}:{self.marker}"
 
@@ -340,6 +346,24 @@ class PriorIndex:
     content fingerprint is still the cached one, without reading it back."""
 
 
+def _pairs(first: Iterable[Any], second: Iterable[Any]) -> Iterable[Any]:
+    """``a1, b1, a2, b2, ...``: a mapping as a command's arguments, without a Python loop."""
+    return chain.from_iterable(zip(first, second, strict=False))  # ``first`` may repeat
+
+
+def _dumped(versions: Iterable[Version]) -> list[str]:
+    """``Version.dump`` of each, in one comprehension (a first sync dumps one per record)."""
+    return [
+        f"{v.number}:{v.fingerprint}"
+        if v.marker is None
+        else f"{v.number}:{v.fingerprint}:{v.marker}"
+        for v in versions
+    ]
+
+
+_fingerprint_of = attrgetter("fingerprint")
+
+
 class HiredisPacking(aioredis.Connection):
     """A Redis connection that packs commands with hiredis (C), as redis-py's sync client does.
 
@@ -353,18 +377,24 @@ class HiredisPacking(aioredis.Connection):
     def pack_command(self, *args: Any) -> list[bytes]:
         """One buffer with the command in RESP, packed by hiredis.
 
-        The arguments go to ``hiredis.pack_command`` as they are: redis-py's serializer
-        first copies them through a Python generator (to turn memoryviews and bytearrays
-        into bytes), which was a fifth of the event loop's CPU in a first sync. An
-        argument hiredis refuses takes that path.
+        ``HiredisRespSerializer.pack`` with its per-argument Python pass (turning
+        ``bytearray``/``memoryview`` into ``bytes``) left out: that pass cost a third of
+        a microsecond per argument, a first sync's commit sends several per record, and
+        hiredis takes ``memoryview`` itself. What it refuses (a ``bytearray``, a wrong
+        type) goes through the serializer, which converts or raises ``DataError`` as
+        before. The same bytes (``tests/test_store_fast.py``).
         """
         name = args[0]
-        if isinstance(name, str) and " " not in name:
-            try:
-                return [pack_command((name, *args[1:]))]
-            except TypeError:
-                pass
-        return self._packer.pack(*args)  # type: ignore[no-any-return]
+        if isinstance(name, str):
+            command = (*name.encode().split(), *args[1:])
+        elif b" " in name:
+            command = (*name.split(), *args[1:])
+        else:
+            command = args
+        try:
+            return [_pack(command)]
+        except TypeError:
+            return self._packer.pack(*args)  # type: ignore[no-any-return]
 
 
 class ChangeStore:
@@ -509,29 +539,46 @@ class ChangeStore:
     ) -> Snapshot:
         """Read cached fingerprints of ``keys`` and versions of ``version_keys``.
 
-        One round trip per ``STORE_CHUNK`` keys of each list.
+        One round trip per ``STORE_CHUNK`` keys of each list. The first also asks whether
+        the partition has fingerprints at all: when not (its first sync), the later chunks
+        do not ask for them. Only this partition's pass writes them (one workflow per
+        partition), so none appear meanwhile.
         """
         fp_key, ver_key = f"{self._p(source, partition)}:fp", self._ver(source)
         cached: dict[str, str | None] = {}
         versions: dict[str, Version] = {}
         key_chunks, ver_chunks = _chunks(keys), _chunks(version_keys)
+        ask_fps = True
         for i in range(max(len(key_chunks), len(ver_chunks))):
             pipe = self._r.pipeline(transaction=False)
             some_keys = key_chunks[i] if i < len(key_chunks) else []
             some_versions = ver_chunks[i] if i < len(ver_chunks) else []
-            if some_keys:
+            probe = i == 0 and len(key_chunks) > 1
+            if probe:
+                pipe.exists(fp_key)
+            read_fps = bool(some_keys) and ask_fps
+            if read_fps:
                 pipe.hmget(fp_key, some_keys)
             if some_versions:
                 pipe.hmget(ver_key, some_versions)
             replies = await pipe.execute()
-            if some_keys:
+            if probe:
+                ask_fps = bool(replies.pop(0))
+            # a first sync reads nothing but Nones: then no per-key Python at all
+            if read_fps:
                 raw = replies.pop(0)
-                cached.update((k, _text(v)) for k, v in zip(some_keys, raw, strict=True))
+                if raw.count(None) == len(some_keys):
+                    cached.update(dict.fromkeys(some_keys))
+                else:
+                    cached.update(zip(some_keys, map(_text, raw), strict=True))
+            elif some_keys:  # the partition has no fingerprints
+                cached.update(dict.fromkeys(some_keys))
             if some_versions:
                 raw = replies.pop(0)
-                versions.update(
-                    (k, Version.parse(v)) for k, v in zip(some_versions, raw, strict=True)
-                )
+                if raw.count(None) == len(some_versions):
+                    versions.update(dict.fromkeys(some_versions, _NEVER))
+                else:
+                    versions.update(zip(some_versions, map(Version.parse, raw), strict=True))
         return Snapshot(cached, versions)
 
     async def commit(self, source: str, partition: str, run_token: str, change: Commit) -> None:
@@ -547,15 +594,21 @@ class ChangeStore:
         seen_key = self._seen(source, partition, run_token)
         r = self._r
         stamp = clock.now().timestamp()
-        ver_items = [(k, v.dump()) for k, v in change.set_versions.items()]
+        # commands get flat argument lists (built by C-level helpers, packed by hiredis):
+        # the same commands redis-py's ``hset(mapping=)`` and ``zadd`` send, without
+        # their per-pair Python loops
+        score = repr(stamp)  # what the packers send for a float, formatted once, not per key
+        ver_keys = list(change.set_versions)
+        ver_values = _dumped(change.set_versions.values())
+        ver_fps = list(map(_fingerprint_of, change.set_versions.values()))
         tally_key = self._tally(source, partition, run_token)
-        for i in range(0, len(ver_items), STORE_CHUNK):
-            batch = dict(ver_items[i : i + STORE_CHUNK])
+        for i in range(0, len(ver_keys), STORE_CHUNK):
+            batch = ver_keys[i : i + STORE_CHUNK]
             pipe = r.pipeline(transaction=True)
-            pipe.hset(ver_key, mapping=batch)  # type: ignore[arg-type]
-            pipe.zadd(self._at(ver_key), dict.fromkeys(batch, stamp))
+            pipe.execute_command("HSET", ver_key, *_pairs(batch, ver_values[i : i + STORE_CHUNK]))
+            pipe.execute_command("ZADD", self._at(ver_key), *_pairs(repeat(score), batch))
             if change.tally is not None:  # counted in the transaction that writes them
-                gone = sum(change.set_versions[k].fingerprint == TOMBSTONE for k in batch)
+                gone = ver_fps[i : i + STORE_CHUNK].count(TOMBSTONE)
                 pipe.hincrby(tally_key, f"{change.tally}:upserted", len(batch) - gone)
                 pipe.hincrby(tally_key, f"{change.tally}:deleted", gone)
                 pipe.expire(tally_key, SEEN_TTL_SECONDS)
@@ -566,13 +619,13 @@ class ChangeStore:
             # set vouches for fingerprints from here on, even if this commit is cut short
             generation = uuid.uuid4().hex.encode()
             await r.set(f"{p}:fpgen", generation, ex=self._ttl)
-        fp_items = list(change.set_fp.items())
-        for i in range(0, len(fp_items), STORE_CHUNK):
-            batch = dict(fp_items[i : i + STORE_CHUNK])
+        fp_keys, fp_values = list(change.set_fp), list(change.set_fp.values())
+        for i in range(0, len(fp_keys), STORE_CHUNK):
+            batch = fp_keys[i : i + STORE_CHUNK]
             pipe = r.pipeline(transaction=True)
-            pipe.hset(fp_key, mapping=batch)  # type: ignore[arg-type]
+            pipe.execute_command("HSET", fp_key, *_pairs(batch, fp_values[i : i + STORE_CHUNK]))
             if change.stamp_fp:
-                pipe.zadd(self._at(fp_key), dict.fromkeys(batch, stamp))
+                pipe.execute_command("ZADD", self._at(fp_key), *_pairs(repeat(score), batch))
             await pipe.execute()
         for part in _chunks(change.drop_fp):
             await r.hdel(fp_key, *part)
