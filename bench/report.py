@@ -253,7 +253,9 @@ def _marginal(results: dict[str, Any]) -> list[str]:
             continue
         per = (b["cpu_seconds"] - a["cpu_seconds"]) / (big - small)
         parts.append(f"{1e6 * per:.1f} us per {what} record")
-        fixed.append(f"{1000 * (a['cpu_seconds'] - per * small):.0f} ms ({what})")
+        rest = 1000 * (a["cpu_seconds"] - per * small)
+        # below zero only by noise (the large size cost more per record than the small)
+        fixed.append(f"{rest:.0f} ms ({what})" if rest >= 0 else f"~0 ms ({what})")
     if not parts:
         return []
     return [

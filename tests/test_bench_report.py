@@ -32,3 +32,10 @@ def test_cpu_beyond_the_fixed_cost_comes_from_the_smallest_and_largest_size() ->
 
 def test_one_size_has_no_split() -> None:
     assert _marginal({"sizes": {"10000": _size(0.5, 0.1)}}) == []
+
+
+def test_a_fixed_cost_below_zero_is_shown_as_about_zero() -> None:
+    # the large size cost a little more per new record than the small one: noise
+    results = {"sizes": {"10000": _size(0.45, 0.08), "100000": _size(4.7, 0.25)}}
+    (line,) = _marginal(results)
+    assert "~0 ms (new)" in line and "61 ms (unchanged)" in line
