@@ -248,9 +248,8 @@ class Version(NamedTuple):
         return cls(int(number), fp or None, marker if sep else None)
 
     def dump(self) -> str:
-        """The stored form (see ``parse``); ``_dumped`` writes the same for a batch."""
-        head = f"{self.number}:{self.fingerprint}"
-        return head if self.marker is None else f"{head}:{self.marker}"
+        """The stored form (see ``parse``), as ``_dumped`` writes it for a batch."""
+        return _dumped((self,))[0]
 
     def event(self, source: str, key: str) -> str:
         """The ``event_id`` of publishing this version of ``key``.
@@ -352,7 +351,11 @@ def _pairs(first: Iterable[Any], second: Iterable[Any]) -> Iterable[Any]:
 
 
 def _dumped(versions: Iterable[Version]) -> list[str]:
-    """``Version.dump`` of each, in one comprehension (a first sync dumps one per record)."""
+    """The stored form of each version, ``"<n>:<fp>[:<marker>]"``, in one comprehension.
+
+    The only writer of that form (``Version.dump`` calls it): a first sync dumps one
+    version per record.
+    """
     return [
         f"{v.number}:{v.fingerprint}"
         if v.marker is None

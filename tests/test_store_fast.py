@@ -27,6 +27,7 @@ from infra.change_store import (
     Commit,
     HiredisPacking,
     Version,
+    _dumped,
 )
 from infra.redis_text import as_text
 from models import clock as clock_module
@@ -265,3 +266,14 @@ async def test_snapshot_of_a_partition_without_fingerprints_still_reads_versions
     await store.commit(source, "p", "run", Commit(set_fp={keys[-1]: "x"}))
     snap = await store.snapshot(source, "p", keys, keys)
     assert snap.cached == {**dict.fromkeys(keys), keys[-1]: "x"}
+
+
+def test_versions_are_stored_as_number_fingerprint_and_marker() -> None:
+    """The stored form every version hash already holds: it must never change."""
+    marker = "Wed, 25 Nov 2026 05:48:27 +0000"  # WIW's: colons inside the marker
+    versions = [Version(3, "ab", marker), Version(1, TOMBSTONE, None), Version(7, "cd", "")]
+    assert _dumped(versions) == [f"3:ab:{marker}", "1:-", "7:cd:"]
+    for version in versions:
+        assert version.dump() == _dumped([version])[0]
+        assert Version.parse(version.dump()) == version
+        assert Version.parse(version.dump().encode()) == version
