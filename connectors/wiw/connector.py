@@ -142,7 +142,7 @@ class WiwConnector(ConnectorBase):
 
         Its raw fingerprint hashes the shift's JSON text as received with ``OUTPUT_VERSION``,
         the timezone and the day: all that shapes the published record and whether it
-        belongs to this day (``connectors.base.RawPages``; see ``_raw_page``).
+        belongs to this day (``connectors.base.RawPages``; see ``_split_raw``).
         """
         return await self._fetch(partition, known_digest, raw=True)
 
@@ -173,53 +173,47 @@ class WiwConnector(ConnectorBase):
         digest = body_digest(str(self.tz), partition, content)
         if digest == known_digest:
             return Page(stable=True, raw_digest=digest, unchanged=True)
-        if raw:  # handed on in ``held``, so this frame does not keep the bytes alive
-            held.append(content)
-            del content
-            return self._raw_page(held, partition, day, digest, decode=known_digest is None)
-        body = self.client.decode_shifts(content)
-        del content  # a 40,000-shift day should not be held twice
-        shifts = body.get("shifts") or []
-        deleted = body.get("deleted_ids") or []
-        del body
         page = Page(next_cursor=None, stable=True, raw_digest=digest)
+        texts = self.client.split_shifts(content) if raw else None
+        decoded: list[Any] | None = None
+        if texts is not None and known_digest is not None:
+            deleted = texts[1]
+        else:  # the whole day decoded (see ``_split_raw`` for when the raw path does so)
+            body = self.client.decode_shifts(content)
+            decoded = body.get("shifts") or []
+            deleted = body.get("deleted_ids") or []
+            del body
+        del content  # a 40,000-shift day should not be held twice (texts are views of it)
+        shifts: list[Any] = decoded or []
+        if raw:
+            shifts = self._split_raw(page, partition, None if texts is None else texts[0], decoded)
+        del texts, decoded
         self._convert_into(page, shifts, day, partition)
         page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
         return page
 
-    def _raw_page(
-        self, held: list[bytes], partition: str, day: date, digest: str, *, decode: bool
-    ) -> Page:
-        """``fetch_page_raw``'s page: every shift with an id in ``page.raw``, unconverted.
+    def _split_raw(
+        self, page: Page, partition: str, texts: list[Any] | None, decoded: list[Any] | None
+    ) -> list[Any]:
+        """Move every shift with an id into ``page.raw``, unconverted, with its raw fingerprint.
 
-        The raw fingerprint of a shift hashes its JSON text as received (xxh3, seeded with
-        ``RAW_VERSION``, ``OUTPUT_VERSION``, the timezone and the day). The texts come from
-        ``WiwClient.split_shifts``, which scans the day without decoding it, so a day with a
-        few changed shifts decodes only those (in ``convert``). With ``decode`` (no digest
-        known: a first pass, or the cache voided, so every shift will be converted) the day
-        is also decoded whole, which is cheaper than shift by shift, and ``page.raw`` holds
-        the decoded shifts. A body the split cannot read is decoded whole, and its shifts
-        re-encoded for their fingerprints (a text of the same value: at worst converted
-        once more, never missed).
+        Returns the others (converted now: they can only be dead letters). The raw
+        fingerprint of a shift hashes its JSON text as received (xxh3, seeded with
+        ``RAW_VERSION``, ``OUTPUT_VERSION``, the timezone and the day). The ``texts`` come
+        from ``WiwClient.split_shifts``, which scans the day without decoding it, so a day
+        with a few changed shifts decodes only those (in ``convert``). With ``decoded`` (no
+        digest known: a first pass, or the cache voided, so every shift will be converted)
+        the day was also decoded whole, which is cheaper than shift by shift, and
+        ``page.raw`` holds the decoded shifts. A body the split cannot read (no ``texts``)
+        was decoded whole, and its shifts are re-encoded for their fingerprints (a text of
+        the same value: at worst converted once more, never missed).
         """
-        content = held.pop()
-        page = Page(next_cursor=None, stable=True, raw_digest=digest)
         seed = _seed(RAW_VERSION, OUTPUT_VERSION, str(self.tz), partition)
         hexdigest, items, keyless = xxhash.xxh3_128_hexdigest, page.raw, []
-        split = self.client.split_shifts(content)
-        shifts: list[Any] | None = None
-        texts: list[Any]
-        if split is None or decode:
-            body = self.client.decode_shifts(content)  # raises for a body of another shape
-            shifts = body.get("shifts") or []
-            deleted = body.get("deleted_ids") or []
-            del body
-            texts = [orjson.dumps(s) for s in shifts] if split is None else split[0]
-        else:
-            texts, deleted = split
-        del content, split  # the texts are views of the body: it goes with them
-        if shifts is not None and len(shifts) == len(texts):
-            for text, shift in zip(texts, shifts, strict=True):
+        if texts is None:
+            texts = [orjson.dumps(s) for s in decoded or []]
+        if decoded is not None and len(decoded) == len(texts):
+            for text, shift in zip(texts, decoded, strict=True):
                 key = shift_key(shift)
                 if key is None:
                     keyless.append(shift)
@@ -233,10 +227,7 @@ class WiwConnector(ConnectorBase):
                     keyless.append(text)
                 else:
                     items.append((key, hexdigest(text, seed=seed), text))
-        del texts, shifts
-        self._convert_into(page, keyless, day, partition)
-        page.deleted_keys = list(dict.fromkeys(str(i) for i in deleted))
-        return page
+        return keyless
 
     def _convert_into(self, page: Page, shifts: list[Any], day: date, partition: str) -> None:
         """Convert raw shifts into ``page.records`` / ``page.malformed`` (this day's only)."""
