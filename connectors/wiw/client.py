@@ -48,6 +48,14 @@ class _ShiftHead(msgspec.Struct):
 _SPLIT = msgspec.json.Decoder(_ShiftsBody)
 _HEAD = msgspec.json.Decoder(_ShiftHead)
 
+
+def _not_json(what: str, status: int, detail: str = "") -> RetryableError:
+    """The error of a body that cannot be read as JSON (retried: a cut-off answer)."""
+    return RetryableError(
+        f"When I Work {what} answered HTTP {status} with a body that is not a JSON object{detail}"
+    )
+
+
 TOKEN_SETTING = "WIW_KEY"
 LOGIN_SETTINGS = "WIW_DEVELOPER_KEY/WIW_EMAIL/WIW_PASSWORD"
 RATE_LIMIT_RETRIES = 3
@@ -231,10 +239,7 @@ class WiwClient:
         try:
             return orjson.loads(memoryview(text))
         except orjson.JSONDecodeError:
-            raise RetryableError(
-                "When I Work GET /2/shifts answered HTTP 200 with a body that is not a JSON "
-                "object (a shift is not valid JSON)"
-            ) from None
+            raise _not_json("GET /2/shifts", 200, " (a shift is not valid JSON)") from None
 
     async def shift(self, shift_id: int) -> dict[str, Any] | None:
         """``GET /2/shifts/{id}``: the shift object, or ``None`` when WIW says 404."""
@@ -355,9 +360,7 @@ class WiwClient:
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict):
-            raise RetryableError(
-                f"When I Work {what} answered HTTP {status} with a body that is not a JSON object"
-            )
+            raise _not_json(what, status)
         return data
 
     def _error_text(self, response: httpx.Response) -> str:
