@@ -59,6 +59,10 @@ LOOP_TIMEOUT = 3_600.0
 100,000 shifts on a loaded 2-core machine took longer than ``PHASE_TIMEOUT``."""
 CHANGED_FRACTION = 0.01
 """Share of the shifts changed before the third engine run."""
+FIXED_COST_SHIFTS = 30
+"""Shifts of the fixed-cost runs (``--fixed-cost-shifts``): a handful per partition."""
+FIXED_COST_REPEATS = 5
+"""No-change runs of the fixed-cost measurement; the report takes their median."""
 
 
 class BenchFailure(RuntimeError):
@@ -86,6 +90,8 @@ class Options:
     (3 up to 20,000 shifts, 1 above)."""
     latency_ms: int = 0
     """Simulator latency added to every API request."""
+    fixed_cost_shifts: int = FIXED_COST_SHIFTS
+    """Shifts of the no-change runs that measure a run's fixed cost; 0 skips them."""
     sim_in_process: bool = False
     """Serve the simulator from a thread of the benchmark process."""
     output: Path = RESULTS
@@ -144,6 +150,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     p.add_argument("--latency-ms", type=int, default=0, help="simulator latency per request")
     p.add_argument(
+        "--fixed-cost-shifts",
+        type=int,
+        default=FIXED_COST_SHIFTS,
+        metavar="N",
+        help=f"measure a run's fixed cost first: {FIXED_COST_REPEATS} no-change runs of N "
+        f"shifts over the same partitions (default {FIXED_COST_SHIFTS}; 0 skips them)",
+    )
+    p.add_argument(
         "--sim-in-process",
         action="store_true",
         help="serve the simulator from this process (shares its GIL) instead of a child process",
@@ -160,6 +174,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         p.error("--latency-ms must be >= 0")
     if a.repeats is not None and a.repeats < 1:
         p.error("--repeats must be at least 1")
+    if a.fixed_cost_shifts < 0:
+        p.error("--fixed-cost-shifts must be >= 0 (0 skips the fixed-cost runs)")
     return Options(
         sizes=a.shifts,
         days=a.days,
@@ -169,6 +185,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         naive_concurrency=a.naive_concurrency,
         repeats=a.repeats,
         latency_ms=a.latency_ms,
+        fixed_cost_shifts=a.fixed_cost_shifts,
         sim_in_process=a.sim_in_process,
         output=a.output,
     )
@@ -278,6 +295,7 @@ async def engine_phase(
     """
     wf_id = f"syncall/wiw/bench-{name}-{bench.tag}"
     before = await bench.requests()
+    threads_before = measure.thread_cpu()
     cpu_before = measure.cpu_seconds() or 0.0
     handle, result, wall, rss = await timed(
         lambda: bench.client.start_workflow(
@@ -289,6 +307,7 @@ async def engine_phase(
         bench.per_phase_rss,
     )
     cpu = (measure.cpu_seconds() or 0.0) - cpu_before
+    threads = measure.thread_cpu_ms(threads_before, measure.thread_cpu(), cpu)
     assert isinstance(result, SyncAllResult)
     upstream = delta(await bench.requests(), before)
     if result.state != RunState.COMPLETED:
@@ -326,6 +345,7 @@ async def engine_phase(
         "records_per_second": round(rate(result.records.fetched, wall), 1),
         "cpu_seconds": round(cpu, 3),
         "cpu_us_per_record": round(1e6 * cpu / max(1, result.records.fetched), 1),
+        "cpu_ms_by_thread": threads,
         "published": len(msgs),
         "distinct_keys": len(keys),
         "upserted": result.records.upserted,
@@ -634,6 +654,37 @@ async def run_phases(bench: Bench) -> None:
         )
 
 
+async def run_fixed_cost(bench: Bench) -> None:
+    """What a run costs whatever its size: no-change runs of a handful of shifts.
+
+    A first sync stores them, then ``FIXED_COST_REPEATS`` no-change runs go over the same
+    partitions as every size does (the sync-all and a child workflow per partition, their
+    local activities, a request and the Redis calls of each partition), each verified like
+    any engine phase. ``bench.results`` gets the median run under ``no_change``.
+    """
+    ids = await asyncio.to_thread(bench.sim.seed, bench.size, bench.window, 5)
+    await asyncio.to_thread(bench.sim.warm, bench.window)
+    keys = {str(i) for i in ids}
+    bench.results["shifts"] = bench.size
+    bundle = await build_worker(bench.client, bench.settings)
+    reader = TopicReader(bench.settings.kafka.brokers, bench.settings.kafka.wiw_topic)
+    try:
+        async with bundle.worker:
+            await forget(bench)
+            print(f"fixed cost: first sync of {bench.size} shifts ...", flush=True)
+            await engine_phase(bench, reader, "fixed-first", keys, bench.size)
+            runs = []
+            for rep in range(FIXED_COST_REPEATS):
+                print(f"fixed cost: no-change run {rep + 1}/{FIXED_COST_REPEATS} ...", flush=True)
+                runs.append(
+                    await engine_phase(bench, reader, f"fixed-r{rep + 1}", set(), bench.size)
+                )
+            bench.results["no_change"] = repeats.median_run(runs)
+    finally:
+        reader.close()
+        await bundle.aclose()
+
+
 async def run_async(
     opts: Options,
     stack: DevStack,
@@ -665,12 +716,13 @@ async def run_async(
     )
     today = clock.today(UTC)  # the worker's window is computed from the same clock
     results["sizes"] = {}
-    # Smallest first: memory a size leaves behind can only inflate the next, larger size.
-    for db, size in enumerate(opts.sizes, start=first_db):
+
+    async def bench_of(size: int, db: int, section: dict[str, Any]) -> Bench:
+        nonlocal client
         tag = uuid.uuid4().hex[:8]
         settings = bench_settings(stack, sim.url, opts.days, tag, db)
         client = client or await connect(settings.temporal)
-        bench = Bench(
+        return Bench(
             opts=opts,
             settings=settings,
             client=client,
@@ -678,12 +730,18 @@ async def run_async(
             window=[today + timedelta(days=i) for i in range(opts.days)],
             tag=tag,
             per_phase_rss=per_phase_rss,
-            results=results["sizes"].setdefault(str(size), {}),
+            results=section,
             size=size,
             setup=results["setup"],
             read_idle=read_idle,
         )
-        await run_phases(bench)
+
+    if opts.fixed_cost_shifts:  # on the first size's database, which forgets it after
+        fixed: dict[str, Any] = results.setdefault("fixed_cost", {})
+        await run_fixed_cost(await bench_of(opts.fixed_cost_shifts, first_db, fixed))
+    # Smallest first: memory a size leaves behind can only inflate the next, larger size.
+    for db, size in enumerate(opts.sizes, start=first_db):
+        await run_phases(await bench_of(size, db, results["sizes"].setdefault(str(size), {})))
     return per_phase_rss
 
 
@@ -811,6 +869,7 @@ def new_results(opts: Options) -> dict[str, Any]:
             "naive_concurrency": opts.naive_concurrency,
             "repeats": opts.repeats,
             "latency_ms": opts.latency_ms,
+            "fixed_cost_shifts": opts.fixed_cost_shifts,
             "simulator": "in-process thread" if opts.sim_in_process else "child process",
         },
         "setup": {},

@@ -111,8 +111,15 @@ async def engine_db(redis_url: str) -> AsyncIterator[int]:
         await admin.aclose()
 
 
-def _tiny(*, loop: bool) -> tuple[bench_run.Options, dict[str, Any]]:
-    opts = bench_run.Options(sizes=(40,), days=1, loop=loop, repeats=2, sim_in_process=True)
+def _tiny(*, loop: bool, fixed_cost: int = 0) -> tuple[bench_run.Options, dict[str, Any]]:
+    opts = bench_run.Options(
+        sizes=(40,),
+        days=1,
+        loop=loop,
+        repeats=2,
+        fixed_cost_shifts=fixed_cost,
+        sim_in_process=True,
+    )
     return opts, bench_run.new_results(opts)
 
 
@@ -122,7 +129,7 @@ async def test_tiny_bench_runs_every_phase_twice_and_reports_medians(
     stack: DevStack, engine_db: int
 ) -> None:
     with Simulator(in_process=True) as sim:
-        opts, results = _tiny(loop=True)
+        opts, results = _tiny(loop=True, fixed_cost=4)
         await bench_run.run_async(
             opts, stack, sim, results, first_db=engine_db, read_idle=READ_IDLE
         )
@@ -146,11 +153,23 @@ async def test_tiny_bench_runs_every_phase_twice_and_reports_medians(
         assert [r["published"] for r in size[side]["no_change"]["runs"]] == [0, 0], side
         assert [r["published"] for r in size[side]["one_percent"]["runs"]] == [1, 1], side
     assert [r["changed"] for r in size["engine"]["one_percent"]["runs"]] == [1, 1]
+    # the fixed cost first: verified no-change runs of 4 shifts, split by thread
+    fixed = results["fixed_cost"]
+    assert fixed["shifts"] == 4
+    runs = fixed["no_change"]["runs"]
+    assert len(runs) == bench_run.FIXED_COST_REPEATS
+    assert all(r["records"] == 4 and r["published"] == 0 and r["unchanged"] == 4 for r in runs)
+    for run in runs:  # the groups add up to the process's CPU (reading /proc costs ~1 ms)
+        by_thread = run["cpu_ms_by_thread"]
+        assert by_thread["event loop"] > 0 and by_thread["Temporal core"] > 0
+        assert sum(by_thread.values()) == pytest.approx(1000 * run["cpu_seconds"], abs=2.0)
 
     results.update(memory={}, total_seconds=1.0, leftover_processes=[])
     text = render(results)
     assert "40 shifts: medians of 2 runs" in text
     assert "---- 40 shifts (medians of 2 runs) ----" in text
+    assert "fixed cost, measured: a no-change run of 4 shifts over 1 partitions" in text
+    assert "worker CPU by thread: event loop" in text
 
 
 async def _keep_state(bench: bench_run.Bench) -> None:
