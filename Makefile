@@ -29,7 +29,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-bench: install  ## WIW 10,000 and 100,000 shifts side by side with the per-record loop, then Advoware 1,000 employees (~8 min)
+bench: install  ## WIW 10,000 and 100,000 shifts side by side with the per-record loop, then Advoware 1,000 employees (~6.5 min)
 	$(PY) -m bench
 	$(PY) -m bench advoware --employees 1000
 

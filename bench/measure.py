@@ -322,7 +322,8 @@ def thread_cpu_ms(
     """Milliseconds per thread group between two ``thread_cpu`` readings, largest first.
 
     What the process used beyond the live threads' sum (threads that ended in between) is
-    added to "other", so the groups add up to ``total_seconds``.
+    added to "other", so the groups add up to ``total_seconds``; a remainder below zero (the
+    second reading's own cost, which ``total_seconds`` did not see) is dropped.
     """
     if before is None or after is None:
         return None
