@@ -295,8 +295,8 @@ async def engine_phase(
     """
     wf_id = f"syncall/wiw/bench-{name}-{bench.tag}"
     before = await bench.requests()
-    threads_before = measure.thread_cpu()
-    cpu_before = measure.cpu_seconds() or 0.0
+    meter = measure.CpuMeter()
+    meter.start()
     handle, result, wall, rss = await timed(
         lambda: bench.client.start_workflow(
             SyncAllWorkflow.run,
@@ -306,8 +306,7 @@ async def engine_phase(
         ),
         bench.per_phase_rss,
     )
-    cpu = (measure.cpu_seconds() or 0.0) - cpu_before
-    threads = measure.thread_cpu_ms(threads_before, measure.thread_cpu(), cpu)
+    cpu, threads = meter.stop()
     assert isinstance(result, SyncAllResult)
     upstream = delta(await bench.requests(), before)
     if result.state != RunState.COMPLETED:
