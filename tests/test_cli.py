@@ -181,21 +181,6 @@ async def test_status_of_a_failed_run_exits_1_with_the_reasons(
     assert SIM_TOKEN not in status.out + status.err
 
 
-async def test_status_of_a_terminated_run_exits_1_saying_so(
-    engine: Engine, env: dict[str, str], state: WiwState
-) -> None:
-    state.seed(10, days=days(2), seed=3)
-    state.set_knobs(latency_ms=2000)
-    ran = await starter(env, "run", "wiw")
-    wid = started_id(ran)
-    await engine.client.get_workflow_handle(wid).terminate(reason="operator said so")
-
-    status = await starter(env, "status", wid)
-    assert status.code == 1, str(status)
-    assert f"{wid}: TERMINATED" in status.out, str(status)
-    assert "operator said so" in status.out + status.err, str(status)
-
-
 async def _redis_state(engine: Engine) -> dict[bytes, bytes | None]:
     """Every key of the test's Redis db with its serialized value (TTLs aside)."""
     r = aioredis.Redis.from_url(engine.settings.redis.url)
