@@ -9,16 +9,19 @@ on one HTTP address. One scrape target per worker, one set of metric names.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
+from temporalio.common import MetricAttributes
 from temporalio.contrib.opentelemetry import MetricsExporter
-from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
+from temporalio.runtime import BufferedMetric, MetricBuffer, Runtime, TelemetryConfig
 
 log = logging.getLogger("synchub.metrics")
 
@@ -50,6 +53,37 @@ class MetricsEndpoint:
 
 
 _endpoint: MetricsEndpoint | None = None
+
+
+class ExactMetricsExporter(MetricsExporter):
+    """Temporal's ``MetricsExporter``, keyed by what a metric is instead of where it lives.
+
+    The SDK's exporter (temporalio 1.35) caches each instrument under ``id()`` of the
+    metric object its buffer hands over, and each converted attribute set under ``id()`` of
+    that set. Core reuses those objects only while it holds them: a counter created by a
+    workflow (``synchub_skipped_runs``, created where a run is skipped) and its attributes
+    are freed after use, and a later metric or attribute set born at the same address was
+    exported under the old name or labels (``tests/test_metric_export.py``: 59 of 60 counts
+    of seven counters landed under one name and label; the likely cause of a skipped run not
+    counted in one fresh-clone CI). Here an instrument is found by name and kind, and
+    attributes are converted per update.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._by_name: dict[tuple[str, int], Any] = {}
+
+    def _get_or_create_instrument(self, metric: BufferedMetric) -> Any:
+        key = (metric.name, metric.kind)
+        instrument = self._by_name.get(key)
+        if instrument is None:
+            self._instruments.pop(id(metric), None)  # another metric's, at a reused address
+            instrument = super()._get_or_create_instrument(metric)
+            self._by_name[key] = instrument
+        return instrument
+
+    def _get_or_create_attributes(self, attributes: MetricAttributes) -> Mapping[str, Any]:
+        return dict(attributes)
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -108,6 +142,6 @@ def setup_metrics(service: str, address: str | None) -> MetricsEndpoint:
     server, url, problem = serve(address) if address else (None, None, None)
     buffer = MetricBuffer(BUFFER_SIZE)
     runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
-    exporter = MetricsExporter(buffer, provider, poll_interval=timedelta(seconds=1))
+    exporter = ExactMetricsExporter(buffer, provider, poll_interval=timedelta(seconds=1))
     _endpoint = MetricsEndpoint(runtime, exporter, provider, url, server, problem)
     return _endpoint
