@@ -17,11 +17,11 @@ from temporalio.client import Client
 
 from activities.messages import deadletter_message
 from infra.change_store import DEAD_LETTER_LEASE
-from models import clock as clock_module
 from models.clock import ManualClock
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import Settings
 from simulators.wiw import WiwState
+from tests.clocks import default_clock_at
 from tests.helpers import (
     Engine,
     days,
@@ -143,13 +143,8 @@ async def test_a_record_without_any_id_gets_a_key_all_the_same() -> None:
 
 @pytest.fixture
 def manual_clock() -> Iterator[ManualClock]:
-    saved = clock_module.default_clock()
-    manual = ManualClock(datetime(2026, 3, 2, 11, 0, tzinfo=UTC))
-    clock_module.set_default_clock(manual)
-    try:
+    with default_clock_at(datetime(2026, 3, 2, 11, 0, tzinfo=UTC)) as manual:
         yield manual
-    finally:
-        clock_module.set_default_clock(saved)
 
 
 async def test_a_dead_letter_claimed_by_a_pass_that_never_published_is_sent_later(

@@ -14,8 +14,8 @@ import pytest
 
 from connectors.http import redact, retry_after
 from infra.redis_text import as_text
-from models import clock
 from models.clock import ManualClock
+from tests.clocks import default_clock_at
 
 SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*seconds?", re.IGNORECASE)
 
@@ -23,13 +23,8 @@ SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*seconds?", re.IGNORECASE)
 @pytest.fixture
 def manual_now() -> Iterator[ManualClock]:
     """The process-wide clock at a fixed instant, restored afterwards."""
-    before = clock.default_clock()
-    manual = ManualClock(datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC))
-    clock.set_default_clock(manual)
-    try:
+    with default_clock_at(datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)) as manual:
         yield manual
-    finally:
-        clock.set_default_clock(before)
 
 
 def answer(headers: dict[str, str] | None = None) -> httpx.Response:

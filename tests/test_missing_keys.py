@@ -26,7 +26,6 @@ from activities.sync import LOOKUP_CHUNK, SyncActivities
 from connectors.base import LOOKUP_ATTEMPTS, LOOKUP_BACKOFF_SECONDS
 from infra.change_store import SEEN_PAGE_REFS, STORE_CHUNK, ChangeStore, Commit, Version
 from infra.publisher import KafkaPublisher
-from models import clock as clock_module
 from models.clock import ManualClock
 from models.sync import RunState, SyncAllInput, SyncAllResult, SyncPageInput
 from simulators.advoware import AdvowareState
@@ -36,6 +35,7 @@ from simulators.advoware.dev import local_advoware_settings
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState
 from simulators.wiw import make_sim_app as make_wiw_app
+from tests.clocks import default_clock_at
 from tests.helpers import SIM_TOKEN, Engine, make_settings, read, running_engine
 from worker import build_connectors
 from workflows.sync_all import SyncAllWorkflow
@@ -50,13 +50,8 @@ START = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # a Monday; Berlin and UTC on t
 @pytest.fixture
 def clock() -> Iterator[ManualClock]:
     """The process-wide clock, set by the test and restored afterwards."""
-    saved = clock_module.default_clock()
-    manual = ManualClock(START)
-    clock_module.set_default_clock(manual)
-    try:
+    with default_clock_at(START) as manual:
         yield manual
-    finally:
-        clock_module.set_default_clock(saved)
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,12 @@ import redis.exceptions
 from temporalio.client import Client
 
 from infra.change_store import ChangeStore, Commit
-from models import clock as clock_module
 from models.clock import ManualClock
 from models.sync import RunState, SyncAllInput, SyncAllResult
 from settings import Settings
 from simulators.server import ThreadedServer
 from simulators.wiw import WiwState
+from tests.clocks import default_clock_at
 from tests.helpers import Engine, read, running_engine, served_wiw
 from workflows.sync_all import SyncAllWorkflow
 
@@ -37,13 +37,8 @@ START = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 
 @pytest.fixture
 def clock() -> Iterator[ManualClock]:
-    saved = clock_module.default_clock()
-    manual = ManualClock(START)
-    clock_module.set_default_clock(manual)
-    try:
+    with default_clock_at(START) as manual:
         yield manual
-    finally:
-        clock_module.set_default_clock(saved)
 
 
 @pytest.fixture

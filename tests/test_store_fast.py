@@ -32,6 +32,7 @@ from infra.change_store import (
 from infra.redis_text import as_text
 from models import clock as clock_module
 from models.clock import ManualClock
+from tests.clocks import default_clock_at
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
 REDIS_DB = 6
@@ -57,13 +58,8 @@ def test_packing_sends_what_redis_py_sends() -> None:
 
 @pytest.fixture
 def clock() -> Iterator[ManualClock]:
-    saved = clock_module.default_clock()
-    manual = ManualClock(NOW)
-    clock_module.set_default_clock(manual)
-    try:
+    with default_clock_at(NOW) as manual:
         yield manual
-    finally:
-        clock_module.set_default_clock(saved)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
