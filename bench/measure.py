@@ -259,10 +259,18 @@ def cpu_seconds(pid: int | str = "self") -> float | None:
     if pid == "self":
         return time.process_time()
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return _stat_seconds(Path(f"/proc/{pid}/stat"))
     except OSError:
         return None
-    fields = stat.rsplit(") ", 1)[-1].split()
+
+
+def _stat_seconds(stat: Path) -> float:
+    """User + system CPU seconds in a ``/proc`` ``stat`` file (a process's or a thread's).
+
+    Raises:
+        OSError: the file cannot be read (the process or thread is gone).
+    """
+    fields = stat.read_text().rsplit(") ", 1)[-1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -306,7 +314,6 @@ def thread_cpu(me_first: bool = False) -> dict[str, float] | None:
     mine = _thread_group(names.get(me, "MainThread"))
     if me_first:
         out[mine] += time.thread_time()
-    tick = os.sysconf("SC_CLK_TCK")
     for tid in tids:
         if tid == me:
             continue
@@ -316,8 +323,7 @@ def thread_cpu(me_first: bool = False) -> dict[str, float] | None:
             try:
                 seconds = int((task / "schedstat").read_text().split()[0]) / 1e9
             except (OSError, IndexError, ValueError):
-                fields = (task / "stat").read_text().rsplit(") ", 1)[-1].split()
-                seconds = (int(fields[11]) + int(fields[12])) / tick
+                seconds = _stat_seconds(task / "stat")
         except OSError:  # the thread ended meanwhile
             continue
         out[_thread_group(name)] += seconds
